@@ -1,0 +1,150 @@
+"""API benchmark: 10,000 VM allocations from 4 concurrent clients, then listings and single reads.
+
+Starts a real oned (SQLite, the shipped oned.conf.example) in a temporary ONE_LOCATION, and
+measures as reference/performance.md §6 asks: request bodies pre-encoded, persistent HTTP/1.1
+connections, server-side figures read as raw bytes (time to last byte, no XML-RPC decoding).
+
+    .venv/bin/python bench/api.py [--vms 10000] [--clients 4] [--reads 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing
+import os
+import platform
+import re
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import xmlrpc.client
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.functional.oned_process import OnedProcess
+
+SESSION = "oneadmin:onecloud"
+TEMPLATE = """NAME = "bench-vm"
+CPU = 0.5
+VCPU = 1
+MEMORY = 512
+DISK = [ SOURCE = "/srv/cloud/images/debian/disk.0", TARGET = "hda", READONLY = "no" ]
+DISK = [ TYPE = "swap", SIZE = "1024", TARGET = "hdb" ]
+NIC = [ NETWORK = "public" ]
+GRAPHICS = [ TYPE = "vnc", LISTEN = "0.0.0.0" ]
+FEATURES = [ ACPI = "yes" ]
+CONTEXT = [ HOSTNAME = "$NAME", FILES = "/srv/cloud/ctx/init.sh" ]
+"""
+
+
+def _post(conn: http.client.HTTPConnection, body: bytes) -> bytes:
+    conn.request("POST", "/RPC2", body, {"Content-Type": "text/xml"})
+    return conn.getresponse().read()
+
+
+def _allocator(port: int, count: int, queue: multiprocessing.Queue) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    body = xmlrpc.client.dumps((SESSION, TEMPLATE), "one.vm.allocate").encode()
+    _post(conn, body)  # authenticate once, outside the clock
+    start = time.perf_counter()
+    for _ in range(count - 1):
+        reply = _post(conn, body)
+        if b"<boolean>1</boolean>" not in reply[:200]:
+            raise SystemExit(f"allocate failed: {reply[:300]!r}")
+    queue.put((start, time.perf_counter(), count - 1))
+
+
+def allocate(port: int, vms: int, clients: int) -> float:
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    procs = [
+        multiprocessing.Process(target=_allocator, args=(port, vms // clients, queue))
+        for _ in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    begin = min(r[0] for r in results)
+    end = max(r[1] for r in results)
+    return sum(r[2] for r in results) / (end - begin)
+
+
+def timed(port: int, body: bytes, repeat: int) -> tuple[list[float], int]:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    size = len(_post(conn, body))
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        _post(conn, body)
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples, size
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    mem = Path("/proc/meminfo").read_text().split()[1]
+    return (
+        f"{os.cpu_count()} x {cpu}, {int(mem) // 1024 // 1024} GiB RAM, Python "
+        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}, {platform.platform()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vms", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--reads", type=int, default=2_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        oned = OnedProcess(Path(tmp) / "one")
+        conf = oned.location / "etc" / "oned.conf"
+        conf.write_text(re.sub(r"(?m)^DEBUG_LEVEL\s*=.*$", "DEBUG_LEVEL = 1", conf.read_text()))
+        oned.start()
+        try:
+            print(f"machine: {machine()}")
+            rate = allocate(oned.port, args.vms, args.clients)
+            print(
+                f"one.vm.allocate: {rate:.0f}/s from {args.clients} clients "
+                f"({args.vms} VMs, each acknowledged after its commit)"
+            )
+            pool = xmlrpc.client.dumps((SESSION, -2, -1, -1, -1), "one.vmpool.info").encode()
+            samples, size = timed(oned.port, pool, 20)
+            print(
+                f"one.vmpool.info ({args.vms} VMs, {size / 1e6:.1f} MB): "
+                f"p50 {statistics.median(samples):.1f} ms, min {min(samples):.1f} ms"
+            )
+            info = xmlrpc.client.dumps((SESSION, args.vms // 2), "one.vm.info").encode()
+            samples, size = timed(oned.port, info, args.reads)
+            print(
+                f"one.vm.info ({size} bytes): p50 {percentile(samples, 0.5):.3f} ms, "
+                f"p95 {percentile(samples, 0.95):.3f} ms, p99 {percentile(samples, 0.99):.3f} ms"
+            )
+            rss = next(
+                line
+                for line in Path(f"/proc/{oned.proc.pid}/status").read_text().splitlines()
+                if line.startswith("VmRSS")
+            )
+            print(f"oned {rss.split(':')[1].strip()} RSS with {args.vms} VMs")
+        finally:
+            oned.stop()
+
+
+if __name__ == "__main__":
+    main()

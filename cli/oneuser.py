@@ -1,0 +1,146 @@
+"""oneuser: create, list, show and delete users and change their passwords.
+
+Rendering (``list_lines``, ``show_lines``) is pure: XML text from oned in, lines out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
+from cli.common import (
+    Arg,
+    Command,
+    Context,
+    Pool,
+    chosen_columns,
+    parse_xml,
+    resolve_id,
+    resolve_ids,
+    run_cli,
+    text_of,
+)
+from cli.table import Column, show_field, show_header, table_lines, template_lines
+
+PROG = "oneuser"
+DESCRIPTION = "Manage the users of onecloud (oneadmin only)."
+USER_POOL = Pool("user", "one.userpool.info", "USER")
+
+
+def user_enabled(user: ET.Element) -> str:
+    """ENABLED as the 1.4 CLI printed it: ``True`` or ``False``.
+
+    NOTE: oned sends 1/0 (2.0 and later); 1.4's pool sent the words True and (sic) Fase.
+    """
+    return "True" if text_of(user, "ENABLED").strip().lower() in ("1", "true") else "False"
+
+
+USER_COLUMNS: dict[str, Column] = {
+    "id": Column("ID", 4, lambda u: text_of(u, "ID"), desc="ONE identifier for user"),
+    "user": Column("USER", 15, lambda u: text_of(u, "NAME"), left=True, desc="name of the user"),
+    "password": Column(
+        "PASSWORD", 50, lambda u: text_of(u, "PASSWORD"), left=True, desc="password of the user"
+    ),
+    "enable": Column("ENABLE", 6, user_enabled, desc="Whether the user is enabled or not"),
+}
+DEFAULT_COLUMNS = tuple(USER_COLUMNS)
+
+
+def list_lines(
+    pool_xml: str, columns: Sequence[Column] | None = None, tty: bool = False
+) -> list[str]:
+    """``oneuser list`` for a ``<USER_POOL>`` document: header, then one line per user."""
+    cols = columns or [USER_COLUMNS[k] for k in DEFAULT_COLUMNS]
+    return table_lines(cols, parse_xml(pool_xml).iter("USER"), tty)
+
+
+def show_lines(user_xml: str, tty: bool = False) -> list[str]:
+    """``oneuser show`` for a ``<USER>`` document, in the style of the other show outputs."""
+    user = parse_xml(user_xml)
+    fields = [
+        ("ID", text_of(user, "ID")),
+        ("NAME", text_of(user, "NAME")),
+        *([("GROUP", text_of(user, "GNAME"))] if user.find("GNAME") is not None else []),
+        ("PASSWORD", text_of(user, "PASSWORD")),
+        *(
+            [("AUTH_DRIVER", text_of(user, "AUTH_DRIVER"))]
+            if user.find("AUTH_DRIVER") is not None
+            else []
+        ),
+        ("ENABLED", user_enabled(user)),
+    ]
+    lines = [
+        show_header(f"USER {text_of(user, 'ID')} INFORMATION", tty, underline=True),
+        *(show_field(label, value, 15) for label, value in fields),
+    ]
+    template = template_lines(user.find("TEMPLATE"))
+    if template:
+        lines += ["", show_header("USER TEMPLATE", tty), *template]
+    return lines
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def create(ctx: Context, opts: argparse.Namespace) -> None:
+    # The password goes as typed: oned hashes it (1.4's CLI sent sha1(password) itself).
+    uid = ctx.call("one.user.allocate", opts.name, opts.password)
+    ctx.verbose(f"ID: {uid}")
+
+
+def delete(ctx: Context, opts: argparse.Namespace) -> None:
+    for uid in resolve_ids(ctx, USER_POOL, opts.users):
+        ctx.call("one.user.delete", uid)
+        ctx.verbose("User deleted")
+
+
+def list_(ctx: Context, opts: argparse.Namespace) -> None:
+    text = ctx.call("one.userpool.info")
+    if opts.xml:
+        ctx.print(text)
+        return
+    columns = chosen_columns(opts, USER_COLUMNS, DEFAULT_COLUMNS)
+    ctx.print(*list_lines(text, columns, ctx.tty))
+
+
+def show(ctx: Context, opts: argparse.Namespace) -> None:
+    for uid in resolve_ids(ctx, USER_POOL, opts.users):
+        text = ctx.call("one.user.info", uid)
+        ctx.print(text) if opts.xml else ctx.print(*show_lines(text, ctx.tty))
+
+
+def passwd(ctx: Context, opts: argparse.Namespace) -> None:
+    uid = resolve_id(ctx, USER_POOL, opts.user)
+    ctx.call("one.user.passwd", uid, opts.password)
+    ctx.verbose("Password changed")
+
+
+_USERS = Arg("users", "name|id", "user names or ids (ranges like 1-3 allowed)", nargs="+")
+
+COMMANDS = (
+    Command(
+        "create",
+        "Creates a new user",
+        create,
+        (Arg("name", "name", "user name"), Arg("password", "password", "the user's password")),
+    ),
+    Command("delete", "Removes users", delete, (_USERS,)),
+    Command("list", "Lists the users", list_, options=("list",), columns=USER_COLUMNS),
+    Command("show", "Gets information about users", show, (_USERS,)),
+    Command(
+        "passwd",
+        "Changes the password of a user",
+        passwd,
+        (Arg("user", "name|id", "user name or id"), Arg("password", "password", "new password")),
+    ),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script ``oneuser``: returns the exit status (0, or 255 after ``Error: ...``)."""
+    return run_cli(PROG, DESCRIPTION, COMMANDS, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

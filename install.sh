@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# install.sh: install onecloud (Debian packages, a Python venv, the OpenNebula file layout).
+#
+# NOTE: keeps OpenNebula 1.4's interface: `./install.sh -d $ONE_LOCATION` makes a self-contained
+# install, no -d a system-wide one (reference §2 and §12.4).
+set -euo pipefail
+
+# The Debian packages the project needs. Later issues add here: qemu-system-x86 qemu-utils
+# libvirt-daemon-system dnsmasq-base openssh-server genisoimage cpio iproute2.
+DEBIAN_PACKAGES="libvirt-dev pkg-config gcc python3-dev python3-venv openssh-client"
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PROGRESS_START=$SECONDS
+
+usage() {
+    cat <<'EOF'
+Usage: install.sh [-d DIR] [--start]
+       install.sh --dev
+       install.sh --deps-only
+       install.sh -h
+
+Install onecloud: the Debian packages it needs (only the missing ones), a Python venv with the
+project in it, and OpenNebula's file layout. Re-running is fast: nothing is reinstalled unless
+it changed, and an existing etc/oned.conf is never overwritten.
+
+Options:
+  -d DIR       self-contained install under DIR (the ONE_LOCATION): DIR/bin, DIR/etc/oned.conf,
+               DIR/var (database, logs, pid files), DIR/lib/venv, DIR/lib/mads, DIR/share.
+               Without -d: system-wide (/usr/lib/one, /etc/one, /var/lib/one, /var/log/one,
+               /var/run/one, /usr/share/one, links in /usr/bin); needs root.
+  --dev        development set-up only: the repository's .venv with the project installed
+               editable, with its test tools (.[test]); no layout.
+  --deps-only  install the Debian packages only.
+  --start      after installing, make sure an ONE_AUTH file exists ($ONE_AUTH or
+               ~/.one/one_auth; created as oneadmin:<random password> if missing) and run
+               `one start`.
+  -h, --help   show this help.
+
+Environment:
+  PYTHON       the Python (3.11 or later) to build the venv with; default: the first of
+               python3.11, python3 that is recent enough.
+
+Examples:
+  ./install.sh -d ~/one --start     set up and start a cloud in ~/one (SQLite)
+  ./install.sh --dev                set up the development venv (tests/run does this)
+EOF
+}
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- Debian packages -------------------------------------------------------------------------
+
+missing_debian_packages() {
+    local pkg status
+    for pkg in $DEBIAN_PACKAGES; do
+        status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+        [ "$status" = installed ] || printf '%s ' "$pkg"
+    done
+}
+
+install_debian_packages() {
+    command -v dpkg-query >/dev/null || { say "not a Debian system: skipping Debian packages"; return; }
+    local missing
+    missing=$(missing_debian_packages)
+    if [ -z "$missing" ]; then
+        say "Debian packages already installed"
+        return
+    fi
+    [ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing}(run as root to install them)"
+    say "installing Debian packages: $missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086  # word splitting of the package list is intended
+    apt-get -o Dpkg::Options::=--force-confnew install -y -qq $missing </dev/null
+}
+
+# --- Python venv -----------------------------------------------------------------------------
+
+find_python() {
+    local candidate
+    for candidate in ${PYTHON:-} python3.11 python3 /usr/bin/python3.11 /usr/bin/python3; do
+        if "$candidate" -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            printf '%s\n' "$candidate"
+            return
+        fi
+    done
+    die "no Python 3.11 or later with the venv module found (set PYTHON=/path/to/python3.11)"
+}
+
+# A fingerprint of what the venv was built from: when it is unchanged, pip is skipped.
+source_fingerprint() {
+    local mode=$1
+    {
+        printf 'mode=%s\n' "$mode"
+        cat "$REPO/setup.cfg" "$REPO/pyproject.toml"
+        if [ "$mode" = install ]; then
+            # A non-editable install copies the code: any source change needs a reinstall.
+            (cd "$REPO" && find oned drivers scheduler econe cli -type f \
+                -not -path '*/__pycache__/*' -not -name '*.pyc' -print0 2>/dev/null \
+                | sort -z | xargs -0 -r sha256sum)
+        fi
+    } | sha256sum | cut -d' ' -f1
+}
+
+# make_venv VENV MODE: MODE is "dev" (editable, with test extras) or "install".
+make_venv() {
+    local venv=$1 mode=$2 stamp fingerprint python
+    stamp="$venv/.onecloud-fingerprint"
+    if [ -x "$venv/bin/python" ] && ! "$venv/bin/python" -c '' 2>/dev/null; then
+        say "venv $venv is broken (its Python is gone): recreating it"
+        rm -rf "$venv"
+    fi
+    if [ ! -x "$venv/bin/python" ]; then
+        python=$(find_python)
+        say "creating venv $venv with $python"
+        "$python" -m venv "$venv"
+    fi
+    fingerprint=$(source_fingerprint "$mode")
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ] \
+        && "$venv/bin/python" -c 'import importlib.metadata as m; m.version("onecloud")' 2>/dev/null
+    then
+        say "venv $venv is up to date"
+        return
+    fi
+    rm -f "$stamp"
+    local pip=("$venv/bin/python" -m pip install --disable-pip-version-check -q)
+    if [ "$mode" = dev ]; then
+        say "installing onecloud (editable, with test tools) into $venv"
+        (cd "$REPO" && "${pip[@]}" -e '.[test]')
+    else
+        say "installing onecloud into $venv"
+        # Built from a clean copy: an in-tree build/ would keep shipping modules since deleted.
+        local tree
+        tree=$(mktemp -d)
+        tar -C "$REPO" --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./var \
+            --exclude='*.egg-info' --exclude=__pycache__ --exclude='.*_cache' -cf - . \
+            | tar -C "$tree" -xf -
+        "${pip[@]}" "$tree" || { rm -rf "$tree"; return 1; }
+        rm -rf "$tree"
+    fi
+    printf '%s\n' "$fingerprint" >"$stamp"
+}
+
+# --- layout ----------------------------------------------------------------------------------
+
+# Sets ETC VAR LOG RUN LOCK MADS SHARE from oned/locations.py, the one definition of the layout.
+read_locations() {
+    local venv=$1 code
+    code='
+import shlex
+from oned.locations import locations
+loc = locations()
+for key in ("etc", "var", "log", "run", "lock", "mads", "share"):
+    print(f"{key.upper()}={shlex.quote(getattr(loc, key))}")
+'
+    eval "$("$venv/bin/python" -c "$code")"
+}
+
+console_scripts() {
+    "$1/bin/python" -c '
+import importlib.metadata as m
+for ep in m.distribution("onecloud").entry_points:
+    if ep.group == "console_scripts":
+        print(ep.name)
+'
+}
+
+# link TARGET LINK: a symlink, never replacing a file that is not one of ours.
+link() {
+    if [ -e "$2" ] && [ ! -L "$2" ]; then
+        printf 'install.sh: warning: %s exists and is not a link: left alone\n' "$2" >&2
+        return
+    fi
+    ln -sfn "$1" "$2"
+}
+
+# Links in DIR that point into the venv at a script that no longer exists are removed.
+remove_dangling_links() {
+    local dir=$1 venv=$2 entry
+    for entry in "$dir"/*; do
+        if [ -L "$entry" ] && [ ! -e "$entry" ]; then
+            case "$(readlink "$entry")" in "$venv"/bin/*) rm -f "$entry" ;; esac
+        fi
+    done
+}
+
+lay_out() {
+    local venv=$1 bin=$2 name
+    read_locations "$venv"
+    say "laying out bin=$bin etc=$ETC var=$VAR mads=$MADS share=$SHARE"
+    mkdir -p "$bin" "$ETC" "$VAR" "$LOG" "$RUN" "$(dirname "$LOCK")" "$MADS" "$SHARE"
+    for name in $(console_scripts "$venv"); do
+        link "$venv/bin/$name" "$bin/$name"
+        case "$name" in one_*) link "$venv/bin/$name" "$MADS/$name" ;; esac
+    done
+    remove_dangling_links "$bin" "$venv"
+    remove_dangling_links "$MADS" "$venv"
+    if [ -f "$ETC/oned.conf" ]; then
+        say "keeping the existing $ETC/oned.conf"
+    elif [ -f "$REPO/oned.conf.example" ]; then
+        install -m 644 "$REPO/oned.conf.example" "$ETC/oned.conf"
+        say "created $ETC/oned.conf from oned.conf.example"
+    else
+        printf 'install.sh: warning: no oned.conf.example in %s: %s not created\n' \
+            "$REPO" "$ETC/oned.conf" >&2
+    fi
+    if [ -d "$REPO/share" ] && [ -n "$(ls -A "$REPO/share")" ]; then
+        cp -R "$REPO/share/." "$SHARE/"
+    fi
+}
+
+# --- start -----------------------------------------------------------------------------------
+
+ensure_one_auth() {
+    local venv=$1 auth=${ONE_AUTH:-$HOME/.one/one_auth} password
+    if [ -f "$auth" ]; then
+        say "using the ONE_AUTH file $auth"
+        return
+    fi
+    password=$("$venv/bin/python" -c '
+import secrets, string
+print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16)))')
+    mkdir -p "$(dirname "$auth")"
+    chmod 700 "$(dirname "$auth")" 2>/dev/null || true
+    (umask 077 && printf 'oneadmin:%s\n' "$password" >"$auth")
+    chmod 600 "$auth"
+    say "created the ONE_AUTH file $auth (oneadmin and a random password)"
+}
+
+start_cloud() {
+    local venv=$1 bin=$2 location=$3
+    ensure_one_auth "$venv"
+    if [ -n "$location" ]; then
+        say "starting: ONE_LOCATION=$location $bin/one start"
+        ONE_LOCATION=$location "$bin/one" start
+    else
+        say "starting: $bin/one start"
+        env -u ONE_LOCATION "$bin/one" start
+    fi
+}
+
+# --- main ------------------------------------------------------------------------------------
+
+main() {
+    local location="" dev=false deps_only=false start=false system=true
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            -d) [ $# -ge 2 ] || die "-d needs a directory"; location=$2; system=false; shift ;;
+            --dev) dev=true ;;
+            --deps-only) deps_only=true ;;
+            --start) start=true ;;
+            -h|--help) usage; exit 0 ;;
+            *) usage >&2; die "unknown option: $1" ;;
+        esac
+        shift
+    done
+    if $dev && { [ -n "$location" ] || $start; }; then
+        die "--dev sets up the development venv only: it takes neither -d nor --start"
+    fi
+
+    install_debian_packages
+    if $deps_only; then return; fi
+
+    if $dev; then
+        make_venv "$REPO/.venv" dev
+        say "done in $((SECONDS - PROGRESS_START)) s: activate with 'source $REPO/.venv/bin/activate'"
+        return
+    fi
+
+    local venv bin
+    if $system; then
+        [ "$(id -u)" = 0 ] || die "a system-wide install needs root (or use -d DIR)"
+        venv=/usr/lib/one/venv bin=/usr/bin
+        unset ONE_LOCATION
+    else
+        mkdir -p "$location"
+        location=$(cd "$location" && pwd)
+        venv=$location/lib/venv bin=$location/bin
+        export ONE_LOCATION=$location
+    fi
+    make_venv "$venv" install
+    lay_out "$venv" "$bin"
+    if $start; then start_cloud "$venv" "$bin" "$location"; fi
+    say "done in $((SECONDS - PROGRESS_START)) s"
+    if ! $system; then
+        # shellcheck disable=SC2016  # $PATH is printed for the user's shell to expand
+        printf '    export ONE_LOCATION=%s PATH=%s/bin:$PATH\n' "$location" "$location"
+    fi
+}
+
+main "$@"

@@ -1,0 +1,183 @@
+"""oned: the onecloud daemon. Reads oned.conf, opens the store, answers XML-RPC on /RPC2.
+
+The only module that touches the global reactor (DESIGN.md §3 rule 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+
+from oned import log as onelog
+from oned.bootstrap import StartupError, create_oneadmin, load_pools
+from oned.config import Config, load_config
+from oned.errors import ConfigError
+from oned.locations import Locations, locations
+from oned.rpc.methods import VERSION
+from oned.template import parse
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="oned",
+        description="The onecloud daemon: keeps hosts, VMs, networks, users and images, and "
+        "answers the OpenNebula XML-RPC API at http://HOST:PORT/RPC2.",
+        epilog="Files: $ONE_LOCATION/etc/oned.conf, var/oned.log, var/oned.pid and var/one.db "
+        "for a self-contained install; /etc/one, /var/log/one, /var/run/one and /var/lib/one "
+        "otherwise. Usually started with `one start`.",
+    )
+    parser.add_argument("-f", "--foreground", action="store_true", help="do not daemonise")
+    parser.add_argument("-c", "--config", metavar="PATH", help="oned.conf to use")
+    parser.add_argument("-v", "--version", action="version", version=VERSION)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    locs = locations()
+    path = args.config or locs.oned_conf
+    try:
+        config, text = _read_config(path)
+        for folder in {locs.var, locs.log, locs.run}:
+            os.makedirs(folder, exist_ok=True)
+        onelog.setup(locs.oned_log, config.debug_level)
+    except (ConfigError, StartupError, OSError) as exc:
+        print(f"oned: {exc}", file=sys.stderr)
+        return 1
+    _log_header(config, text, path)
+    if not args.foreground:
+        _daemonise()
+    try:
+        return _serve(config, locs)
+    except (ConfigError, StartupError) as exc:
+        onelog.module("ONE").error(str(exc))
+        print(f"oned: {exc}", file=sys.stderr)
+        return 1
+
+
+def _read_config(path: str) -> tuple[Config, str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise StartupError(f"cannot read {path}: {exc.strerror}") from None
+    return load_config(text, path), text
+
+
+def _log_header(config: Config, text: str, path: str) -> None:
+    one = onelog.module("ONE")
+    one.info("Init OpenNebula Log system")
+    one.info(f"Log Level: {config.debug_level} [0=ERROR,1=WARNING,2=INFO,3=DEBUG]")
+    one.info("-" * 40)
+    one.info("     OpenNebula Configuration File")
+    one.info("-" * 40)
+    for line in parse(text).to_str().splitlines():
+        one.info(line)
+    one.info("-" * 40)
+    for warning in config.warnings:
+        one.warning(warning)
+
+
+def _daemonise() -> None:
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+
+
+def _serve(config: Config, locs: Locations) -> int:
+    from twisted.internet import reactor, threads
+
+    from oned.api.cloud import Cloud
+    from oned.api.sessions import Sessions
+    from oned.rpc.dispatch import Dispatcher
+    from oned.rpc.server import make_site
+    from oned.store import Store, StoreError
+
+    one = onelog.module("ONE")
+    onelog.capture_twisted()
+    _write_pid(locs.oned_pid)
+    try:
+        store = Store.open(config.db, locs.db_file, onelog.module("ONE"))
+    except StoreError as exc:
+        _remove(locs.oned_pid)
+        raise StartupError(str(exc)) from None
+    try:
+        pools = load_pools(store, one)
+        create_oneadmin(store, pools, one)
+    except StartupError:
+        store.close()
+        _remove(locs.oned_pid)
+        raise
+    cloud = Cloud(pools, store, config, onelog.module("ReM"))
+    dispatcher = Dispatcher(
+        cloud, Sessions(pools, onelog.module("AuM")), threads.deferToThread, onelog.module("ReM")
+    )
+    site = make_site(dispatcher, config.max_request_size, onelog.module("ReM"))
+    try:
+        _listen(reactor, site, config)
+    except Exception as exc:  # CannotListenError, TLS file errors
+        store.close()
+        _remove(locs.oned_pid)
+        raise StartupError(
+            f"cannot listen on {config.listen_address}:{config.port}: {exc}"
+        ) from None
+
+    def stopped() -> None:
+        store.close()
+        _remove(locs.oned_pid)
+        one.info("oned stopped")
+
+    reactor.addSystemEventTrigger("after", "shutdown", stopped)
+    scheme = "https" if config.tls_cert else "http"
+    one.info(f"XML-RPC server listening at {scheme}://{config.listen_address}:{config.port}/RPC2")
+    reactor.run()
+    return 0
+
+
+def _listen(reactor: object, site: object, config: Config) -> None:
+    kwargs = {"interface": config.listen_address, "backlog": 512}
+    if config.tls_cert and config.tls_key:
+        from twisted.internet import ssl
+
+        context = ssl.DefaultOpenSSLContextFactory(config.tls_key, config.tls_cert)
+        reactor.listenSSL(config.port, site, context, **kwargs)  # type: ignore[attr-defined]
+    else:
+        reactor.listenTCP(config.port, site, **kwargs)  # type: ignore[attr-defined]
+
+
+def _write_pid(path: str) -> None:
+    try:
+        with open(path, encoding="ascii") as f:
+            pid = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        pid = 0
+    if pid and pid != os.getpid() and _alive(pid):
+        raise StartupError(f"oned is already running (PID {pid}, {path})")
+    with open(path, "w", encoding="ascii") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""one.vm.allocate, one.vm.info and one.vmpool.info (reference §4). Deployment comes later.
+
+Regular users see and act on their own VMs only; oneadmin on all. DONE VMs are not in memory:
+listings that ask for them read the store, every other listing is a join of cached XML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from oned.api.cloud import Caller, Cloud, require_owner
+from oned.api.replies import document, pool
+from oned.errors import BadCall, NoSuchObject, TemplateSyntaxError
+from oned.records import Vm
+from oned.rpc.marshal import Escaped, escape_bytes
+from oned.states import VmState
+from oned.template import parse_any
+from oned.vmtemplate import check_vm_template
+
+ANY_STATE, NOT_DONE = -2, -1
+
+
+def allocate(cloud: Cloud, caller: Caller, text: str, hold: bool = False) -> int:
+    method = "one.vm.allocate"
+    try:
+        tmpl = parse_any(text + "\n")
+    except TemplateSyntaxError as exc:
+        raise BadCall(f"[{method}] Error parsing VM template: {exc}") from None
+    problems = check_vm_template(tmpl)
+    if problems:
+        raise BadCall(f"[{method}] Error in VM template: {'; '.join(problems)}")
+    vid = cloud.pools.next_ids["vm"]
+    name = tmpl.get_str("NAME") or f"one-{vid}"
+    tmpl.set("NAME", name)
+    tmpl.set("VMID", str(vid))
+    state = VmState.HOLD if hold else VmState.PENDING
+    vm = Vm(vid, caller.uid, name, tmpl, state=state, prev_state=state, stime=cloud.now())
+    cloud.store.insert_vm(vm)  # type: ignore[attr-defined]
+    cloud.pools.take_id("vm")
+    cloud.pools.vms.put(vm)
+    cloud.log.debug(f"VM {vid} allocated by {caller.name}")
+    return vid
+
+
+def info(cloud: Cloud, caller: Caller, vid: int, decrypt: bool = False) -> Escaped:
+    method = "one.vm.info"
+    vm = cloud.pools.vms.get(vid)
+    if vm is not None:
+        require_owner(caller, vm.uid, method, "INFO", f"VM [{vid}]")
+        return document(cloud.pools.vms.xml(vm))
+    vm = cloud.store.get_vm(vid)  # type: ignore[attr-defined]
+    if vm is None:
+        raise NoSuchObject(f"[{method}] Error getting VM [{vid}].")
+    require_owner(caller, vm.uid, method, "INFO", f"VM [{vid}]")
+    return document(escape_bytes(cloud.pools.render_vm(vm)))
+
+
+def pool_info(
+    cloud: Cloud, caller: Caller, flt: int, start: int = -1, end: int = -1, state: int = NOT_DONE
+) -> Escaped:
+    """Filter flag (-4 group, -3 mine, -2 all, -1 mine and group, >= 0 that user), an id range
+    or a page (start offset, -page size), and a state (-2 any, -1 not DONE, >= 0 that one)."""
+    method = "one.vmpool.info"
+    uid = _owner_filter(caller, flt, method)
+    if state < ANY_STATE or (state >= 0 and state not in _STATES):
+        raise BadCall(f"[{method}] wrong state filter {state}: -2 any, -1 not DONE, or 0..9")
+    if uid == _NOBODY:
+        return pool("VM_POOL", ())
+    rows = _select(cloud, uid, state)
+    return pool("VM_POOL", _page(rows, start, end))
+
+
+_NOBODY = -100
+_STATES = {s.value for s in VmState}
+
+
+def _owner_filter(caller: Caller, flt: int, method: str) -> int | None:
+    """The uid to list, None for everyone, _NOBODY when the caller may see none of them."""
+    if flt < -4:
+        raise BadCall(f"[{method}] wrong filter flag {flt}: -4, -3, -2, -1 or a user id")
+    if flt in (-1, -3) or (flt == -4 and not caller.is_admin):
+        return caller.uid
+    if flt in (-2, -4):
+        return None if caller.is_admin else caller.uid
+    if caller.is_admin or flt == caller.uid:
+        return flt
+    return _NOBODY
+
+
+def _select(cloud: Cloud, uid: int | None, state: int) -> list[tuple[int, bytes]]:
+    vms = cloud.pools.vms
+    rows = [
+        (vm.id, vms.xml(vm))
+        for vm in vms
+        if (uid is None or vm.uid == uid) and (state < 0 or vm.state == state)
+    ]
+    if state in (ANY_STATE, VmState.DONE):
+        rows += _done_rows(cloud, uid)
+        rows.sort(key=lambda row: row[0])
+    return rows
+
+
+def _done_rows(cloud: Cloud, uid: int | None) -> Iterator[tuple[int, bytes]]:
+    store = cloud.store
+    ids = store.list_vm_ids(  # type: ignore[attr-defined]
+        uid=uid, state=int(VmState.DONE), include_done=True, start=-1, end=-1, limit=None
+    )
+    for vid in ids:
+        if vid in cloud.pools.vms:
+            continue
+        vm = store.get_vm(vid)  # type: ignore[attr-defined]
+        if vm is not None:
+            yield vid, escape_bytes(cloud.pools.render_vm(vm))
+
+
+def _page(rows: list[tuple[int, bytes]], start: int, end: int) -> list[bytes]:
+    """NOTE: OpenNebula reads end < -1 as a page: start is then a row offset, -end its size."""
+    if start < 0:
+        return [xml for _, xml in rows]
+    if end < -1:
+        return [xml for _, xml in rows[start : start - end]]
+    return [xml for vid, xml in rows if vid >= start and (end == -1 or vid <= end)]

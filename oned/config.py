@@ -1,0 +1,385 @@
+"""oned.conf: the daemon's configuration file, read and validated (reference §2).
+
+The file is written in the template language (reference §6), so a 1.4/2.0 oned.conf reads as it
+is. Every value is checked once, here: a wrong one raises ConfigError naming the file, the line
+and the attribute; an unknown attribute only adds a warning (OpenNebula ignores them). Pure
+module: the caller reads the file and passes its text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from oned.errors import ConfigError, TemplateSyntaxError
+from oned.template import Entry, parse_entries
+
+
+@dataclass(frozen=True)
+class MadConfig:
+    """A driver to spawn: ``kind`` is IM, VM, TM or HM; ``type`` (VM only) is xen|kvm|xml|vmware."""
+
+    kind: str
+    name: str
+    executable: str
+    arguments: str = ""
+    default: str = ""
+    type: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class HookConfig:
+    """A VM_HOOK or HOST_HOOK: run ``command arguments`` when an object enters state ``on``."""
+
+    kind: str
+    name: str
+    on: str
+    command: str
+    arguments: str = ""
+    remote: bool = False
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class DbConfig:
+    """Where the pools are stored; ``port`` 0 means the backend's default port."""
+
+    backend: str
+    server: str = "localhost"
+    port: int = 0
+    user: str = ""
+    passwd: str = ""
+    db_name: str = "opennebula"
+    synchronous: str = "NORMAL"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated oned.conf; times in seconds, sizes in bytes."""
+
+    host_monitoring_interval: int = 60
+    vm_polling_interval: int = 60
+    manager_timer: int = 15
+    vm_dir: str | None = None
+    scripts_remote_dir: str = "/var/tmp/one"
+    port: int = 2633
+    listen_address: str = "0.0.0.0"
+    max_request_size: int = 8388608
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    debug_level: int = 3
+    mac_prefix: str = "02:00"
+    network_size: int = 254
+    vnc_base_port: int = 5900
+    image_repository_path: str | None = None
+    default_image_type: str = "OS"
+    default_device_prefix: str = "hd"
+    db: DbConfig = DbConfig("sqlite")
+    im_mads: tuple[MadConfig, ...] = ()
+    vm_mads: tuple[MadConfig, ...] = ()
+    tm_mads: tuple[MadConfig, ...] = ()
+    hm_mad: MadConfig | None = None
+    vm_hooks: tuple[HookConfig, ...] = ()
+    host_hooks: tuple[HookConfig, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+# --- value converters: str -> value, or _Invalid("is not ...") ---------------------------------
+
+Converter = Callable[[str], Any]
+
+
+class _Invalid(ValueError):
+    """What is wrong with a value, as the end of a sentence that starts with the value."""
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def convert(value: str) -> int:
+        text = value.strip()
+        if not re.fullmatch(r"[+-]?[0-9]{1,18}", text) or not low <= int(text) <= high:
+            raise _Invalid(f"is not an integer between {low} and {high}")
+        return int(text)
+
+    return convert
+
+
+def _choice(*allowed: str, fold: Callable[[str], str] = str.upper) -> Callable[[str], str]:
+    def convert(value: str) -> str:
+        if fold(value.strip()) not in allowed:
+            raise _Invalid("is not one of " + ", ".join(a or '""' for a in allowed))
+        return fold(value.strip())
+
+    return convert
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _nonempty(value: str) -> str:
+    if not value.strip():
+        raise _Invalid("is empty")
+    return value
+
+
+def _optional(value: str) -> str | None:
+    return value or None
+
+
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise _Invalid("is not an absolute path")
+    return value
+
+
+def _optional_absolute_path(value: str) -> str | None:
+    return _absolute_path(value) if value else None
+
+
+def _mac_prefix(value: str) -> str:
+    if not re.fullmatch(r"[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}", value):
+        raise _Invalid('is not two hexadecimal bytes "hh:hh"')
+    if int(value[:2], 16) & 1:
+        raise _Invalid("is a multicast prefix: its first byte must be even")
+    return value.lower()
+
+
+def _listen_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", value):
+            raise _Invalid("is not an IP address or a host name") from None
+    return value
+
+
+_YES_NO = _choice("YES", "NO", "")
+
+
+def _yes_no(value: str) -> bool:
+    return _YES_NO(value) == "YES"
+
+
+_BACKENDS = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
+
+
+def _backend(value: str) -> str:
+    return _BACKENDS[_choice(*_BACKENDS, fold=str.lower)(value)]
+
+
+_WEEK = 7 * 24 * 3600
+
+_SINGLE: dict[str, Converter] = {
+    "HOST_MONITORING_INTERVAL": _integer(0, _WEEK),
+    "VM_POLLING_INTERVAL": _integer(0, _WEEK),
+    "MANAGER_TIMER": _integer(1, 3600),
+    "VM_DIR": _optional_absolute_path,
+    "SCRIPTS_REMOTE_DIR": _absolute_path,
+    "PORT": _integer(1, 65535),
+    "LISTEN_ADDRESS": _listen_address,
+    "MAX_REQUEST_SIZE": _integer(1024, 2**30),
+    "TLS_CERT": _optional,
+    "TLS_KEY": _optional,
+    "DEBUG_LEVEL": _integer(0, 3),
+    "MAC_PREFIX": _mac_prefix,
+    "NETWORK_SIZE": _integer(1, 2**24),
+    "VNC_BASE_PORT": _integer(1, 65535),
+    "IMAGE_REPOSITORY_PATH": _optional,
+    "DEFAULT_IMAGE_TYPE": _choice("OS", "CDROM", "DATABLOCK"),
+    "DEFAULT_DEVICE_PREFIX": _choice("hd", "sd", "xvd", "vd", fold=str.lower),
+}
+
+_DB: dict[str, Converter] = {
+    "BACKEND": _backend,
+    "SERVER": _nonempty,
+    "PORT": _integer(0, 65535),
+    "USER": _text,
+    "PASSWD": _text,
+    "DB_NAME": _nonempty,
+    "SYNCHRONOUS": _choice("NORMAL", "FULL"),
+}
+
+_MAD_COMMON: dict[str, Converter] = {
+    "NAME": _nonempty,
+    "EXECUTABLE": _nonempty,
+    "ARGUMENTS": _text,
+}
+_MAD: dict[str, dict[str, Converter]] = {
+    "IM": _MAD_COMMON,
+    "VM": _MAD_COMMON
+    | {"DEFAULT": _text, "TYPE": _choice("xen", "kvm", "xml", "vmware", "", fold=str.lower)},
+    "TM": _MAD_COMMON,
+    "HM": _MAD_COMMON,
+}
+
+
+def _hook_keys(*on: str) -> dict[str, Converter]:
+    return {
+        "NAME": _nonempty,
+        "ON": _choice(*on),
+        "COMMAND": _nonempty,
+        "ARGUMENTS": _text,
+        "REMOTE": _yes_no,
+    }
+
+
+_HOOK: dict[str, dict[str, Converter]] = {
+    "VM": _hook_keys("CREATE", "RUNNING", "SHUTDOWN", "STOP", "DONE", "FAILED", "PROLOG"),
+    "HOST": _hook_keys("CREATE", "ERROR", "DISABLE"),
+}
+
+
+def _show(value: str) -> str:
+    """The value quoted on one line, shortened if long."""
+    return json.dumps(value if len(value) <= 60 else value[:57] + "...", ensure_ascii=False)
+
+
+# --- the reader ---------------------------------------------------------------------------------
+
+
+class _ConfigReader:
+    """Takes the entries of one file in order and collects the fields of its Config."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.fields: dict[str, Any] = {}
+        self.lines: dict[str, int] = {}
+        self.warnings: list[str] = []
+        self.mads: dict[str, list[MadConfig]] = {"IM": [], "VM": [], "TM": [], "HM": []}
+        self.hooks: dict[str, list[HookConfig]] = {"VM": [], "HOST": []}
+        self.vectors: dict[str, Callable[[Entry, dict[str, str]], None]] = {
+            "DB": self.read_db,
+            "IM_MAD": partial(self.read_mad, "IM"),
+            "VM_MAD": partial(self.read_mad, "VM"),
+            "TM_MAD": partial(self.read_mad, "TM"),
+            "HM_MAD": partial(self.read_mad, "HM"),
+            "VM_HOOK": partial(self.read_hook, "VM"),
+            "HOST_HOOK": partial(self.read_hook, "HOST"),
+        }
+
+    def error(self, entry: Entry, message: str) -> ConfigError:
+        return ConfigError(f"{self.source} line {entry.line}: {message}")
+
+    def warn(self, entry: Entry, message: str) -> None:
+        self.warnings.append(f"{self.source} line {entry.line}: {message}")
+
+    def convert(self, entry: Entry, label: str, value: str, convert: Converter) -> Any:
+        try:
+            return convert(value)
+        except _Invalid as invalid:
+            raise self.error(entry, f"{label} = {_show(value)} {invalid}") from None
+
+    def once(self, entry: Entry) -> None:
+        """Refuse a second occurrence of an attribute that may appear only once."""
+        if entry.name in self.lines:
+            raise self.error(entry, f"{entry.name} is already set at line {self.lines[entry.name]}")
+        self.lines[entry.name] = entry.line
+
+    def read(self, entry: Entry) -> None:
+        if entry.name in self.vectors:
+            if not isinstance(entry.value, dict):
+                raise self.error(entry, f"{entry.name} must be a vector: {entry.name} = [ ... ]")
+            self.vectors[entry.name](entry, entry.value)
+        elif entry.name in _SINGLE:
+            if not isinstance(entry.value, str):
+                raise self.error(entry, f"{entry.name} must be a single value, not a vector")
+            self.once(entry)
+            convert = _SINGLE[entry.name]
+            self.fields[entry.name.lower()] = self.convert(entry, entry.name, entry.value, convert)
+        else:
+            self.warn(entry, f"unknown attribute {entry.name} is ignored")
+
+    def vector(
+        self,
+        entry: Entry,
+        vector: dict[str, str],
+        keys: dict[str, Converter],
+        required: tuple[str, ...],
+    ) -> dict[str, Any]:
+        """The converted keys of a vector as field names; unknown keys become warnings."""
+        fields: dict[str, Any] = {}
+        for key, value in vector.items():
+            if key in keys:
+                label = f"{entry.name}[{key}]"
+                fields[key.lower()] = self.convert(entry, label, value, keys[key])
+            else:
+                self.warn(entry, f"unknown key {entry.name}[{key}] is ignored")
+        for key in required:
+            if key.lower() not in fields:
+                raise self.error(entry, f"{entry.name} has no {key}")
+        return fields
+
+    def read_db(self, entry: Entry, vector: dict[str, str]) -> None:
+        self.once(entry)
+        fields = self.vector(entry, vector, _DB, ("BACKEND",))
+        if "synchronous" in fields and fields["backend"] != "sqlite":
+            self.warn(entry, "DB[SYNCHRONOUS] applies to sqlite only and is ignored")
+        self.fields["db"] = DbConfig(**fields)
+
+    def read_mad(self, kind: str, entry: Entry, vector: dict[str, str]) -> None:
+        if kind == "HM":
+            self.once(entry)
+        required = ("EXECUTABLE",) if kind == "HM" else ("NAME", "EXECUTABLE")
+        fields = self.vector(entry, vector, _MAD[kind], required)
+        mad = MadConfig(kind=kind, **({"name": "hm"} | fields), line=entry.line)
+        for other in self.mads[kind]:
+            if other.name == mad.name:
+                message = (
+                    f"{entry.name} name {_show(mad.name)} is already used at line {other.line}"
+                )
+                raise self.error(entry, message)
+        self.mads[kind].append(mad)
+
+    def read_hook(self, kind: str, entry: Entry, vector: dict[str, str]) -> None:
+        fields = self.vector(entry, vector, _HOOK[kind], ("ON", "COMMAND"))
+        fields.setdefault("name", fields["command"])
+        self.hooks[kind].append(HookConfig(kind=kind, **fields, line=entry.line))
+
+    def check_tls(self, entries: list[Entry]) -> None:
+        cert, key = self.fields.get("tls_cert"), self.fields.get("tls_key")
+        if (cert is None) != (key is None):
+            given, missing = ("TLS_CERT", "TLS_KEY") if cert else ("TLS_KEY", "TLS_CERT")
+            entry = next(e for e in entries if e.name == given)
+            raise self.error(entry, f"{given} is set but {missing} is not; give both or neither")
+
+    def config(self) -> Config:
+        return Config(
+            **self.fields,
+            im_mads=tuple(self.mads["IM"]),
+            vm_mads=tuple(self.mads["VM"]),
+            tm_mads=tuple(self.mads["TM"]),
+            hm_mad=self.mads["HM"][0] if self.mads["HM"] else None,
+            vm_hooks=tuple(self.hooks["VM"]),
+            host_hooks=tuple(self.hooks["HOST"]),
+            warnings=tuple(self.warnings),
+        )
+
+
+def load_config(text: str, source: str = "oned.conf") -> Config:
+    """The Config written in ``text`` (the contents of the file ``source``).
+
+    Raises ConfigError, whose one-line message names ``source``, the line and the attribute.
+    """
+    try:
+        entries = parse_entries(text)
+    except TemplateSyntaxError as error:
+        raise ConfigError(
+            f"{source} line {error.line}, column {error.column}: {error.reason}"
+        ) from None
+    reader = _ConfigReader(source)
+    for entry in entries:
+        reader.read(entry)
+    reader.check_tls(entries)
+    return reader.config()

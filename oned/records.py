@@ -1,0 +1,102 @@
+"""Plain values for the objects oned keeps: users, hosts, VMs and their history records.
+
+These are what the pools hold in memory, what the store writes through to SQL and what the XML
+views render. They carry no behaviour beyond small derived properties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from oned.states import HistoryReason, HostState, LcmState, VmState
+from oned.template import Template
+
+
+@dataclass
+class User:
+    id: int
+    name: str
+    password: str  # the stored, salted hash (see oned.auth); never a clear password
+    enabled: bool = True
+
+
+@dataclass
+class HostShare:
+    """Capacity of a host (reference §1.4). CPU in percent (100 per core), memory in KB."""
+
+    disk_usage: int = 0
+    mem_usage: int = 0  # allocated to VMs
+    cpu_usage: int = 0  # allocated to VMs
+    max_disk: int = 0
+    max_mem: int = 0
+    max_cpu: int = 0
+    free_disk: int = 0
+    free_mem: int = 0
+    free_cpu: int = 0
+    used_disk: int = 0
+    used_mem: int = 0  # really used, as monitored
+    used_cpu: int = 0  # really used, as monitored
+    running_vms: int = 0
+
+
+@dataclass
+class Host:
+    id: int
+    name: str
+    im_mad: str
+    vm_mad: str
+    tm_mad: str
+    state: int = HostState.INIT
+    prev_state: int = HostState.INIT
+    last_mon_time: int = 0
+    cluster: str = "default"
+    share: HostShare = field(default_factory=HostShare)
+    template: Template = field(default_factory=Template)  # the last monitoring attributes
+
+
+@dataclass
+class History:
+    """One stay of a VM on a host (reference §3.5); primary key (vid, seq)."""
+
+    vid: int
+    seq: int
+    host_name: str
+    hid: int
+    vm_dir: str
+    vm_mad: str
+    tm_mad: str
+    stime: int = 0
+    etime: int = 0
+    pstime: int = 0
+    petime: int = 0
+    rstime: int = 0
+    retime: int = 0
+    estime: int = 0
+    eetime: int = 0
+    reason: int = HistoryReason.NONE
+
+
+@dataclass
+class Vm:
+    id: int
+    uid: int
+    name: str
+    template: Template
+    state: int = VmState.PENDING
+    lcm_state: int = LcmState.LCM_INIT
+    prev_state: int = VmState.PENDING
+    prev_lcm_state: int = LcmState.LCM_INIT
+    last_poll: int = 0
+    stime: int = 0
+    etime: int = 0
+    deploy_id: str = ""
+    memory: int = 0  # monitored, KB
+    cpu: int = 0  # monitored, percent
+    net_tx: int = 0
+    net_rx: int = 0
+    resched: int = 0
+    history: list[History] = field(default_factory=list)
+
+    @property
+    def last_history(self) -> History | None:
+        return self.history[-1] if self.history else None

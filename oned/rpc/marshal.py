@@ -1,0 +1,68 @@
+"""Encode XML-RPC replies and decode calls; pure.
+
+Replies are always ``[success, value, error_code]``. Large XML documents are cached by the pools
+already escaped for an XML-RPC ``<string>`` (as UTF-8 bytes), so a pool listing is one join of
+cached fragments and never re-escapes unchanged objects (DESIGN.md §9).
+"""
+
+from __future__ import annotations
+
+import xmlrpc.client
+from dataclasses import dataclass
+
+_HEAD = b"<?xml version='1.0'?>\n<methodResponse><params><param><value><array><data>"
+_TAIL = b"</data></array></value></param></params></methodResponse>"
+_TRUE = b"<value><boolean>1</boolean></value>"
+_FALSE = b"<value><boolean>0</boolean></value>"
+
+
+@dataclass(frozen=True)
+class Escaped:
+    """A string value whose parts are already XML-escaped UTF-8 bytes."""
+
+    parts: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, text: str) -> Escaped:
+        return cls((escape_bytes(text),))
+
+
+def escape_bytes(text: str) -> bytes:
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text.encode("utf-8", "xmlcharrefreplace")
+
+
+def _value(value: object) -> list[bytes]:
+    if isinstance(value, Escaped):
+        return [b"<value><string>", *value.parts, b"</string></value>"]
+    if isinstance(value, bool):
+        return [_TRUE if value else _FALSE]
+    if isinstance(value, int):
+        return [b"<value><int>%d</int></value>" % value]
+    if isinstance(value, str):
+        return [b"<value><string>", escape_bytes(value), b"</string></value>"]
+    raise TypeError(f"cannot encode {type(value).__name__} in a reply")
+
+
+def success(value: object) -> bytes:
+    return b"".join([_HEAD, _TRUE, *_value(value), b"<value><int>0</int></value>", _TAIL])
+
+
+def failure(message: str, code: int) -> bytes:
+    return b"".join([_HEAD, _FALSE, *_value(message), *_value(code), _TAIL])
+
+
+def decode_call(body: bytes) -> tuple[str, tuple]:
+    """(method, params) of an XML-RPC call; raises ValueError on anything malformed."""
+    try:
+        params, method = xmlrpc.client.loads(body, use_builtin_types=False)
+    except Exception as exc:  # expat, ResponseError, TypeError from odd payloads
+        raise ValueError(f"malformed XML-RPC request: {exc}") from None
+    if not isinstance(method, str) or not method:
+        raise ValueError("malformed XML-RPC request: no methodName")
+    return method, params

@@ -1,0 +1,132 @@
+"""The XML-RPC methods oned answers, with every signature accepted for each (reference §4).
+
+A method lists its forms: the parameter types after the session ('i' int, 's' string,
+'b' boolean, 'a' array) and how a form maps onto the API function's arguments. OpenNebula
+1.4/2.0 and modern (pyone) signatures are both listed where they differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from oned.api import hosts, users, vms
+from oned.errors import BadCall
+
+VERSION = "onecloud 0.1.0 (OpenNebula 1.4/2.0 API, modern signatures accepted)"
+
+Adapter = Callable[..., tuple] | None
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    call: Callable[..., object]
+    forms: tuple[tuple[str, Adapter], ...]
+
+    def arguments(self, params: tuple) -> tuple:
+        """The API arguments for ``params`` (session excluded), or BadCall naming the forms."""
+        for form, adapt in self.forms:
+            if _fits(params, form):
+                args = tuple(bool(p) if c == "b" else p for p, c in zip(params, form, strict=True))
+                return adapt(*args) if adapt else args
+        wanted = " or ".join(
+            f"(session{''.join(', ' + _NAMES[c] for c in f)})" for f, _ in self.forms
+        )
+        got = ", ".join(_NAMES[type_code(p)] for p in params) or "nothing"
+        raise BadCall(
+            f"[{self.name}] wrong parameters: got ({got}) after the session, expected {wanted}"
+        )
+
+
+_NAMES = {"i": "int", "s": "string", "b": "boolean", "a": "array", "d": "double", "x": "other"}
+
+
+def type_code(value: object) -> str:
+    if isinstance(value, bool):
+        return "b"
+    if isinstance(value, int):
+        return "i"
+    if isinstance(value, str):
+        return "s"
+    if isinstance(value, list | tuple):
+        return "a"
+    if isinstance(value, float):
+        return "d"
+    return "x"
+
+
+def _fits(params: tuple, form: str) -> bool:
+    """Exact types, except that a boolean parameter also takes the ints 0 and 1."""
+    if len(params) != len(form):
+        return False
+    for value, code in zip(params, form, strict=True):
+        found = type_code(value)
+        if found != code and not (code == "b" and found == "i" and value in (0, 1)):
+            return False
+    return True
+
+
+def _no_query(flt: int, start: int, end: int, state: int, query: str) -> tuple:
+    if query:
+        raise BadCall(
+            "[one.vmpool.info] the query parameter is not supported; pass an empty string"
+        )
+    return flt, start, end, state
+
+
+def _user_allocate(name: str, password: str, driver: str = "", groups: list | None = None) -> tuple:
+    if driver not in ("", "core"):
+        raise BadCall(f'[one.user.allocate] auth driver "{driver}" is not available; use "core"')
+    return name, password
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("one.system.version", lambda cloud, caller: VERSION, (("", None),)),
+        Method(
+            "one.user.allocate",
+            users.allocate,
+            (("ss", None), ("sss", _user_allocate), ("sssa", _user_allocate)),
+        ),
+        Method("one.user.delete", users.delete, (("i", None),)),
+        Method("one.user.info", users.info, (("i", None), ("ib", None))),
+        Method("one.user.passwd", users.passwd, (("is", None),)),
+        Method("one.userpool.info", users.pool_info, (("", None),)),
+        Method(
+            "one.host.allocate",
+            hosts.allocate,
+            (
+                ("ssss", None),  # 1.4/2.0: name, im, vmm, tm
+                (
+                    "sssi",
+                    lambda n, im, vmm, cluster: (n, im, vmm, ""),
+                ),  # 5.x+: name, im, vmm, cluster
+                (
+                    "sssss",
+                    lambda n, im, vmm, vnm, tm: (n, im, vmm, tm),
+                ),  # 3.2: name, im, vmm, vnm, tm
+                ("ssssi", lambda n, im, vmm, vnm, cluster: (n, im, vmm, "")),  # 3.4-4.x
+            ),
+        ),
+        Method("one.host.info", hosts.info, (("i", None), ("ib", None))),
+        Method("one.host.delete", hosts.delete, (("i", None),)),
+        Method("one.host.enable", hosts.enable, (("ib", None),)),
+        Method("one.host.status", hosts.status, (("ii", None),)),
+        Method("one.hostpool.info", hosts.pool_info, (("", None),)),
+        Method("one.vm.allocate", vms.allocate, (("s", None), ("sb", None))),
+        Method("one.vm.info", vms.info, (("i", None), ("ib", None))),
+        Method(
+            "one.vmpool.info",
+            vms.pool_info,
+            (
+                ("i", None),  # 1.4
+                ("ibi", lambda flt, extended, state: (flt, -1, -1, state)),  # 2.0
+                ("iiii", None),  # 3.x+
+                ("iiiis", _no_query),  # 5.x+
+            ),
+        ),
+        Method("one.vmpool.infoextended", vms.pool_info, (("iiii", None), ("iiiis", _no_query))),
+    )
+}

@@ -1,0 +1,344 @@
+"""The shell around the database: oned loads its working set from here and writes through.
+
+oned is the only writer and calls from one thread, so the store holds one connection for its
+whole life. Every public method is one transaction, committed (or rolled back) before it returns;
+an acknowledged change is therefore on disk, and a failed one left nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from operator import attrgetter
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from oned.records import History, Host, User, Vm
+from oned.states import VmState
+from oned.store import migrate, rows
+from oned.store.engine import DbSettings, connect, create_engine, describe
+from oned.store.errors import DuplicateName, StoreError, driver_reason
+from oned.store.schema import POOLS, history, host_pool, user_pool, vm_pool
+
+# Every state but DONE spelled out, rather than ``state <> DONE``, so that the planners can use
+# ix_vm_pool_state and never walk the DONE VMs, which accumulate without bound.
+_NOT_DONE = vm_pool.c.state.in_(sorted(int(s) for s in VmState if s != VmState.DONE))
+_KINDS = {
+    "user_pool": "user",
+    "host_pool": "host",
+    "network_pool": "network",
+    "image_pool": "image",
+}
+_CHUNK = 500  # ids per IN (...) list
+_SEQ = attrgetter("seq")
+
+_INSERT_USER = user_pool.insert()
+_UPDATE_USER = user_pool.update().where(user_pool.c.oid == sa.bindparam("b_oid"))
+_DELETE_USER = user_pool.delete().where(user_pool.c.oid == sa.bindparam("b_oid"))
+_INSERT_HOST = host_pool.insert()
+_UPDATE_HOST = host_pool.update().where(host_pool.c.oid == sa.bindparam("b_oid"))
+_DELETE_HOST = host_pool.delete().where(host_pool.c.oid == sa.bindparam("b_oid"))
+_INSERT_VM = vm_pool.insert()
+_UPDATE_VM = vm_pool.update().where(vm_pool.c.oid == sa.bindparam("b_oid"))
+_UPDATE_VM_CAS = _UPDATE_VM.where(
+    vm_pool.c.state == sa.bindparam("b_state"),
+    vm_pool.c.lcm_state == sa.bindparam("b_lcm_state"),
+)
+_INSERT_HISTORY = history.insert()
+_UPDATE_HISTORY = history.update().where(
+    history.c.vid == sa.bindparam("b_vid"), history.c.seq == sa.bindparam("b_seq")
+)
+_SELECT_USERS = sa.select(*rows.USER_COLUMNS).order_by(user_pool.c.oid)
+_SELECT_HOSTS = sa.select(*rows.HOST_COLUMNS).order_by(host_pool.c.oid)
+# No ORDER BY on these two: sorting in Python leaves the planner free to walk the state index.
+_SELECT_LIVE_VMS = sa.select(*rows.VM_COLUMNS).where(_NOT_DONE)
+_SELECT_LIVE_HISTORY = (
+    sa.select(*rows.HISTORY_COLUMNS)
+    .select_from(vm_pool.join(history, history.c.vid == vm_pool.c.oid))
+    .where(_NOT_DONE)
+)
+_SELECT_VMS = (
+    sa.select(*rows.VM_COLUMNS)
+    .where(vm_pool.c.oid.in_(sa.bindparam("b_oids", expanding=True)))
+    .order_by(vm_pool.c.oid)
+)
+_SELECT_HISTORIES = sa.select(*rows.HISTORY_COLUMNS).where(
+    history.c.vid.in_(sa.bindparam("b_oids", expanding=True))
+)
+_MAX_OIDS = sa.union_all(
+    *(sa.select(sa.literal(kind), sa.func.max(table.c.oid)) for kind, table in POOLS.items())
+)
+
+
+class Store:
+    """Users, hosts and VMs (with history) in SQL; see the module docstring for the contract."""
+
+    def __init__(self, engine: Engine, connection: Connection, where: str):
+        self._engine = engine
+        self._conn = connection
+        self.where = where  # "sqlite database var/one.db", 'postgresql database "one" on ...'
+
+    @classmethod
+    def open(cls, db: DbSettings, db_file: str, log: logging.Logger) -> Store:
+        """Connect, migrate to the newest schema and log one line saying what was done.
+
+        Raises StoreError naming the database and the driver's reason when that fails.
+        """
+        where = describe(db, db_file)
+        engine = create_engine(db, db_file)
+        try:
+            connection = connect(engine, db, db_file)
+        except StoreError:
+            engine.dispose()
+            raise
+        try:
+            log.info(migrate.upgrade(connection, where))
+        except BaseException as exc:
+            connection.close()
+            engine.dispose()
+            if isinstance(exc, sa.exc.DBAPIError):
+                raise StoreError(f"cannot migrate {where}: {driver_reason(exc)}") from exc
+            raise
+        return cls(engine, connection, where)
+
+    def close(self) -> None:
+        self._conn.close()
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- loading at start ------------------------------------------------------------------
+
+    def load_users(self) -> list[User]:
+        with self._transaction() as conn:
+            return [rows.user_from(row) for row in conn.execute(_SELECT_USERS)]
+
+    def load_hosts(self) -> list[Host]:
+        with self._transaction() as conn:
+            return [rows.host_from(row) for row in conn.execute(_SELECT_HOSTS)]
+
+    def load_vms(self) -> list[Vm]:
+        """Every VM not DONE, in id order, each with its whole history ordered by seq."""
+        with _no_gc(), self._transaction() as conn:
+            vm_rows = conn.execute(_SELECT_LIVE_VMS).all()
+            records = _group_history(conn.execute(_SELECT_LIVE_HISTORY))
+            vm_rows.sort(key=_first)
+            return [rows.vm_from(row, records.pop(row[0], [])) for row in vm_rows]
+
+    def next_oids(self) -> dict[str, int]:
+        """The next id of each pool: max(oid) + 1 over every row, DONE VMs included.
+
+        NOTE: like OpenNebula (PoolSQL reads MAX(oid) at start), the id of a deleted object
+        with the highest id is handed out again after a restart.
+        """
+        with self._transaction() as conn:
+            found = dict(conn.execute(_MAX_OIDS).all())
+        return {kind: (-1 if found.get(kind) is None else found[kind]) + 1 for kind in POOLS}
+
+    # -- reading what is not in memory -----------------------------------------------------
+
+    def get_vm(self, vid: int) -> Vm | None:
+        """Any VM, DONE included, with its whole history; None when there is no such VM."""
+        found = self.get_vms([vid])
+        return found[0] if found else None
+
+    def get_vms(self, vids: Iterable[int]) -> list[Vm]:
+        """The VMs among ``vids`` that exist (DONE included), in id order, with history."""
+        wanted = sorted(set(vids))
+        found: list[Vm] = []
+        with self._transaction() as conn:
+            for at in range(0, len(wanted), _CHUNK):
+                chunk = {"b_oids": wanted[at : at + _CHUNK]}
+                vm_rows = conn.execute(_SELECT_VMS, chunk).all()
+                records = _group_history(conn.execute(_SELECT_HISTORIES, chunk))
+                found += [rows.vm_from(row, records.pop(row[0], [])) for row in vm_rows]
+        return found
+
+    def list_vm_ids(
+        self,
+        *,
+        uid: int | None = None,
+        state: int | None = None,
+        include_done: bool = False,
+        start: int = -1,
+        end: int = -1,
+        limit: int | None = None,
+    ) -> list[int]:
+        """VM ids in order, filtered by owner and state, within ``start..end`` (both inclusive;
+        a negative bound is no bound), at most ``limit`` of them.
+
+        ``state`` None means any state, DONE only with ``include_done``; an explicit state,
+        DONE included, is always honoured.
+        """
+        column = vm_pool.c
+        query = sa.select(column.oid).order_by(column.oid)
+        if uid is not None:
+            query = query.where(column.uid == uid)
+        if state is not None:
+            query = query.where(column.state == state)
+        elif not include_done:
+            query = query.where(_NOT_DONE)
+        if start >= 0:
+            query = query.where(column.oid >= start)
+        if end >= 0:
+            query = query.where(column.oid <= end)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._transaction() as conn:
+            return list(conn.execute(query).scalars())
+
+    # -- writes: one transaction each ------------------------------------------------------
+
+    def insert_user(self, user: User) -> None:
+        params = rows.user_params(user)
+        with self._transaction("user_pool", user.name) as conn:
+            conn.execute(_INSERT_USER, {"oid": user.id, **params})
+
+    def update_user(self, user: User) -> None:
+        params = rows.user_params(user)
+        with self._transaction("user_pool", user.name) as conn:
+            _must_hit(conn.execute(_UPDATE_USER, {"b_oid": user.id, **params}), "user", user.id)
+
+    def delete_user(self, uid: int) -> None:
+        with self._transaction() as conn:
+            conn.execute(_DELETE_USER, {"b_oid": uid})
+
+    def insert_host(self, host: Host) -> None:
+        params = rows.host_params(host)
+        with self._transaction("host_pool", host.name) as conn:
+            conn.execute(_INSERT_HOST, {"oid": host.id, **params})
+
+    def update_host(self, host: Host) -> None:
+        params = rows.host_params(host)
+        with self._transaction("host_pool", host.name) as conn:
+            _must_hit(conn.execute(_UPDATE_HOST, {"b_oid": host.id, **params}), "host", host.id)
+
+    def update_hosts(self, hosts: Iterable[Host]) -> None:
+        """Many hosts in one transaction (a monitoring batch); ids missing are ignored."""
+        batch = [{"b_oid": host.id, **rows.host_params(host)} for host in hosts]
+        if not batch:
+            return
+        with self._transaction() as conn:
+            conn.execute(_UPDATE_HOST, batch)
+
+    def delete_host(self, hid: int) -> None:
+        with self._transaction() as conn:
+            conn.execute(_DELETE_HOST, {"b_oid": hid})
+
+    def insert_vm(self, vm: Vm) -> None:
+        """The VM and its history records, if any."""
+        params = rows.vm_params(vm)
+        records = [rows.history_params(record) for record in vm.history]
+        with self._transaction() as conn:
+            conn.execute(_INSERT_VM, {"oid": vm.id, **params})
+            if records:
+                conn.execute(_INSERT_HISTORY, records)
+
+    def update_vm(
+        self,
+        vm: Vm,
+        expect: tuple[int, int] | None = None,
+        history: Sequence[History] = (),
+    ) -> bool:
+        """Write the VM row and upsert the ``history`` records given, in one transaction.
+
+        With ``expect=(state, lcm_state)`` this is a compare-and-swap: the row is written only
+        if its stored state and lcm_state are those. Returns False, having changed nothing, when
+        they are not or when there is no such VM.
+        """
+        params = {"b_oid": vm.id, **rows.vm_params(vm)}
+        statement = _UPDATE_VM
+        if expect is not None:
+            statement = _UPDATE_VM_CAS
+            params["b_state"], params["b_lcm_state"] = expect
+        with self._transaction() as conn:
+            if conn.execute(statement, params).rowcount != 1:
+                return False
+            for record in history:
+                _upsert_history(conn, record)
+        return True
+
+    def upsert_history(self, record: History) -> None:
+        """Insert the record, or overwrite the one with the same (vid, seq)."""
+        with self._transaction() as conn:
+            _upsert_history(conn, record)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _transaction(self, table: str | None = None, name: str = "") -> Iterator[Connection]:
+        """Begin; commit on leaving, roll back on an exception and raise it as a StoreError."""
+        try:
+            with self._conn.begin():
+                yield self._conn
+        except sa.exc.IntegrityError as exc:
+            if table is not None and _is_name_taken(exc, table):
+                raise DuplicateName(_KINDS[table], name) from exc
+            raise StoreError(f"{self.where}: {driver_reason(exc)}") from exc
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(f"{self.where}: {driver_reason(exc)}") from exc
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Building 100,000s of acyclic objects makes the cyclic GC rescan them over and over: off."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _first(row: Sequence[Any]) -> Any:
+    return row[0]
+
+
+def _group_history(result: Iterable[Sequence[Any]]) -> dict[int, list[History]]:
+    """History rows in any order as lists per vid, each ordered by seq."""
+    grouped: dict[int, list[History]] = {}
+    unordered: list[list[History]] = []
+    for row in result:
+        record = rows.history_from(row)
+        records = grouped.get(record.vid)
+        if records is None:
+            grouped[record.vid] = [record]
+        else:
+            if record.seq < records[-1].seq:
+                unordered.append(records)
+            records.append(record)
+    for records in unordered:
+        records.sort(key=_SEQ)
+    return grouped
+
+
+def _upsert_history(conn: Connection, record: History) -> None:
+    """UPDATE, then INSERT when no row matched: portable, and the single writer makes it safe.
+
+    NOTE: MySQL counts matched rows here, not changed ones (SQLAlchemy sets CLIENT_FOUND_ROWS).
+    """
+    params = rows.history_params(record)
+    changes = {key: value for key, value in params.items() if key not in ("vid", "seq")}
+    updated = conn.execute(_UPDATE_HISTORY, {"b_vid": record.vid, "b_seq": record.seq, **changes})
+    if updated.rowcount == 0:
+        conn.execute(_INSERT_HISTORY, params)
+
+
+def _must_hit(result: sa.CursorResult, kind: str, oid: int) -> None:
+    if result.rowcount != 1:
+        raise StoreError(f"no {kind} {oid} to update")
+
+
+def _is_name_taken(exc: sa.exc.IntegrityError, table: str) -> bool:
+    """Backends word it differently; each names our constraint or the table.column."""
+    text = str(exc.orig)
+    return f"uq_{table}_name" in text or f"{table}.name" in text

@@ -1,0 +1,170 @@
+"""XML documents of users, hosts and VMs, as OpenNebula's clients read them (reference §5).
+
+Pure functions from records to XML text. The element set is the union that 1.4/2.0 clients and
+modern ones (pyone, reference/opennebula-xml/) read: modern names first, 1.4 extras after. Integer
+fields always hold integers. No whitespace between elements, no XML declaration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from oned.records import History, Host, User, Vm
+
+ONEADMIN_GROUP = (0, "oneadmin")
+USERS_GROUP = (1, "users")
+_OWNER_PERMISSIONS = (
+    "<PERMISSIONS><OWNER_U>1</OWNER_U><OWNER_M>1</OWNER_M><OWNER_A>0</OWNER_A>"
+    "<GROUP_U>0</GROUP_U><GROUP_M>0</GROUP_M><GROUP_A>0</GROUP_A>"
+    "<OTHER_U>0</OTHER_U><OTHER_M>0</OTHER_M><OTHER_A>0</OTHER_A></PERMISSIONS>"
+)
+
+
+def escape(text: str) -> str:
+    """Escape text for an XML element body."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
+
+
+def group_of(uid: int) -> tuple[int, str]:
+    """NOTE: 1.4 has no groups; like OpenNebula 3.x+ oneadmin is in group 0, everyone else in 1."""
+    return ONEADMIN_GROUP if uid == 0 else USERS_GROUP
+
+
+def _fields(pairs: Iterable[tuple[str, object]]) -> str:
+    out = []
+    for tag, value in pairs:
+        text = escape(value) if isinstance(value, str) else str(int(value))  # type: ignore[call-overload]
+        out.append(f"<{tag}>{text}</{tag}>")
+    return "".join(out)
+
+
+def user_xml(user: User) -> str:
+    gid, gname = group_of(user.id)
+    return (
+        f"<USER><ID>{user.id}</ID><GID>{gid}</GID><GROUPS><ID>{gid}</ID></GROUPS>"
+        f"<GNAME>{gname}</GNAME><NAME>{escape(user.name)}</NAME>"
+        f"<PASSWORD>{escape(user.password)}</PASSWORD><AUTH_DRIVER>core</AUTH_DRIVER>"
+        f"<ENABLED>{int(user.enabled)}</ENABLED><TEMPLATE/></USER>"
+    )
+
+
+def host_xml(host: Host, vm_ids: Iterable[int] = ()) -> str:
+    s = host.share
+    share = _fields(
+        (
+            ("HID", host.id),
+            ("DISK_USAGE", s.disk_usage),
+            ("MEM_USAGE", s.mem_usage),
+            ("CPU_USAGE", s.cpu_usage),
+            ("MAX_DISK", s.max_disk),
+            ("MAX_MEM", s.max_mem),
+            ("MAX_CPU", s.max_cpu),
+            ("FREE_DISK", s.free_disk),
+            ("FREE_MEM", s.free_mem),
+            ("FREE_CPU", s.free_cpu),
+            ("USED_DISK", s.used_disk),
+            ("USED_MEM", s.used_mem),
+            ("USED_CPU", s.used_cpu),
+            ("RUNNING_VMS", s.running_vms),
+            ("TOTAL_MEM", s.max_mem),
+            ("TOTAL_CPU", s.max_cpu),
+            ("VMS_THREAD", 1),
+        )
+    )
+    head = _fields(
+        (
+            ("ID", host.id),
+            ("NAME", host.name),
+            ("STATE", host.state),
+            ("PREV_STATE", host.prev_state),
+            ("IM_MAD", host.im_mad),
+            ("VM_MAD", host.vm_mad),
+            ("TM_MAD", host.tm_mad),
+            ("LAST_MON_TIME", host.last_mon_time),
+            ("CLUSTER_ID", 0),
+            ("CLUSTER", host.cluster),
+        )
+    )
+    vms = "".join(f"<ID>{vid}</ID>" for vid in vm_ids)
+    return (
+        f"<HOST>{head}<HOST_SHARE>{share}</HOST_SHARE><VMS>{vms}</VMS>"
+        f"{host.template.to_xml()}</HOST>"
+    )
+
+
+def history_xml(h: History, tag: str = "HISTORY") -> str:
+    body = _fields(
+        (
+            ("OID", h.vid),
+            ("SEQ", h.seq),
+            ("HOSTNAME", h.host_name),
+            ("HID", h.hid),
+            ("CID", 0),
+            ("STIME", h.stime),
+            ("ETIME", h.etime),
+            ("VM_MAD", h.vm_mad),
+            ("TM_MAD", h.tm_mad),
+            ("DS_ID", 0),
+            ("PSTIME", h.pstime),
+            ("PETIME", h.petime),
+            ("RSTIME", h.rstime),
+            ("RETIME", h.retime),
+            ("ESTIME", h.estime),
+            ("EETIME", h.eetime),
+            ("REASON", h.reason),
+            ("ACTION", 0),
+        )
+    )
+    return f"<{tag}>{body}</{tag}>"
+
+
+def vm_xml(vm: Vm, uname: str) -> str:
+    """One VM: used by one.vm.info and, unchanged, inside one.vmpool.info."""
+    gid, gname = group_of(vm.uid)
+    head = _fields(
+        (
+            ("ID", vm.id),
+            ("UID", vm.uid),
+            ("GID", gid),
+            ("UNAME", uname),
+            ("GNAME", gname),
+            ("USERNAME", uname),
+            ("NAME", vm.name),
+        )
+    )
+    status = _fields(
+        (
+            ("LAST_POLL", vm.last_poll),
+            ("STATE", vm.state),
+            ("LCM_STATE", vm.lcm_state),
+            ("PREV_STATE", vm.prev_state),
+            ("PREV_LCM_STATE", vm.prev_lcm_state),
+            ("RESCHED", vm.resched),
+            ("STIME", vm.stime),
+            ("ETIME", vm.etime),
+            ("DEPLOY_ID", vm.deploy_id),
+            ("MEMORY", vm.memory),
+            ("CPU", vm.cpu),
+            ("NET_TX", vm.net_tx),
+            ("NET_RX", vm.net_rx),
+            ("LAST_SEQ", vm.history[-1].seq if vm.history else -1),
+        )
+    )
+    records = "".join(history_xml(h) for h in vm.history)
+    last = history_xml(vm.history[-1]) if vm.history else ""
+    monitoring = (
+        f"<MONITORING><CPU>{vm.cpu}</CPU><MEMORY>{vm.memory}</MEMORY>"
+        f"<NETRX>{vm.net_rx}</NETRX><NETTX>{vm.net_tx}</NETTX></MONITORING>"
+        if vm.last_poll
+        else "<MONITORING/>"
+    )
+    return (
+        f"<VM>{head}{_OWNER_PERMISSIONS}{status}{monitoring}{vm.template.to_xml()}"
+        f"<USER_TEMPLATE/><HISTORY_RECORDS>{records}</HISTORY_RECORDS>{last}</VM>"
+    )
