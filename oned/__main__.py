@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import sys
 
@@ -115,6 +116,9 @@ def _serve(config: Config, locs: Locations) -> int:
         store.close()
         _remove(locs.oned_pid)
         raise
+    # The pools are long-lived: keep the collector from walking them again and again.
+    gc.collect()
+    gc.freeze()
     cloud = Cloud(pools, store, config, onelog.module("ReM"))
     dispatcher = Dispatcher(
         cloud, Sessions(pools, onelog.module("AuM")), threads.deferToThread, onelog.module("ReM")

@@ -20,10 +20,12 @@ T = TypeVar("T", User, Host, Vm)
 class Pool(Generic[T]):
     """Objects by id, in id order, with a cache of their escaped XML."""
 
-    def __init__(self, render: Callable[[T], str]):
+    def __init__(self, render: Callable[[T], str], render_short: Callable[[T], str] | None = None):
         self._render = render
+        self._render_short = render_short or render
         self._objects: dict[int, T] = {}
         self._xml: dict[int, bytes] = {}
+        self._short: dict[int, bytes] = {}
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -40,20 +42,28 @@ class Pool(Generic[T]):
     def put(self, obj: T) -> None:
         """Add or replace an object; ids only grow, so dict order stays id order."""
         self._objects[obj.id] = obj
-        self._xml.pop(obj.id, None)
+        self.changed(obj.id)
 
     def remove(self, oid: int) -> T | None:
-        self._xml.pop(oid, None)
+        self.changed(oid)
         return self._objects.pop(oid, None)
 
     def changed(self, oid: int) -> None:
         """Forget the cached XML of an object that was modified in place."""
         self._xml.pop(oid, None)
+        self._short.pop(oid, None)
 
     def xml(self, obj: T) -> bytes:
         cached = self._xml.get(obj.id)
         if cached is None:
             cached = self._xml[obj.id] = escape_bytes(self._render(obj))
+        return cached
+
+    def xml_short(self, obj: T) -> bytes:
+        """The summary form listings use (the full form when the pool has no summary)."""
+        cached = self._short.get(obj.id)
+        if cached is None:
+            cached = self._short[obj.id] = escape_bytes(self._render_short(obj))
         return cached
 
 
@@ -63,7 +73,7 @@ class Pools:
     def __init__(self) -> None:
         self.users: Pool[User] = Pool(views.user_xml)
         self.hosts: Pool[Host] = Pool(views.host_xml)
-        self.vms: Pool[Vm] = Pool(self._render_vm)
+        self.vms: Pool[Vm] = Pool(self._render_vm, self._render_vm_short)
         self.user_names: dict[str, User] = {}
         self.host_names: dict[str, Host] = {}
         self.next_ids: dict[str, int] = {"user": 0, "host": 0, "vm": 0, "network": 0, "image": 0}
@@ -82,6 +92,9 @@ class Pools:
 
     def _render_vm(self, vm: Vm) -> str:
         return views.vm_xml(vm, self.uname(vm.uid))
+
+    def _render_vm_short(self, vm: Vm) -> str:
+        return views.vm_short_xml(vm, self.uname(vm.uid))
 
     def put_user(self, user: User) -> None:
         old = self.users.get(user.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from oned.records import History, Host, User, Vm
+from oned.template import Template
 
 ONEADMIN_GROUP = (0, "oneadmin")
 USERS_GROUP = (1, "users")
@@ -125,7 +126,79 @@ def history_xml(h: History, tag: str = "HISTORY") -> str:
 
 
 def vm_xml(vm: Vm, uname: str) -> str:
-    """One VM: used by one.vm.info and, unchanged, inside one.vmpool.info."""
+    """One VM in full: one.vm.info, one.vmpool.infoextended and 2.0's extended pool."""
+    return _vm(vm, uname, vm.template.to_xml())
+
+
+def vm_short_xml(vm: Vm, uname: str) -> str:
+    """The summary of a VM in one.vmpool.info: what listings and the scheduler read.
+
+    NOTE: OpenNebula >= 5.8 also answers one.vmpool.info with a reduced VM body (and 1.4's
+    pool had no TEMPLATE at all); the full one is one.vmpool.infoextended.
+    """
+    gid, gname = group_of(vm.uid)
+    head = _fields(
+        (
+            ("ID", vm.id),
+            ("UID", vm.uid),
+            ("GID", gid),
+            ("UNAME", uname),
+            ("GNAME", gname),
+            ("NAME", vm.name),
+            ("LAST_POLL", vm.last_poll),
+            ("STATE", vm.state),
+            ("LCM_STATE", vm.lcm_state),
+            ("RESCHED", vm.resched),
+            ("STIME", vm.stime),
+            ("ETIME", vm.etime),
+            ("DEPLOY_ID", vm.deploy_id),
+            ("MEMORY", vm.memory),
+            ("CPU", vm.cpu),
+        )
+    )
+    last = vm.history[-1] if vm.history else None
+    records = (
+        "<HISTORY_RECORDS>"
+        + _fields(
+            (
+                ("OID", last.vid),
+                ("SEQ", last.seq),
+                ("HOSTNAME", last.host_name),
+                ("HID", last.hid),
+                ("CID", 0),
+                ("DS_ID", 0),
+                ("VM_MAD", last.vm_mad),
+                ("TM_MAD", last.tm_mad),
+                ("ACTION", 0),
+            )
+        ).join(("<HISTORY>", "</HISTORY>"))
+        + "</HISTORY_RECORDS>"
+        if last
+        else "<HISTORY_RECORDS/>"
+    )
+    return f"<VM>{head}{_short_template(vm.template).to_xml()}{records}</VM>"
+
+
+_SHORT_SINGLE = ("NAME", "CPU", "VCPU", "MEMORY", "REQUIREMENTS", "RANK")
+_SHORT_VECTOR = {
+    "NIC": ("NETWORK", "NETWORK_ID", "IP", "MAC", "BRIDGE"),
+    "DISK": ("TYPE", "TARGET", "SIZE", "IMAGE", "IMAGE_ID"),
+}
+
+
+def _short_template(tmpl: Template) -> Template:
+    short = Template()
+    for name, value in tmpl:
+        if name in _SHORT_SINGLE and isinstance(value, str):
+            short.add(name, value)
+        elif name in _SHORT_VECTOR and isinstance(value, dict):
+            kept = {k: v for k, v in value.items() if k in _SHORT_VECTOR[name]}
+            if kept:
+                short.add(name, kept)
+    return short
+
+
+def _vm(vm: Vm, uname: str, template_xml: str) -> str:
     gid, gname = group_of(vm.uid)
     head = _fields(
         (
@@ -165,6 +238,6 @@ def vm_xml(vm: Vm, uname: str) -> str:
         else "<MONITORING/>"
     )
     return (
-        f"<VM>{head}{_OWNER_PERMISSIONS}{status}{monitoring}{vm.template.to_xml()}"
+        f"<VM>{head}{_OWNER_PERMISSIONS}{status}{monitoring}{template_xml}"
         f"<USER_TEMPLATE/><HISTORY_RECORDS>{records}</HISTORY_RECORDS>{last}</VM>"
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from oned import views
 from oned.api.cloud import Caller, Cloud, require_owner
 from oned.api.replies import document, pool
 from oned.errors import BadCall, NoSuchObject, TemplateSyntaxError
@@ -56,18 +57,31 @@ def info(cloud: Cloud, caller: Caller, vid: int, decrypt: bool = False) -> Escap
 
 
 def pool_info(
-    cloud: Cloud, caller: Caller, flt: int, start: int = -1, end: int = -1, state: int = NOT_DONE
+    cloud: Cloud,
+    caller: Caller,
+    flt: int,
+    start: int = -1,
+    end: int = -1,
+    state: int = NOT_DONE,
+    extended: bool = False,
 ) -> Escaped:
     """Filter flag (-4 group, -3 mine, -2 all, -1 mine and group, >= 0 that user), an id range
-    or a page (start offset, -page size), and a state (-2 any, -1 not DONE, >= 0 that one)."""
+    or a page (start offset, -page size), a state (-2 any, -1 not DONE, >= 0 that one); the
+    summary of each VM, or all of it when ``extended``."""
     method = "one.vmpool.info"
     uid = _owner_filter(caller, flt, method)
     if state < ANY_STATE or (state >= 0 and state not in _STATES):
         raise BadCall(f"[{method}] wrong state filter {state}: -2 any, -1 not DONE, or 0..9")
     if uid == _NOBODY:
         return pool("VM_POOL", ())
-    rows = _select(cloud, uid, state)
+    rows = _select(cloud, uid, state, extended)
     return pool("VM_POOL", _page(rows, start, end))
+
+
+def pool_info_extended(
+    cloud: Cloud, caller: Caller, flt: int, start: int = -1, end: int = -1, state: int = NOT_DONE
+) -> Escaped:
+    return pool_info(cloud, caller, flt, start, end, state, extended=True)
 
 
 _NOBODY = -100
@@ -87,30 +101,29 @@ def _owner_filter(caller: Caller, flt: int, method: str) -> int | None:
     return _NOBODY
 
 
-def _select(cloud: Cloud, uid: int | None, state: int) -> list[tuple[int, bytes]]:
+def _select(cloud: Cloud, uid: int | None, state: int, full: bool) -> list[tuple[int, bytes]]:
     vms = cloud.pools.vms
+    xml = vms.xml if full else vms.xml_short
     rows = [
-        (vm.id, vms.xml(vm))
+        (vm.id, xml(vm))
         for vm in vms
         if (uid is None or vm.uid == uid) and (state < 0 or vm.state == state)
     ]
     if state in (ANY_STATE, VmState.DONE):
-        rows += _done_rows(cloud, uid)
+        rows += _done_rows(cloud, uid, full)
         rows.sort(key=lambda row: row[0])
     return rows
 
 
-def _done_rows(cloud: Cloud, uid: int | None) -> Iterator[tuple[int, bytes]]:
+def _done_rows(cloud: Cloud, uid: int | None, full: bool) -> Iterator[tuple[int, bytes]]:
     store = cloud.store
     ids = store.list_vm_ids(  # type: ignore[attr-defined]
         uid=uid, state=int(VmState.DONE), include_done=True, start=-1, end=-1, limit=None
     )
-    for vid in ids:
-        if vid in cloud.pools.vms:
-            continue
-        vm = store.get_vm(vid)  # type: ignore[attr-defined]
-        if vm is not None:
-            yield vid, escape_bytes(cloud.pools.render_vm(vm))
+    render = views.vm_xml if full else views.vm_short_xml
+    wanted = [vid for vid in ids if vid not in cloud.pools.vms]
+    for vm in store.get_vms(wanted):  # type: ignore[attr-defined]
+        yield vm.id, escape_bytes(render(vm, cloud.pools.uname(vm.uid)))
 
 
 def _page(rows: list[tuple[int, bytes]], start: int, end: int) -> list[bytes]:

@@ -30,8 +30,9 @@ class Dispatcher:
         self._run_in_thread = run_in_thread
         self._log = log
 
-    def handle(self, body: bytes) -> bytes | defer.Deferred:
-        """Reply bytes, or a Deferred of them when the session must first be verified."""
+    def handle(self, body: bytes) -> list[bytes] | defer.Deferred:
+        """The reply (a list of byte strings), or a Deferred of it when the session must first
+        be verified."""
         try:
             name, params = marshal.decode_call(body)
             method = METHODS.get(name)
@@ -53,7 +54,7 @@ class Dispatcher:
         )
         return d
 
-    def _call(self, method: Method, caller: Caller, args: tuple) -> bytes:
+    def _call(self, method: Method, caller: Caller, args: tuple) -> list[bytes]:
         self._log.debug(f"{method.name} invoked by {caller.name}")
         try:
             return marshal.success(method.call(self._cloud, caller, *args))
@@ -66,7 +67,7 @@ class Dispatcher:
                 f"[{method.name}] Internal error, see oned.log", InternalError.code
             )
 
-    def _auth_failed(self, failure: Any, method: Method) -> bytes:
+    def _auth_failed(self, failure: Any, method: Method) -> list[bytes]:
         if failure.check(AuthenticationError):
             return marshal.failure(
                 f"[{method.name}] {failure.value.message}", AuthenticationError.code

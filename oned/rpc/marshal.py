@@ -49,12 +49,14 @@ def _value(value: object) -> list[bytes]:
     raise TypeError(f"cannot encode {type(value).__name__} in a reply")
 
 
-def success(value: object) -> bytes:
-    return b"".join([_HEAD, _TRUE, *_value(value), b"<value><int>0</int></value>", _TAIL])
+def success(value: object) -> list[bytes]:
+    """The reply as a list of byte strings: large documents are never joined here, the
+    transport concatenates them once while sending."""
+    return [_HEAD, _TRUE, *_value(value), b"<value><int>0</int></value>", _TAIL]
 
 
-def failure(message: str, code: int) -> bytes:
-    return b"".join([_HEAD, _FALSE, *_value(message), *_value(code), _TAIL])
+def failure(message: str, code: int) -> list[bytes]:
+    return [_HEAD, _FALSE, *_value(message), *_value(code), _TAIL]
 
 
 def decode_call(body: bytes) -> tuple[str, tuple]:

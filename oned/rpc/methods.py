@@ -122,11 +122,15 @@ METHODS: dict[str, Method] = {
             vms.pool_info,
             (
                 ("i", None),  # 1.4
-                ("ibi", lambda flt, extended, state: (flt, -1, -1, state)),  # 2.0
+                ("ibi", lambda flt, extended, state: (flt, -1, -1, state, extended)),  # 2.0
                 ("iiii", None),  # 3.x+
                 ("iiiis", _no_query),  # 5.x+
             ),
         ),
-        Method("one.vmpool.infoextended", vms.pool_info, (("iiii", None), ("iiiis", _no_query))),
+        Method(
+            "one.vmpool.infoextended",
+            vms.pool_info_extended,
+            (("iiii", None), ("iiiis", _no_query)),
+        ),
     )
 }

@@ -152,3 +152,13 @@ def test_unknown_drivers_are_refused_naming_the_attribute(admin):
     with pytest.raises(pyone.OneApiException, match=r'IM_MAD "im_kmv" is not defined'):
         admin.host.allocate("host01", "im_kmv", "vmm_kvm", -1)
     assert admin.hostpool.info().HOST == []
+
+
+def test_vmpool_info_summarises_and_infoextended_gives_everything(admin):
+    """As OpenNebula >= 5.8: the pool lists a summary, infoextended the full VM."""
+    admin.vm.allocate('MEMORY = 64\nCONTEXT = [ FILES = "/srv/ctx" ]')
+    short = admin.vmpool.info(-2, -1, -1, -1).VM[0]
+    full = admin.vmpool.infoextended(-2, -1, -1, -1).VM[0]
+    assert short.TEMPLATE["MEMORY"] == full.TEMPLATE["MEMORY"] == "64"
+    assert "CONTEXT" not in short.TEMPLATE
+    assert full.TEMPLATE["CONTEXT"]["FILES"] == "/srv/ctx"

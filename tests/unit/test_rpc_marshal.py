@@ -9,8 +9,8 @@ from oned.rpc import marshal
 from oned.rpc.methods import METHODS, Method, type_code
 
 
-def decode(body: bytes):
-    (reply,), _ = xmlrpc.client.loads(body)
+def decode(parts: list[bytes]):
+    (reply,), _ = xmlrpc.client.loads(b"".join(parts))
     return reply
 
 
@@ -60,7 +60,7 @@ def test_a_wrong_signature_lists_the_accepted_forms():
     ("params", "expected"),
     [
         ((-2,), (-2,)),
-        ((-2, True, 3), (-2, -1, -1, 3)),
+        ((-2, True, 3), (-2, -1, -1, 3, True)),
         ((-2, 0, 10, -1), (-2, 0, 10, -1)),
         ((-2, 0, 10, -1, ""), (-2, 0, 10, -1)),
     ],

@@ -76,3 +76,27 @@ def test_a_pending_vm_has_no_history_and_an_empty_monitoring():
     xml = views.vm_xml(Vm(1, 0, "one-1", Template()), "oneadmin")
     assert "<HISTORY_RECORDS></HISTORY_RECORDS>" in xml and "<HISTORY>" not in xml
     assert "<LAST_SEQ>-1</LAST_SEQ>" in xml and "<MONITORING/>" in xml
+
+
+def test_the_pool_summary_keeps_what_listings_and_the_scheduler_read():
+    """Capacity, requirements, NIC addresses and the last history record; not the rest."""
+    tmpl = Template(
+        [
+            ("NAME", "web"),
+            ("CPU", "0.5"),
+            ("MEMORY", "512"),
+            ("REQUIREMENTS", 'HYPERVISOR = "kvm"'),
+            ("DISK", {"SOURCE": "/srv/big.img", "TARGET": "hda"}),
+            ("NIC", {"NETWORK": "public", "IP": "10.0.0.5", "MODEL": "virtio"}),
+            ("CONTEXT", {"FILES": "/srv/ctx"}),
+        ]
+    )
+    vm = Vm(4, 0, "web", tmpl)
+    vm.history = [History(4, s, f"h{s}", s, "/v", "vmm_kvm", "tm_nfs") for s in range(3)]
+    parsed = parse(views.vm_short_xml(vm, "oneadmin"))
+    assert parsed.TEMPLATE["MEMORY"] == "512"
+    assert parsed.TEMPLATE["REQUIREMENTS"] == 'HYPERVISOR = "kvm"'
+    assert parsed.TEMPLATE["NIC"] == {"NETWORK": "public", "IP": "10.0.0.5"}
+    assert parsed.TEMPLATE["DISK"] == {"TARGET": "hda"}
+    assert "CONTEXT" not in parsed.TEMPLATE
+    assert [h.HOSTNAME for h in parsed.HISTORY_RECORDS.HISTORY] == ["h2"]
