@@ -221,8 +221,11 @@ ensure_one_auth() {
     password=$("$venv/bin/python" -c '
 import secrets, string
 print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16)))')
-    mkdir -p "$(dirname "$auth")"
-    chmod 700 "$(dirname "$auth")" 2>/dev/null || true
+    # Only a directory made here is made private: never chmod a shared one such as /tmp.
+    if [ ! -d "$(dirname "$auth")" ]; then
+        mkdir -p "$(dirname "$auth")"
+        chmod 700 "$(dirname "$auth")"
+    fi
     (umask 077 && printf 'oneadmin:%s\n' "$password" >"$auth")
     chmod 600 "$auth"
     say "created the ONE_AUTH file $auth (oneadmin and a random password)"

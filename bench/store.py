@@ -1,6 +1,6 @@
 """Store throughput on one backend (not collected by pytest).
 
-    .venv/bin/python tests/store/bench_store.py [sqlite|postgresql|mysql] [--vms 100000]
+    .venv/bin/python bench/store.py [sqlite|postgresql|mysql] [--vms 100000]
 
 PostgreSQL and MySQL use a scratch database ``onecloud_bench_<random>``, dropped at the end.
 """
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oned.records import History, Host, HostShare, Vm
 from oned.states import LcmState, VmState
