@@ -136,14 +136,9 @@ def vm_short_xml(vm: Vm, uname: str) -> str:
     NOTE: OpenNebula >= 5.8 also answers one.vmpool.info with a reduced VM body (and 1.4's
     pool had no TEMPLATE at all); the full one is one.vmpool.infoextended.
     """
-    gid, gname = group_of(vm.uid)
     head = _fields(
         (
-            ("ID", vm.id),
-            ("UID", vm.uid),
-            ("GID", gid),
-            ("UNAME", uname),
-            ("GNAME", gname),
+            *_owner(vm, uname),
             ("NAME", vm.name),
             ("LAST_POLL", vm.last_poll),
             ("STATE", vm.state),
@@ -198,19 +193,13 @@ def _short_template(tmpl: Template) -> Template:
     return short
 
 
-def _vm(vm: Vm, uname: str, template_xml: str) -> str:
+def _owner(vm: Vm, uname: str) -> tuple[tuple[str, object], ...]:
     gid, gname = group_of(vm.uid)
-    head = _fields(
-        (
-            ("ID", vm.id),
-            ("UID", vm.uid),
-            ("GID", gid),
-            ("UNAME", uname),
-            ("GNAME", gname),
-            ("USERNAME", uname),
-            ("NAME", vm.name),
-        )
-    )
+    return ("ID", vm.id), ("UID", vm.uid), ("GID", gid), ("UNAME", uname), ("GNAME", gname)
+
+
+def _vm(vm: Vm, uname: str, template_xml: str) -> str:
+    head = _fields((*_owner(vm, uname), ("USERNAME", uname), ("NAME", vm.name)))
     status = _fields(
         (
             ("LAST_POLL", vm.last_poll),

@@ -104,3 +104,20 @@ class OnedProcess:
             text=True,
             timeout=60,
         )
+
+
+def check_survives_kill_9(oned: OnedProcess) -> None:
+    """Allocate a user, a host and a VM, SIGKILL oned, restart it: all three are there."""
+    import pyone
+
+    admin = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
+    admin.user.allocate("helen", "mypass", "core", [])
+    admin.host.allocate("host01", "im_kvm", "vmm_kvm", -1)
+    vid = admin.vm.allocate("NAME = survivor\nMEMORY = 64")
+    oned.stop(signal.SIGKILL)
+    oned.start()
+    admin = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
+    assert admin.vm.info(vid).NAME == "survivor"
+    assert [u.NAME for u in admin.userpool.info().USER] == ["oneadmin", "helen"]
+    assert admin.hostpool.info().HOST[0].NAME == "host01"
+    assert admin.vm.allocate("MEMORY = 64") == vid + 1

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import signal
-
-import pyone
 import pytest
 
-from tests.functional.oned_process import OnedProcess
+from tests.functional.oned_process import OnedProcess, check_survives_kill_9
 from tests.store.targets import ServerUnreachable, scratch_database, skipped_backends
 
 
@@ -35,16 +32,7 @@ def test_oned_runs_on_a_server_database_and_keeps_everything_across_kill_9(tmp_p
             + conf
         )
         oned.start()
-        admin = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
-        admin.user.allocate("helen", "mypass", "core", [])
-        admin.host.allocate("host01", "im_kvm", "vmm_kvm", -1)
-        vid = admin.vm.allocate("NAME = survivor\nMEMORY = 64")
-        oned.stop(signal.SIGKILL)
-        oned.start()
-        admin = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
-        assert admin.vm.info(vid).NAME == "survivor"
-        assert [u.NAME for u in admin.userpool.info().USER] == ["oneadmin", "helen"]
-        assert admin.hostpool.info().HOST[0].NAME == "host01"
+        check_survives_kill_9(oned)
         assert "Database schema at revision 0001 (up to date)" in oned.log
         assert not (oned.location / "var" / "one.db").exists()
         oned.stop()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 
 import pyone
 import pytest
 
-from tests.functional.oned_process import ROOT, OnedProcess
+from tests.functional.oned_process import ROOT, OnedProcess, check_survives_kill_9
 
 LOG_LINE = re.compile(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \[\w+\]\[[EWID]\]: ")
 
@@ -71,17 +70,7 @@ def test_the_first_start_needs_the_one_auth_file(tmp_path):
 def test_a_vm_acknowledged_before_kill_9_is_there_after_restart(tmp_path):
     """Nothing acknowledged is lost: the allocate committed before it answered."""
     oned = OnedProcess(tmp_path / "one").start()
-    admin = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
-    admin.user.allocate("helen", "mypass", "core", [])
-    admin.host.allocate("host01", "im_kvm", "vmm_kvm", -1)
-    vid = admin.vm.allocate("NAME = survivor\nMEMORY = 64")
-    oned.stop(signal.SIGKILL)
-    oned.start()
-    admin = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
-    assert admin.vm.info(vid).NAME == "survivor"
-    assert [u.NAME for u in admin.userpool.info().USER] == ["oneadmin", "helen"]
-    assert admin.hostpool.info().HOST[0].NAME == "host01"
-    assert admin.vm.allocate("MEMORY = 64") == vid + 1
+    check_survives_kill_9(oned)
     assert "(up to date)" in oned.log
     oned.stop()
 
