@@ -5,9 +5,11 @@
 # install, no -d a system-wide one (reference §2 and §12.4).
 set -euo pipefail
 
-# The Debian packages the project needs. Later issues add here: qemu-system-x86 qemu-utils
-# libvirt-daemon-system dnsmasq-base openssh-server genisoimage cpio iproute2.
-DEBIAN_PACKAGES="libvirt-dev pkg-config gcc python3-dev python3-venv openssh-client"
+# The Debian packages the project needs: building libvirt-python; SSH to hosts (and sshd for the
+# namespace test hosts); libvirt with QEMU for real guests; ISO and initramfs tools for CONTEXT
+# and the test guest; iproute2 for test hosts in network namespaces.
+DEBIAN_PACKAGES="libvirt-dev pkg-config gcc python3-dev python3-venv openssh-client openssh-server
+iproute2 libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base genisoimage cpio"
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PROGRESS_START=$SECONDS

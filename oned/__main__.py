@@ -9,7 +9,9 @@ import argparse
 import contextlib
 import gc
 import os
+import signal
 import sys
+from typing import Any
 
 from oned import log as onelog
 from oned.bootstrap import StartupError, create_oneadmin, load_pools
@@ -124,6 +126,9 @@ def _serve(config: Config, locs: Locations) -> int:
         cloud, Sessions(pools, onelog.module("AuM")), threads.deferToThread, onelog.module("ReM")
     )
     site = make_site(dispatcher, config.max_request_size, onelog.module("ReM"))
+    # Until reactor.run() installs its own handlers, a SIGTERM must still stop oned cleanly.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: reactor.callFromThread(reactor.stop))
     try:
         _listen(reactor, site, config)
     except Exception as exc:  # CannotListenError, TLS file errors
@@ -133,16 +138,35 @@ def _serve(config: Config, locs: Locations) -> int:
             f"cannot listen on {config.listen_address}:{config.port}: {exc}"
         ) from None
 
+    drivers = _start_managers(cloud, config, locs, reactor)
+
     def stopped() -> None:
         store.close()
         _remove(locs.oned_pid)
         one.info("oned stopped")
 
+    reactor.addSystemEventTrigger("before", "shutdown", drivers.stop_all)
     reactor.addSystemEventTrigger("after", "shutdown", stopped)
     scheme = "https" if config.tls_cert else "http"
     one.info(f"XML-RPC server listening at {scheme}://{config.listen_address}:{config.port}/RPC2")
     reactor.run()
     return 0
+
+
+def _start_managers(cloud: object, config: Config, locs: Locations, reactor: Any) -> Any:
+    """Drivers, then the managers that use them; returns the drivers (stopped at shutdown)."""
+    from oned.drivers import start_drivers
+    from oned.hm import HookRunner
+    from oned.im import HostMonitor
+
+    drivers = start_drivers(config, locs, reactor)
+    for problem in drivers.problems.values():
+        print(f"oned: {problem}", file=sys.stderr)
+    hooks = HookRunner(drivers.hm, config.host_hooks, locs.hooks, onelog.module("HKM"))
+    monitor = HostMonitor(cloud, drivers, reactor, onelog.module("InM"), hooks)  # type: ignore[arg-type]
+    monitor.start()
+    reactor.addSystemEventTrigger("before", "shutdown", monitor.stop)
+    return drivers
 
 
 def _listen(reactor: object, site: object, config: Config) -> None:

@@ -1,0 +1,112 @@
+"""Every driver named in oned.conf, started as a child process with an explicit environment.
+
+A driver whose executable is missing or not executable is reported at start (naming the
+attribute, its oned.conf line and the path looked for) and not started; the hosts or VMs that
+use it fail with that reason instead of waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet import defer
+
+from oned import log as onelog
+from oned.config import Config, MadConfig
+from oned.locations import Locations
+from oned.mad import DriverChannel, find_executable
+
+_KIND_ATTR = {"IM": "IM_MAD", "VM": "VM_MAD", "TM": "TM_MAD", "HM": "HM_MAD"}
+_PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "PYTHONPATH", "SSH_AUTH_SOCK")
+
+
+@dataclass
+class Drivers:
+    """The running driver channels by kind and name, and the problems found starting them."""
+
+    im: dict[str, DriverChannel] = field(default_factory=dict)
+    vmm: dict[str, DriverChannel] = field(default_factory=dict)
+    tm: dict[str, DriverChannel] = field(default_factory=dict)
+    hm: DriverChannel | None = None
+    problems: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def problem(self, kind: str, name: str) -> str:
+        """Why the driver ``name`` of ``kind`` is not available (for host/VM error messages)."""
+        return self.problems.get((kind, name), f"{_KIND_ATTR[kind]} {name} is not defined")
+
+    def channels(self) -> list[DriverChannel]:
+        found = [*self.im.values(), *self.vmm.values(), *self.tm.values()]
+        return found + ([self.hm] if self.hm else [])
+
+    def stop_all(self) -> defer.Deferred:
+        return defer.DeferredList([c.stop() for c in self.channels()], consumeErrors=True)
+
+
+def driver_env(config: Config, locs: Locations, name: str) -> dict[str, str]:
+    env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
+    env.update(
+        ONE_LOCATION=locs.root or "",
+        ONE_DRIVER_NAME=name,
+        ONE_SCRIPTS_REMOTE_DIR=config.scripts_remote_dir,
+    )
+    return env
+
+
+LOG_MODULES = {"IM": "InM", "VM": "VMM", "TM": "TM", "HM": "HKM"}
+
+
+def start_drivers(config: Config, locs: Locations, reactor: Any) -> Drivers:
+    """Start every IM, VM, TM and HM driver of ``config``; never raises for a bad driver.
+
+    Each driver logs under its manager's module of oned.log (InM, VMM, TM, HKM)."""
+    drivers = Drivers()
+    targets = {"IM": drivers.im, "VM": drivers.vmm, "TM": drivers.tm}
+    mads = [*config.im_mads, *config.vm_mads, *config.tm_mads]
+    mads += [config.hm_mad] if config.hm_mad else []
+    for mad in mads:
+        log = onelog.module(LOG_MODULES[mad.kind])
+        channel = _channel(mad, config, locs, reactor, log, drivers.problems)
+        if channel is None:
+            continue
+        if mad.kind == "HM":
+            drivers.hm = channel
+        else:
+            targets[mad.kind][mad.name] = channel
+        channel.start().addErrback(
+            lambda f, n=mad.name, lg=log: lg.error(f"{n}: did not start: {f.getErrorMessage()}")
+        )
+    return drivers
+
+
+def _channel(
+    mad: MadConfig,
+    config: Config,
+    locs: Locations,
+    reactor: Any,
+    log: logging.Logger,
+    problems: dict[tuple[str, str], str],
+) -> DriverChannel | None:
+    attr = f"{_KIND_ATTR[mad.kind]} {mad.name} (oned.conf line {mad.line})"
+    path = find_executable(mad.executable, locs.mads)
+    problem = None
+    if path is None:
+        problem = f"{attr}: executable {mad.executable} not found in {locs.mads} or PATH"
+    elif not os.access(path, os.X_OK):
+        problem = f"{attr}: {path} is not executable"
+    if problem is not None:
+        log.error(problem)
+        problems[(mad.kind, mad.name)] = problem
+        return None
+    argv = [path, mad.arguments] if mad.arguments else [path]
+    return DriverChannel(
+        mad.name,
+        argv,
+        driver_env(config, locs, mad.name),
+        reactor,
+        log,
+        stderr_path=os.path.join(locs.log, f"{mad.name}.log"),
+        cwd=locs.var,
+    )

@@ -1,0 +1,79 @@
+"""hm: the Hook Manager (HKM) — runs VM_HOOK and HOST_HOOK commands through the HM driver.
+
+``EXECUTE <id> <hook name> LOCAL|<host> <command> <args|->`` (reference §1.7). A hook's outcome
+is logged; a failing or missing hook never changes what triggered it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+from twisted.python.failure import Failure
+
+from oned.config import HookConfig
+from oned.mad import DriverChannel, Reply
+from oned.records import Host
+
+_VAR = re.compile(r"\$([A-Za-z0-9_]+)")
+_HOOK_TIMEOUT = 300.0
+
+
+def expand_host_arguments(text: str, host: Host) -> str:
+    """``$HID`` and ``$NAME`` of the host, any other ``$ATTR`` from its monitoring template."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1).upper()
+        if name == "HID":
+            return str(host.id)
+        if name in ("NAME", "HOSTNAME") and name not in host.template:
+            return host.name
+        return host.template.get_str(name, "") or ""
+
+    return _VAR.sub(value, text)
+
+
+class HookRunner:
+    def __init__(
+        self,
+        channel: DriverChannel | None,
+        host_hooks: tuple[HookConfig, ...],
+        hooks_dir: str,
+        log: logging.Logger,
+    ):
+        self._channel = channel
+        self._host_hooks = host_hooks
+        self._hooks_dir = hooks_dir
+        self._log = log
+        self._serial = 0
+
+    def host_event(self, host: Host, on: str) -> None:
+        for hook in self._host_hooks:
+            if hook.on == on:
+                where = host.name if hook.remote else "LOCAL"
+                self.execute(host.id, hook, where, expand_host_arguments(hook.arguments, host))
+
+    def execute(self, oid: int, hook: HookConfig, where: str, arguments: str) -> None:
+        if self._channel is None:
+            self._log.error(f"Hook {hook.name} not run: no HM_MAD driver is running")
+            return
+        command = hook.command
+        if not os.path.isabs(command) and where == "LOCAL":
+            command = os.path.join(self._hooks_dir, command)
+        # NOTE: OpenNebula sends a literal "-" for empty arguments and passes it on.
+        args = " ".join(arguments.split()) or "-"
+        self._serial += 1
+        d = self._channel.request(
+            "EXECUTE", oid, hook.name, where, command, args, timeout=_HOOK_TIMEOUT
+        )
+        d.addCallbacks(self._done, self._failed, (hook.name, oid), None, (hook.name, oid))
+
+    def _done(self, reply: Reply, name: str, oid: int) -> None:
+        if reply.ok:
+            self._log.info(f"Hook {name} for {oid} executed: {reply.info}")
+        else:
+            self._log.error(f"Hook {name} for {oid} failed: {reply.info}")
+
+    def _failed(self, failure: Failure, name: str, oid: int) -> None:
+        self._log.error(f"Hook {name} for {oid} not executed: {failure.getErrorMessage()}")

@@ -1,0 +1,194 @@
+"""im: the Information Manager (InM) — monitors hosts through their IM drivers.
+
+Every second it sends ``MONITOR <hid> <name> <0|1>`` for each host that is due: new or
+re-enabled hosts at once, the others every HOST_MONITORING_INTERVAL; DISABLED hosts never.
+Replies update the host's monitoring template (replace mode) and HOST_SHARE (reference §1.3,
+§1.4); failures, timeouts and unparsable answers put the host in ERROR with the reason, and no
+host ever waits for another. Results are written to the store in batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from twisted.internet import task
+from twisted.python.failure import Failure
+
+from oned.api.cloud import Cloud
+from oned.drivers import Drivers
+from oned.errors import TemplateSyntaxError
+from oned.hm import HookRunner
+from oned.mad import Reply
+from oned.records import Host, HostShare
+from oned.states import HostState
+from oned.template import Template, parse
+
+FLUSH_DELAY = 0.05
+STUCK_AFTER = 600
+_SHARE_FROM = (
+    ("max_cpu", "TOTALCPU"),
+    ("max_mem", "TOTALMEMORY"),
+    ("free_cpu", "FREECPU"),
+    ("free_mem", "FREEMEMORY"),
+    ("used_cpu", "USEDCPU"),
+    ("used_mem", "USEDMEMORY"),
+)
+
+
+def parse_monitoring(info: str) -> Template:
+    """A MONITOR SUCCESS payload as a template.
+
+    NOTE: 2.0 drivers separate attributes by spaces, 1.4's by commas; commas become newlines
+    only when the text does not parse as it is (1.4's oned replaced every comma).
+    """
+    try:
+        return parse(info + "\n")
+    except TemplateSyntaxError:
+        if "," not in info:
+            raise
+        return parse(info.replace(",", "\n") + "\n")
+
+
+def derive_share(share: HostShare, template: Template) -> None:
+    """HOST_SHARE's monitored fields from the monitoring template (absent reads as 0)."""
+    for field_name, attr in _SHARE_FROM:
+        value = template.get_str(attr, "0") or "0"
+        try:
+            setattr(share, field_name, int(float(value)))
+        except ValueError:
+            setattr(share, field_name, 0)
+
+
+class HostMonitor:
+    def __init__(
+        self,
+        cloud: Cloud,
+        drivers: Drivers,
+        reactor: Any,
+        log: logging.Logger,
+        hooks: HookRunner | None = None,
+        timeout: float = 90.0,
+    ):
+        self._cloud = cloud
+        self._drivers = drivers
+        self._reactor = reactor
+        self._log = log
+        self._hooks = hooks
+        self._timeout = timeout
+        self._dirty: dict[int, Host] = {}
+        self._flush_call: Any = None
+        self._copied: set[tuple[int, str]] = set()
+        self._loop = task.LoopingCall(self.tick)
+        self._loop.clock = reactor
+
+    def start(self, period: float = 1.0) -> None:
+        self._loop.start(period, now=True).addErrback(self._crashed)
+
+    def stop(self) -> None:
+        if self._loop.running:
+            self._loop.stop()
+        self.flush()
+
+    def tick(self) -> None:
+        now = self._cloud.now()
+        interval = self._cloud.config.host_monitoring_interval
+        for host in list(self._cloud.pools.hosts):
+            if self._due(host, now, interval):
+                self.monitor(host)
+
+    def _due(self, host: Host, now: int, interval: int) -> bool:
+        if host.state == HostState.DISABLED:
+            return False
+        if host.state == HostState.MONITORING:
+            if now - host.last_mon_time >= STUCK_AFTER + interval:
+                self._log.error(f"Host {host.id} stuck in MONITORING; back to INIT")
+                self._set_state(host, HostState.INIT)
+            return False
+        return host.state == HostState.INIT or now - host.last_mon_time >= interval
+
+    def monitor(self, host: Host) -> None:
+        channel = self._drivers.im.get(host.im_mad)
+        if channel is None:
+            self._failed(host, self._drivers.problem("IM", host.im_mad))
+            return
+        update = 0 if (host.id, channel.name) in self._copied else 1
+        self._set_state(host, HostState.MONITORING)
+        self._log.info(f"Monitoring host {host.name} ({host.id})")
+        d = channel.request("MONITOR", host.id, host.name, update, timeout=self._timeout)
+        d.addCallbacks(self._replied, self._errored, (host.id, channel.name), None, (host.id,))
+        d.addErrback(self._crashed)
+
+    def _replied(self, reply: Reply, hid: int, driver: str) -> None:
+        host = self._cloud.pools.hosts.get(hid)
+        if host is None:
+            return
+        if not reply.ok:
+            self._failed(host, reply.info or "monitoring failed without a message")
+            return
+        try:
+            template = parse_monitoring(reply.info)
+        except TemplateSyntaxError as exc:
+            bad = reply.info[max(exc.column - 1, 0) :][:120]
+            self._failed(host, f"Error parsing host information: {exc.reason}: {bad}")
+            return
+        self._copied.add((hid, driver))
+        self._monitored(host, template)
+
+    def _monitored(self, host: Host, template: Template) -> None:
+        host.template.remove("ERROR")
+        host.template.merge(template)
+        derive_share(host.share, host.template)
+        host.last_mon_time = self._cloud.now()
+        if host.state == HostState.MONITORING:
+            self._set_state(host, HostState.MONITORED)
+        else:
+            self._changed(host)
+        self._log.debug(f"Host {host.id} successfully monitored.")
+
+    def _errored(self, failure: Failure, hid: int) -> None:
+        host = self._cloud.pools.hosts.get(hid)
+        if host is not None:
+            self._failed(host, failure.getErrorMessage())
+
+    def _failed(self, host: Host, message: str) -> None:
+        message = " ".join(message.split())
+        self._log.error(f"Error monitoring host {host.id} : {message}")
+        now = self._cloud.now()
+        host.template.set("ERROR", {"MESSAGE": message, "TIMESTAMP": str(now)})
+        host.last_mon_time = now
+        entered = host.state != HostState.ERROR
+        if host.state != HostState.DISABLED:
+            self._set_state(host, HostState.ERROR)
+        else:
+            self._changed(host)
+        if entered and host.state == HostState.ERROR and self._hooks is not None:
+            self._hooks.host_event(host, "ERROR")
+
+    def _set_state(self, host: Host, state: HostState) -> None:
+        if host.state != state:
+            host.prev_state, host.state = host.state, state
+        self._changed(host)
+
+    def _changed(self, host: Host) -> None:
+        self._cloud.pools.hosts.changed(host.id)
+        self._dirty[host.id] = host
+        if self._flush_call is None or not self._flush_call.active():
+            self._flush_call = self._reactor.callLater(FLUSH_DELAY, self.flush)
+
+    def flush(self) -> None:
+        """Write every changed host in one transaction; on a store error keep them for later."""
+        batch = [h for h in self._dirty.values() if self._cloud.pools.hosts.get(h.id) is h]
+        self._dirty = {}
+        if not batch:
+            return
+        try:
+            self._cloud.store.update_hosts(batch)  # type: ignore[attr-defined]
+        except Exception as exc:
+            self._log.error(f"Could not save the monitoring of {len(batch)} hosts: {exc}")
+            for host in batch:
+                self._dirty.setdefault(host.id, host)
+            self._flush_call = self._reactor.callLater(1.0, self.flush)
+
+    def _crashed(self, failure: Failure) -> None:
+        self._log.error(f"Host monitoring error: {failure.getTraceback()}")

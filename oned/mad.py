@@ -1,0 +1,357 @@
+"""mad: oned's end of a driver process (a MAD, in OpenNebula's words).
+
+A ``DriverChannel`` starts one driver executable with an explicit environment, sends ``INIT``
+and waits for ``INIT SUCCESS``, matches reply lines to requests by action and id, copies ``LOG``
+lines into oned.log under the driver's name, bounds how many requests are in flight, times out
+every request, restarts a driver that dies (with back-off) and re-issues what it had in flight,
+and sends ``FINALIZE`` at shutdown. The wire is OpenNebula 2.0's (reference §1.1, §1.2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet import defer, error, protocol
+
+INIT_TIMEOUT = 5.0
+MAX_LINE = 1 << 20
+BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A driver's answer: ``ok`` for SUCCESS, ``info`` the rest of the line (``-`` -> "")."""
+
+    action: str
+    oid: str
+    ok: bool
+    info: str
+
+
+class DriverTimeout(Exception):
+    """A request got no reply within its timeout; DRIVER_CANCEL was sent."""
+
+
+class DriverUnavailable(Exception):
+    """The driver is not running (missing executable, failed INIT, being restarted)."""
+
+
+@dataclass
+class _Pending:
+    line: bytes
+    key: tuple[str, str]
+    timeout: float
+    deferred: defer.Deferred = field(default_factory=defer.Deferred)
+    timer: Any = None
+    sent: bool = False
+
+
+def find_executable(executable: str, mads_dir: str) -> str | None:
+    """OpenNebula's lookup: absolute, or under lib/mads; then (for development) the PATH."""
+    if os.path.isabs(executable):
+        return executable if os.path.exists(executable) else None
+    candidate = os.path.join(mads_dir, executable)
+    if os.path.exists(candidate):
+        return candidate
+    return shutil.which(executable)
+
+
+def parse_reply(line: str) -> tuple[str, str, str, str] | None:
+    """``ACTION RESULT ID INFO`` -> its four parts, or None when the line is not a reply."""
+    parts = line.split(" ", 3)
+    if len(parts) == 2 and parts[0].upper() == "INIT":
+        parts.append("-")  # NOTE: oned accepts any INIT answer but FAILURE, even without an id
+    if len(parts) < 3:
+        return None
+    action, result, oid = parts[0].upper(), parts[1].upper(), parts[2]
+    info = parts[3] if len(parts) == 4 else ""
+    return action, result, oid, "" if info == "-" else info
+
+
+class _Process(protocol.ProcessProtocol):
+    def __init__(self, channel: DriverChannel):
+        self._channel = channel
+        self._buffer = b""
+
+    def outReceived(self, data: bytes) -> None:
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            self._channel.line_received(line.rstrip(b"\r"))
+        if len(self._buffer) > MAX_LINE:
+            self._channel.garbage(self._buffer[:200])
+            self._buffer = b""
+
+    def processEnded(self, reason: Any) -> None:
+        self._channel.process_ended(self, reason)
+
+
+class DriverChannel:
+    """One driver process and the requests in flight on it."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        reactor: Any,
+        log: logging.Logger,
+        *,
+        stderr_path: str | None = None,
+        concurrency: int = 1000,
+        cwd: str | None = None,
+    ):
+        self.name = name
+        self._argv = argv
+        self._env = env
+        self._reactor = reactor
+        self._log = log
+        self._stderr_path = stderr_path
+        self._concurrency = concurrency
+        self._cwd = cwd
+        self._process: _Process | None = None
+        self._transport: Any = None
+        self._ready = False
+        self._stopping = False
+        self._init: defer.Deferred | None = None
+        self._init_timer: Any = None
+        self._restarts = 0
+        self._in_flight: dict[tuple[str, str], _Pending] = {}
+        self._waiting: deque[_Pending] = deque()
+        self._backlog: dict[tuple[str, str], deque[_Pending]] = {}
+        self._sent = 0
+        self.started_at = 0.0
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    # -- lifecycle of the process ------------------------------------------------------------
+
+    def start(self) -> defer.Deferred:
+        """Spawn the driver and send INIT; fires True once it answered INIT SUCCESS."""
+        self._init = defer.Deferred()
+        self._process = _Process(self)
+        stderr = os.open(self._stderr_path or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            self._transport = self._reactor.spawnProcess(
+                self._process, self._argv[0], self._argv, env=self._env, path=self._cwd,
+                childFDs={0: "w", 1: "r", 2: stderr},
+            )  # fmt: skip
+        finally:
+            os.close(stderr)
+        self.started_at = self._reactor.seconds()
+        self._transport.write(b"INIT\n")
+        self._init_timer = self._reactor.callLater(INIT_TIMEOUT, self._init_timed_out)
+        return self._init
+
+    def stop(self, grace: float = 2.0) -> defer.Deferred:
+        """FINALIZE, then kill the process if it is still there after ``grace`` seconds."""
+        self._stopping = True
+        self._fail_all(DriverUnavailable(f"driver {self.name} is stopping"))
+        if self._transport is None or self._process is None:
+            return defer.succeed(None)
+        done = defer.Deferred()
+        self._on_exit = done
+        try:
+            self._transport.write(b"FINALIZE\n")
+            self._transport.closeStdin()
+        except Exception:  # the pipe may already be gone
+            pass
+        killer = self._reactor.callLater(grace, self._kill)
+        done.addBoth(lambda r: killer.cancel() if killer.active() else None)
+        return done
+
+    def _kill(self) -> None:
+        if self._transport is not None:
+            with contextlib.suppress(error.ProcessExitedAlready):
+                self._transport.signalProcess("KILL")
+
+    def _init_timed_out(self) -> None:
+        self._log.error(f"{self.name}: driver did not answer INIT within {INIT_TIMEOUT:g} s")
+        self._kill()
+
+    def process_ended(self, process: _Process, reason: Any) -> None:
+        if process is not self._process:
+            return
+        self._ready = False
+        self._process = self._transport = None
+        if self._init_timer is not None and self._init_timer.active():
+            self._init_timer.cancel()
+        if self._stopping:
+            exit_deferred = getattr(self, "_on_exit", None)
+            if exit_deferred is not None and not exit_deferred.called:
+                exit_deferred.callback(None)
+            return
+        code = getattr(reason.value, "exitCode", None)
+        self._log.error(f"{self.name}: driver exited (code {code}); restarting")
+        if self._init is not None and not self._init.called:
+            self._init.errback(DriverUnavailable(f"driver {self.name} exited during INIT"))
+        self._schedule_restart()
+
+    def _schedule_restart(self) -> None:
+        uptime = self._reactor.seconds() - self.started_at
+        if uptime > 60:
+            self._restarts = 0
+        delay = BACKOFF[min(self._restarts, len(BACKOFF) - 1)]
+        self._restarts += 1
+        self._reactor.callLater(delay, self._restart)
+
+    def _restart(self) -> None:
+        if self._stopping:
+            return
+        self.start().addErrback(lambda f: self._log.error(f"{self.name}: {f.getErrorMessage()}"))
+
+    # -- lines from the driver ---------------------------------------------------------------
+
+    def line_received(self, raw: bytes) -> None:
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            self.garbage(raw)
+            return
+        if not line:
+            return
+        parsed = parse_reply(line)
+        if parsed is None:
+            self.garbage(raw)
+        elif parsed[0] == "LOG":
+            self._driver_log(parsed[1], parsed[2], parsed[3])
+        elif parsed[0] == "INIT":
+            self._initialised(parsed[1] == "SUCCESS", parsed[3])
+        elif parsed[1] in ("SUCCESS", "FAILURE"):
+            self._replied(Reply(parsed[0], parsed[2], parsed[1] == "SUCCESS", parsed[3]))
+        else:
+            self.garbage(raw)
+
+    def garbage(self, raw: bytes) -> None:
+        self._log.warning(f"{self.name}: ignored a malformed line from the driver: {raw[:200]!r}")
+
+    def _driver_log(self, severity: str, oid: str, text: str) -> None:
+        """NOTE: 1.4/2.0 drivers send ``LOG - id text``; 3.x+ put E/W/I/D in place of ``-``."""
+        level = {"E": logging.ERROR, "W": logging.WARNING, "D": logging.DEBUG}.get(
+            severity, logging.INFO
+        )
+        about = f" [{oid}]" if oid not in ("-", "") else ""
+        self._log.log(level, f"{self.name}{about}: {text}")
+
+    def _initialised(self, ok: bool, info: str) -> None:
+        if self._init_timer is not None and self._init_timer.active():
+            self._init_timer.cancel()
+        if not ok:
+            self._log.error(f"{self.name}: driver initialization failed: {info}")
+            self._kill()
+            return
+        self._ready = True
+        self._log.info(f"{self.name}: driver started")
+        if self._init is not None and not self._init.called:
+            self._init.callback(True)
+        self._reissue()
+
+    def _replied(self, reply: Reply) -> None:
+        pending = self._in_flight.pop((reply.action, reply.oid), None)
+        if pending is None:
+            self._log.warning(
+                f"{self.name}: dropped a reply nobody waits for: {reply.action} {reply.oid}"
+            )
+            return
+        self._settle(pending)
+        self._next_of(pending.key)
+        pending.deferred.callback(reply)
+        self._send_waiting()
+
+    def _next_of(self, key: tuple[str, str]) -> None:
+        """Promote the next request queued behind a finished one with the same action and id."""
+        backlog = self._backlog.get(key)
+        if backlog:
+            pending = backlog.popleft()
+            self._in_flight[key] = pending
+            self._waiting.append(pending)
+        if backlog is not None and not backlog:
+            del self._backlog[key]
+
+    def _settle(self, pending: _Pending) -> None:
+        if pending.timer is not None and pending.timer.active():
+            pending.timer.cancel()
+        if pending.sent:
+            pending.sent = False
+            self._sent -= 1
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def request(self, action: str, oid: int | str, *args: object, timeout: float) -> defer.Deferred:
+        """Send ``ACTION ID ARGS``; fires with a Reply, or fails with DriverTimeout (no answer
+        within ``timeout`` seconds of the request, queueing included) or DriverUnavailable.
+        Replies are matched by (action, id), so a request waits behind an earlier one with the
+        same action and id."""
+        key = (action.upper(), str(oid))
+        words = " ".join(str(a) for a in args)
+        text = f"{key[0]} {key[1]}{' ' + words if words else ''}"
+        if "\n" in text or self._stopping:
+            return defer.fail(DriverUnavailable(f"{self.name}: {text[:80]}: refused"))
+        pending = _Pending((text + "\n").encode(), key, timeout)
+        pending.timer = self._reactor.callLater(timeout, self._timed_out, pending)
+        if key in self._in_flight:
+            self._backlog.setdefault(key, deque()).append(pending)
+            return pending.deferred
+        self._in_flight[key] = pending
+        self._waiting.append(pending)
+        self._send_waiting()
+        return pending.deferred
+
+    def _send_waiting(self) -> None:
+        while self._waiting and self._ready and self._sent < self._concurrency:
+            pending = self._waiting.popleft()
+            if self._in_flight.get(pending.key) is pending and not pending.sent:
+                pending.sent = True
+                self._sent += 1
+                self._transport.write(pending.line)
+
+    def _timed_out(self, pending: _Pending) -> None:
+        backlog = self._backlog.get(pending.key)
+        if backlog and pending in backlog:
+            backlog.remove(pending)
+            pending.deferred.errback(
+                DriverTimeout(f"{pending.key[0]} {pending.key[1]}: queued too long for {self.name}")
+            )
+            return
+        if self._in_flight.get(pending.key) is not pending:
+            return
+        del self._in_flight[pending.key]
+        self._next_of(pending.key)
+        was_sent = pending.sent
+        self._settle(pending)
+        action, oid = pending.key
+        if was_sent and self._transport is not None:
+            self._transport.write(f"DRIVER_CANCEL {oid}\n".encode())
+        pending.deferred.errback(
+            DriverTimeout(f"{action} {oid}: no answer from {self.name} in {pending.timeout:g} s")
+        )
+        self._send_waiting()
+
+    def _reissue(self) -> None:
+        """After a restart, send again what the dead process had in flight (in order)."""
+        resend = [p for p in self._in_flight.values() if p.sent]
+        for pending in resend:
+            pending.sent = False
+        self._sent = 0
+        if resend:
+            self._log.info(f"{self.name}: re-issuing {len(resend)} requests after a restart")
+        self._waiting.extendleft(reversed(resend))
+        self._send_waiting()
+
+    def _fail_all(self, reason: Exception) -> None:
+        pending_all = list(self._in_flight.values())
+        pending_all += [p for backlog in self._backlog.values() for p in backlog]
+        self._in_flight.clear()
+        self._waiting.clear()
+        self._backlog.clear()
+        for pending in pending_all:
+            self._settle(pending)
+            pending.deferred.errback(reason)
