@@ -60,6 +60,16 @@ def derive_share(share: HostShare, template: Template) -> None:
             setattr(share, field_name, 0)
 
 
+class _Cycle:
+    """The hosts of one monitoring round, from the first MONITOR to the last answer stored."""
+
+    def __init__(self, started: float):
+        self.started = started
+        self.outstanding = 0
+        self.hosts = 0
+        self.failed = 0
+
+
 class HostMonitor:
     def __init__(
         self,
@@ -91,11 +101,13 @@ class HostMonitor:
         self.flush()
 
     def tick(self) -> None:
+        """Monitor every due host; the hosts of one tick form a cycle, logged when all answered."""
         now = self._cloud.now()
         interval = self._cloud.config.host_monitoring_interval
+        cycle = _Cycle(self._reactor.seconds())
         for host in list(self._cloud.pools.hosts):
             if self._due(host, now, interval):
-                self.monitor(host)
+                self.monitor(host, cycle)
 
     def _due(self, host: Host, now: int, interval: int) -> bool:
         if host.state == HostState.DISABLED:
@@ -107,19 +119,25 @@ class HostMonitor:
             return False
         return host.state == HostState.INIT or now - host.last_mon_time >= interval
 
-    def monitor(self, host: Host) -> None:
+    def monitor(self, host: Host, cycle: _Cycle | None = None) -> None:
         channel = self._drivers.im.get(host.im_mad)
         if channel is None:
             self._failed(host, self._drivers.problem("IM", host.im_mad))
             return
+        cycle = cycle or _Cycle(self._reactor.seconds())
         update = 0 if (host.id, channel.name) in self._copied else 1
         self._set_state(host, HostState.MONITORING)
         self._log.info(f"Monitoring host {host.name} ({host.id})")
+        cycle.outstanding += 1
+        cycle.hosts += 1
         d = channel.request("MONITOR", host.id, host.name, update, timeout=self._timeout)
-        d.addCallbacks(self._replied, self._errored, (host.id, channel.name), None, (host.id,))
+        d.addCallbacks(
+            self._replied, self._errored, (host.id, channel.name, cycle), None, (host.id, cycle)
+        )
         d.addErrback(self._crashed)
 
-    def _replied(self, reply: Reply, hid: int, driver: str) -> None:
+    def _replied(self, reply: Reply, hid: int, driver: str, cycle: _Cycle) -> None:
+        self._count(cycle, reply.ok)
         host = self._cloud.pools.hosts.get(hid)
         if host is None:
             return
@@ -146,7 +164,8 @@ class HostMonitor:
             self._changed(host)
         self._log.debug(f"Host {host.id} successfully monitored.")
 
-    def _errored(self, failure: Failure, hid: int) -> None:
+    def _errored(self, failure: Failure, hid: int, cycle: _Cycle) -> None:
+        self._count(cycle, False)
         host = self._cloud.pools.hosts.get(hid)
         if host is not None:
             self._failed(host, failure.getErrorMessage())
@@ -164,6 +183,20 @@ class HostMonitor:
             self._changed(host)
         if entered and host.state == HostState.ERROR and self._hooks is not None:
             self._hooks.host_event(host, "ERROR")
+
+    def _count(self, cycle: _Cycle, ok: bool) -> None:
+        """Close a cycle once every host it monitored has answered: flush and log its figures."""
+        cycle.outstanding -= 1
+        cycle.failed += not ok
+        if cycle.outstanding == 0:
+            self._reactor.callLater(0, self._cycle_done, cycle)
+
+    def _cycle_done(self, cycle: _Cycle) -> None:
+        self.flush()
+        took = self._reactor.seconds() - cycle.started
+        self._log.info(
+            f"Monitoring cycle: {cycle.hosts} hosts in {took:.2f} s ({cycle.failed} failed)"
+        )
 
     def _set_state(self, host: Host, state: HostState) -> None:
         if host.state != state:

@@ -22,6 +22,10 @@ PURE = [
     "oned.views",
     "oned.vmtemplate",
     "oned.rpc.marshal",
+    "oned.lifecycle",
+    "oned.lifecycle_table",
+    "oned.expr",
+    "oned.vnet",
 ]
 
 

@@ -1,0 +1,91 @@
+"""Monitoring benchmark: N dummy hosts through the real one_im_dummy driver process.
+
+Every host is due every second (HOST_MONITORING_INTERVAL = 1), so each cycle oned logs
+("Monitoring cycle: N hosts in X s") covers all of them: sent, answered, parsed, stored.
+
+    .venv/bin/python bench/monitor.py [--hosts 1000] [--cycles 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import re
+import statistics
+import sys
+import tempfile
+import time
+import xmlrpc.client
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.api import machine
+from tests.functional.oned_process import OnedProcess
+
+CYCLE = re.compile(r"Monitoring cycle: (\d+) hosts in ([\d.]+) s \((\d+) failed\)")
+
+
+def create_hosts(port: int, count: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    for hid in range(count):
+        args = ("oneadmin:onecloud", f"dummy{hid:05d}", "im_dummy", "vmm_dummy", "tm_dummy")
+        conn.request("POST", "/RPC2", xmlrpc.client.dumps(args, "one.host.allocate").encode())
+        reply = conn.getresponse().read()
+        if b"<boolean>1</boolean>" not in reply[:200]:
+            raise SystemExit(f"host.allocate failed: {reply[:300]!r}")
+
+
+def set_conf(oned: OnedProcess, interval: int) -> None:
+    """Every host due every ``interval`` seconds; INFO logging (the cycle lines, no DEBUG)."""
+    conf = oned.location / "etc" / "oned.conf"
+    text = re.sub(
+        r"(?m)^HOST_MONITORING_INTERVAL\s*=.*$", f"HOST_MONITORING_INTERVAL = {interval}",
+        conf.read_text(),
+    )  # fmt: skip
+    conf.write_text(re.sub(r"(?m)^DEBUG_LEVEL\s*=.*$", "DEBUG_LEVEL = 2", text))
+
+
+def full_cycles(log: str, hosts: int) -> list[tuple[float, int]]:
+    return [(float(m[2]), int(m[3])) for m in CYCLE.finditer(log) if int(m[1]) == hosts]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--cycles", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        oned = OnedProcess(Path(tmp) / "one")
+        conf = oned.location / "etc" / "oned.conf"
+        text = re.sub(
+            r"(?m)^HOST_MONITORING_INTERVAL\s*=.*$",
+            "HOST_MONITORING_INTERVAL = 1",
+            conf.read_text(),
+        )
+        conf.write_text(re.sub(r"(?m)^DEBUG_LEVEL\s*=.*$", "DEBUG_LEVEL = 2", text))
+        oned.start()
+        try:
+            print(f"machine: {machine()}")
+            started = time.monotonic()
+            create_hosts(oned.port, args.hosts)
+            print(f"{args.hosts} hosts created in {time.monotonic() - started:.1f} s")
+            deadline = time.monotonic() + 60 + args.hosts / 100
+            while len(full_cycles(oned.log, args.hosts)) < args.cycles + 1:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"not enough full cycles:\n{oned.log[-2000:]}")
+                time.sleep(0.5)
+            cycles = full_cycles(oned.log, args.hosts)[1:]
+            times = [t for t, _ in cycles]
+            print(
+                f"monitoring cycle of {args.hosts} dummy hosts: "
+                f"median {statistics.median(times):.2f} s, "
+                f"min {min(times):.2f} s, max {max(times):.2f} s over {len(times)} cycles; "
+                f"failures {sum(f for _, f in cycles)}"
+            )
+        finally:
+            oned.stop()
+
+
+if __name__ == "__main__":
+    main()
