@@ -69,8 +69,10 @@ HOST_COLUMNS: dict[str, Column] = {
     "acpu": Column(
         "ACPU", 6, _available_cpu, desc="Available cpu percentage (not reserved by VMs)"
     ),
-    "tmem": Column("TMEM", 7, lambda h: _share(h, "MAX_MEM"), desc="Total memory"),
-    "fmem": Column("FMEM", 7, lambda h: _share(h, "FREE_MEM"), desc="Free memory"),
+    # NOTE: 1.4 sized TMEM/FMEM 7 and truncated larger values (16 GB in KB printed as 1677721);
+    # 10 columns fit 9 TB without misleading anyone.
+    "tmem": Column("TMEM", 10, lambda h: _share(h, "MAX_MEM"), desc="Total memory (KB)"),
+    "fmem": Column("FMEM", 10, lambda h: _share(h, "FREE_MEM"), desc="Free memory (KB)"),
     "stat": Column("STAT", 4, host_stat, desc="Host status"),
 }
 DEFAULT_COLUMNS = tuple(HOST_COLUMNS)

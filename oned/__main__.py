@@ -129,16 +129,17 @@ def _serve(config: Config, locs: Locations) -> int:
     # Until reactor.run() installs its own handlers, a SIGTERM must still stop oned cleanly.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: reactor.callFromThread(reactor.stop))
+    drivers = _start_managers(cloud, config, locs, reactor)
     try:
         _listen(reactor, site, config)
     except Exception as exc:  # CannotListenError, TLS file errors
         store.close()
         _remove(locs.oned_pid)
+        for channel in drivers.channels():
+            channel.stop(grace=0.1)
         raise StartupError(
             f"cannot listen on {config.listen_address}:{config.port}: {exc}"
         ) from None
-
-    drivers = _start_managers(cloud, config, locs, reactor)
 
     def stopped() -> None:
         store.close()

@@ -60,6 +60,13 @@ def derive_share(share: HostShare, template: Template) -> None:
             setattr(share, field_name, 0)
 
 
+def _garbage(info: str, exc: TemplateSyntaxError) -> str:
+    """The unparsable part of a MONITOR answer, from the start of the attribute that broke."""
+    before = info[: max(exc.column - 1, 0)].rstrip()
+    start = max(before.rfind(" ") + 1, 0) if before else 0
+    return info[start:][:160]
+
+
 class _Cycle:
     """The hosts of one monitoring round, from the first MONITOR to the last answer stored."""
 
@@ -147,8 +154,7 @@ class HostMonitor:
         try:
             template = parse_monitoring(reply.info)
         except TemplateSyntaxError as exc:
-            bad = reply.info[max(exc.column - 1, 0) :][:120]
-            self._failed(host, f"Error parsing host information: {exc.reason}: {bad}")
+            self._failed(host, f"Error parsing host information: {_garbage(reply.info, exc)}")
             return
         self._copied.add((hid, driver))
         self._monitored(host, template)

@@ -1,13 +1,15 @@
 """Checks on a VM template at allocate time; pure.
 
 OpenNebula 1.4 stores almost anything; onecloud refuses values that could only fail later
-(a MEMORY that is not a number, a DISK that is not a vector), naming the attribute.
+(a MEMORY that is not a number, a DISK that is not a vector, a REQUIREMENTS or RANK that does
+not parse), naming the attribute.
 """
 
 from __future__ import annotations
 
 import re
 
+from oned.expr import ExpressionError, parse_rank, parse_requirements
 from oned.template import Template
 
 VECTORS = ("OS", "FEATURES", "DISK", "NIC", "INPUT", "GRAPHICS", "RAW", "CONTEXT")
@@ -22,9 +24,22 @@ def check_vm_template(tmpl: Template) -> list[str]:
     name = tmpl.get_str("NAME")
     if name is not None and (not name.strip() or "\n" in name or len(name) > 128):
         problems.append(f'NAME = "{name}": must be 1-128 characters on one line')
-    for attr in ("REQUIREMENTS", "RANK"):
-        if isinstance(tmpl.get(attr), dict):
+    problems += _expressions(tmpl)
+    return problems
+
+
+def _expressions(tmpl: Template) -> list[str]:
+    """REQUIREMENTS and RANK must parse, so a VM never waits forever on a typo."""
+    problems = []
+    for attr, compile_expression in (("REQUIREMENTS", parse_requirements), ("RANK", parse_rank)):
+        value = tmpl.get(attr)
+        if isinstance(value, dict):
             problems.append(f"{attr} must be a single attribute, not a vector")
+            continue
+        try:
+            compile_expression(value or "")
+        except ExpressionError as e:
+            problems.append(f'{attr} = "{value}": {e}')
     return problems
 
 

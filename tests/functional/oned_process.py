@@ -42,6 +42,32 @@ class OnedProcess:
             text + f'\nLISTEN_ADDRESS = "127.0.0.1"\n{extra}\n'
         )
 
+    def set(self, **attributes: object) -> OnedProcess:
+        """Replace single attributes of oned.conf (before start), e.g. ``set(DEBUG_LEVEL=0)``."""
+        conf = self.location / "etc" / "oned.conf"
+        text = conf.read_text()
+        for name, value in attributes.items():
+            text, count = re.subn(rf"(?m)^{name}\s*=.*$", f"{name} = {value}", text)
+            if not count:
+                text += f"\n{name} = {value}\n"
+        conf.write_text(text)
+        return self
+
+    def children(self, pattern: str) -> list[int]:
+        """Pids of oned's child processes whose command line contains ``pattern``."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if self.proc and int(stat[1]) == self.proc.pid and pattern in cmdline:
+                found.append(int(entry.name))
+        return found
+
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}/RPC2"

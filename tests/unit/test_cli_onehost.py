@@ -36,14 +36,14 @@ def run(argv, answers=None):
     return rc, out.getvalue(), err.getvalue(), fake.calls
 
 
-HEADER = "  ID NAME                      RVM   TCPU   FCPU   ACPU    TMEM    FMEM STAT"
+HEADER = "  ID NAME                      RVM   TCPU   FCPU   ACPU       TMEM       FMEM STAT"
 
 
 def test_list_of_monitored_hosts_matches_the_workshop():
     assert onehost.list_lines(fixture("one.hostpool.info_two_hosts.xml")) == [
         HEADER,
-        "   0 host01                      0    200    184    184 2017004 1848172   on",
-        "   1 host02                      0    200    200    200 2017004 1857172   on",
+        "   0 host01                      0    200    184    184    2017004    1848172   on",
+        "   1 host02                      0    200    200    200    2017004    1857172   on",
     ]
 
 

@@ -37,3 +37,42 @@ def test_wrong_values_are_reported_by_attribute(text, problem):
     """One line per problem, starting from the attribute's name."""
     problems = check_vm_template(parse(text))
     assert any(problem in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'REQUIREMENTS = "HOSTNAME = \\"host02\\""',
+        'REQUIREMENTS = "HOSTNAME = \\"host0*\\" & TOTALCPU > 100 | ! (ARCH = i686)"',
+        'REQUIREMENTS = ""',
+        'RANK = "- (RUNNING_VMS * 50 + FREE_CPU)"',
+        "RANK = FREECPU",
+    ],
+)
+def test_requirements_and_rank_that_parse_are_accepted(text):
+    """The expressions of reference §7.3 pass the allocate-time check."""
+    assert check_vm_template(parse(text)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            'REQUIREMENTS = "HOSTNAME = @"',
+            "REQUIREMENTS = \"HOSTNAME = @\": syntax error at column 12: unexpected '@'",
+        ),
+        (
+            'REQUIREMENTS = "TOTALCPU >= 100"',
+            'REQUIREMENTS = "TOTALCPU >= 100": syntax error at column 11',
+        ),
+        ('RANK = "FREECPU +"', 'RANK = "FREECPU +": syntax error at column 10: unexpected end'),
+        (
+            'RANK = "RUNNING_VMS ^ 2"',
+            "RANK = \"RUNNING_VMS ^ 2\": syntax error at column 13: unexpected '^'",
+        ),
+    ],
+)
+def test_requirements_and_rank_that_do_not_parse_are_refused_with_the_column(text, problem):
+    """A broken expression is refused at allocate, naming the attribute and the column."""
+    problems = check_vm_template(parse(text))
+    assert any(p.startswith(problem) for p in problems), problems

@@ -1,0 +1,83 @@
+"""The scheduler against a real oned: the pools it reads, its choices, its reasons.
+
+Deployment itself is tested against a fake oned in tests/unit/test_sched_process.py until oned
+has one.vm.deploy; here the VM placed on host02 is either dispatched or refused by oned, and
+the log says which host the scheduler chose.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+import pyone
+import pytest
+
+from oned.client import OneClient
+from scheduler.placement import Limits, place
+from scheduler.pools import fetch_hosts, fetch_pending_xml, parse_pending
+
+pytestmark = pytest.mark.functional
+
+
+def wait_for(predicate, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s")
+
+
+@pytest.fixture
+def cloud(oned, admin):
+    """Two im_dummy hosts, monitored; VM 0 wants host02, VM 1 wants a host that is not there."""
+    for name in ("host01", "host02"):
+        admin.host.allocate(name, "im_dummy", "vmm_dummy", -1)
+    wait_for(lambda: all(h.STATE == 2 for h in admin.hostpool.info().HOST))
+    admin.vm.allocate('NAME = a\nCPU = 0.5\nMEMORY = 128\nREQUIREMENTS = "HOSTNAME = \\"host02\\""')
+    admin.vm.allocate('NAME = b\nCPU = 0.5\nMEMORY = 128\nREQUIREMENTS = "HOSTNAME = \\"host09\\""')
+    return oned
+
+
+def test_the_pools_of_a_real_oned_are_read_and_placed_by_requirements(cloud):
+    """HostView and PendingVm come from oned's own XML; the round picks host02 and explains VM 1."""
+    with OneClient(cloud.endpoint, "oneadmin:onecloud") as client:
+        hosts = fetch_hosts(client)
+        vms = parse_pending(fetch_pending_xml(client))
+    assert [(h.name, h.max_cpu, h.attrs["HYPERVISOR"]) for h in hosts] == [
+        ("host01", 800, "dummy"),
+        ("host02", 800, "dummy"),
+    ]
+    assert [(v.id, v.cpu, v.memory, v.requirements) for v in vms] == [
+        (0, 0.5, 128, 'HOSTNAME = "host02"'),
+        (1, 0.5, 128, 'HOSTNAME = "host09"'),
+    ]
+    plan = place(vms, hosts, Limits(), time.time())
+    assert [(p.vm, p.host_name) for p in plan.placements] == [(0, "host02")]
+    assert plan.reasons == {1: 'no host satisfies REQUIREMENTS HOSTNAME = "host09"'}
+
+
+def test_mm_sched_chooses_host02_and_logs_why_the_other_vm_waits(cloud):
+    """The real process against the real oned: its choice and its reason are in sched.log."""
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler"], env=cloud.env)
+    log_file = cloud.location / "var" / "sched.log"
+    try:
+        wait_for(lambda: log_file.exists() and "Round:" in log_file.read_text())
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+    log = log_file.read_text()
+    assert re.search(r"VM 0(:| dispatched to host) host02", log), log
+    assert 'VM 1 waits: no host satisfies REQUIREMENTS HOSTNAME = "host09"' in log
+
+
+def test_oned_refuses_a_vm_whose_requirements_do_not_parse(admin):
+    """one.vm.allocate names the attribute and the column; nothing is stored."""
+    with pytest.raises(pyone.OneException, match=r"syntax error at column 12: unexpected '@'"):
+        admin.vm.allocate('NAME = bad\nMEMORY = 64\nREQUIREMENTS = "HOSTNAME = @"')
+    with pytest.raises(pyone.OneException, match=r'RANK = "FREECPU \+": syntax error'):
+        admin.vm.allocate('NAME = bad\nMEMORY = 64\nRANK = "FREECPU +"')
+    assert admin.vmpool.info(-2, -1, -1, -1).VM == []
