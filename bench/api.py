@@ -59,6 +59,17 @@ def _allocator(port: int, count: int, queue: multiprocessing.Queue) -> None:
     queue.put((start, time.perf_counter(), count - 1))
 
 
+def create_network(port: int) -> None:
+    """The RANGED network "public" the benchmark VM's NIC leases from (class B: 65,534)."""
+    template = "NAME = public\nTYPE = RANGED\nBRIDGE = br0\nNETWORK_ADDRESS = 10.0.0.0\n"
+    template += "NETWORK_SIZE = B"
+    reply = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/RPC2").one.vn.allocate(
+        SESSION, template
+    )
+    if not reply[0]:
+        raise SystemExit(f"one.vn.allocate failed: {reply[1]}")
+
+
 def allocate(port: int, vms: int, clients: int) -> float:
     queue: multiprocessing.Queue = multiprocessing.Queue()
     procs = [
@@ -141,6 +152,7 @@ def main() -> None:
         oned.start()
         try:
             print(f"machine: {machine()}")
+            create_network(oned.port)
             rate = allocate(oned.port, args.vms, args.clients)
             print(
                 f"one.vm.allocate: {rate:.0f}/s from {args.clients} clients "

@@ -99,6 +99,7 @@ def _serve(config: Config, locs: Locations) -> int:
 
     from oned.api.cloud import Cloud
     from oned.api.sessions import Sessions
+    from oned.lcm import recount_usage
     from oned.rpc.dispatch import Dispatcher
     from oned.rpc.server import make_site
     from oned.store import Store, StoreError
@@ -112,7 +113,8 @@ def _serve(config: Config, locs: Locations) -> int:
         _remove(locs.oned_pid)
         raise StartupError(str(exc)) from None
     try:
-        pools = load_pools(store, one)
+        pools = load_pools(store, one, config.mac_prefix)
+        recount_usage(pools)
         create_oneadmin(store, pools, one)
     except StartupError:
         store.close()
@@ -154,19 +156,30 @@ def _serve(config: Config, locs: Locations) -> int:
     return 0
 
 
-def _start_managers(cloud: object, config: Config, locs: Locations, reactor: Any) -> Any:
+def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -> Any:
     """Drivers, then the managers that use them; returns the drivers (stopped at shutdown)."""
     from oned.drivers import start_drivers
     from oned.hm import HookRunner
     from oned.im import HostMonitor
+    from oned.lcm import LifeCycle, VmLog, route_effects
+    from oned.tm import TransferManager
+    from oned.vmm import VirtualMachineManager
 
     drivers = start_drivers(config, locs, reactor)
     for problem in drivers.problems.values():
         print(f"oned: {problem}", file=sys.stderr)
-    hooks = HookRunner(drivers.hm, config.host_hooks, locs.hooks, onelog.module("HKM"))
-    monitor = HostMonitor(cloud, drivers, reactor, onelog.module("InM"), hooks)  # type: ignore[arg-type]
+    hooks = HookRunner(drivers.hm, config.host_hooks, locs.hooks, onelog.module("HKM"),
+                       config.vm_hooks)  # fmt: skip
+    monitor = HostMonitor(cloud, drivers, reactor, onelog.module("InM"), hooks)
+    lcm = LifeCycle(cloud, VmLog(locs.var), onelog.module("LCM"), monitor.changed)
+    vmm = VirtualMachineManager(lcm, drivers, reactor, onelog.module("VMM"), locs.var)
+    tm = TransferManager(lcm, drivers, reactor, onelog.module("TM"), locs.var)
+    lcm.effects = route_effects(vmm, tm, hooks)
+    cloud.lcm, cloud.var_dir = lcm, locs.var
     monitor.start()
+    vmm.start_polling()
     reactor.addSystemEventTrigger("before", "shutdown", monitor.stop)
+    reactor.addSystemEventTrigger("before", "shutdown", vmm.stop)
     return drivers
 
 

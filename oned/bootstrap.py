@@ -11,22 +11,29 @@ from oned import auth
 from oned.locations import default_auth_file
 from oned.pools import Pools
 from oned.records import User
+from oned.vnet import parse_mac_prefix
 
 
 class StartupError(Exception):
     """oned cannot start; the message is one line for the operator."""
 
 
-def load_pools(store: object, log: logging.Logger) -> Pools:
-    pools = Pools()
+def load_pools(store: object, log: logging.Logger, mac_prefix: str = "02:00") -> Pools:
+    """The pools as the store has them; ``mac_prefix`` is oned.conf's MAC_PREFIX."""
+    pools = Pools(parse_mac_prefix(mac_prefix))
     for user in store.load_users():  # type: ignore[attr-defined]
         pools.put_user(user)
     for host in store.load_hosts():  # type: ignore[attr-defined]
         pools.put_host(host)
     for vm in store.load_vms():  # type: ignore[attr-defined]
         pools.vms.put(vm)
+    for net in store.load_networks():  # type: ignore[attr-defined]
+        pools.put_vnet(net)
     pools.next_ids.update(store.next_oids())  # type: ignore[attr-defined]
-    log.info(f"Loaded {len(pools.users)} users, {len(pools.hosts)} hosts, {len(pools.vms)} VMs")
+    log.info(
+        f"Loaded {len(pools.users)} users, {len(pools.hosts)} hosts, {len(pools.vms)} VMs, "
+        f"{len(pools.vnets)} virtual networks"
+    )
     return pools
 
 

@@ -12,9 +12,10 @@ import re
 
 from twisted.python.failure import Failure
 
+from oned import vmvars
 from oned.config import HookConfig
 from oned.mad import DriverChannel, Reply
-from oned.records import Host
+from oned.records import Host, Vm
 
 _VAR = re.compile(r"\$([A-Za-z0-9_]+)")
 _HOOK_TIMEOUT = 300.0
@@ -41,9 +42,11 @@ class HookRunner:
         host_hooks: tuple[HookConfig, ...],
         hooks_dir: str,
         log: logging.Logger,
+        vm_hooks: tuple[HookConfig, ...] = (),
     ):
         self._channel = channel
         self._host_hooks = host_hooks
+        self._vm_hooks = vm_hooks
         self._hooks_dir = hooks_dir
         self._log = log
         self._serial = 0
@@ -53,6 +56,18 @@ class HookRunner:
             if hook.on == on:
                 where = host.name if hook.remote else "LOCAL"
                 self.execute(host.id, hook, where, expand_host_arguments(hook.arguments, host))
+
+    def vm_event(self, vm: Vm, on: str) -> None:
+        """VM_HOOKs ``on`` this; ``remote = yes`` ones run on the VM's current host."""
+        for hook in self._vm_hooks:
+            if hook.on != on:
+                continue
+            host = vm.history[-1].host_name if vm.history else ""
+            if hook.remote and not host:
+                self._log.error(f"Hook {hook.name} for VM {vm.id} not run: the VM has no host")
+                continue
+            where = host if hook.remote else "LOCAL"
+            self.execute(vm.id, hook, where, vmvars.expand(hook.arguments, vm.template, vm.id))
 
     def execute(self, oid: int, hook: HookConfig, where: str, arguments: str) -> None:
         if self._channel is None:

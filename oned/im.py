@@ -209,6 +209,10 @@ class HostMonitor:
             host.prev_state, host.state = host.state, state
         self._changed(host)
 
+    def changed(self, host: Host) -> None:
+        """A host changed outside monitoring (capacity): re-render and save it with the batch."""
+        self._changed(host)
+
     def _changed(self, host: Host) -> None:
         self._cloud.pools.hosts.changed(host.id)
         self._dirty[host.id] = host

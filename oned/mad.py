@@ -42,6 +42,10 @@ class DriverUnavailable(Exception):
     """The driver is not running (missing executable, failed INIT, being restarted)."""
 
 
+class DriverCancelled(Exception):
+    """oned itself cancelled the request (DRIVER_CANCEL); nobody waits for its outcome."""
+
+
 @dataclass
 class _Pending:
     line: bytes
@@ -344,6 +348,20 @@ class DriverChannel:
         if resend:
             self._log.info(f"{self.name}: re-issuing {len(resend)} requests after a restart")
         self._waiting.extendleft(reversed(resend))
+        self._send_waiting()
+
+    def cancel(self, oid: int | str) -> None:
+        """``DRIVER_CANCEL <id>``: drop every request for that id, in flight or queued."""
+        oid = str(oid)
+        dropped = [p for key, p in self._in_flight.items() if key[1] == oid]
+        for key in [k for k in self._backlog if k[1] == oid]:
+            dropped += self._backlog.pop(key)
+        for pending in dropped:
+            self._in_flight.pop(pending.key, None)
+            self._settle(pending)
+            pending.deferred.errback(DriverCancelled(f"{pending.key[0]} {oid} cancelled"))
+        if self._transport is not None and self._ready:
+            self._transport.write(f"DRIVER_CANCEL {oid}\n".encode())
         self._send_waiting()
 
     def _fail_all(self, reason: Exception) -> None:

@@ -1,20 +1,22 @@
-"""The in-memory working set of oned: users, hosts and VMs, written through to the store.
+"""The in-memory working set of oned: users, hosts, VMs and networks, written through to the store.
 
 As in OpenNebula, oned keeps its pools in memory and the database is the truth at restart.
 Each pool caches the XML of every object, escaped for an XML-RPC reply, until the object
 changes; listings join cached fragments. DONE VMs leave memory and live in the store only.
+Each network has a LeaseBook next to it: which of its addresses are free (oned.vnet).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 from oned import views
-from oned.records import Host, User, Vm
+from oned import vnet as vn
+from oned.records import Host, Lease, User, Vm, Vnet
 from oned.rpc.marshal import escape_bytes
 
-T = TypeVar("T", User, Host, Vm)
+T = TypeVar("T", User, Host, Vm, Vnet)
 
 
 class Pool(Generic[T]):
@@ -68,14 +70,21 @@ class Pool(Generic[T]):
 
 
 class Pools:
-    """Users, hosts and VMs with their name indexes and next ids."""
+    """Users, hosts, VMs and networks with their name indexes and next ids.
 
-    def __init__(self) -> None:
+    ``mac_prefix`` is oned.conf's MAC_PREFIX as a number (the MAC of a RANGED address range).
+    """
+
+    def __init__(self, mac_prefix: int = 0x0200) -> None:
         self.users: Pool[User] = Pool(views.user_xml)
         self.hosts: Pool[Host] = Pool(views.host_xml)
         self.vms: Pool[Vm] = Pool(self._render_vm, self._render_vm_short)
+        self.vnets: Pool[Vnet] = Pool(self._render_vnet, self._render_vnet_short)
         self.user_names: dict[str, User] = {}
         self.host_names: dict[str, Host] = {}
+        self.vnet_names: dict[str, Vnet] = {}
+        self.books: dict[int, vn.LeaseBook] = {}
+        self.mac_prefix = mac_prefix
         self.next_ids: dict[str, int] = {"user": 0, "host": 0, "vm": 0, "network": 0, "image": 0}
 
     def take_id(self, kind: str) -> int:
@@ -119,3 +128,46 @@ class Pools:
         host = self.hosts.remove(hid)
         if host is not None:
             self.host_names.pop(host.name, None)
+
+    def _render_vnet(self, net: Vnet) -> str:
+        return views.vnet_xml(net, self.uname(net.uid), self.mac_prefix)
+
+    def _render_vnet_short(self, net: Vnet) -> str:
+        return views.vnet_short_xml(net, self.uname(net.uid), self.mac_prefix)
+
+    def put_vnet(self, net: Vnet) -> None:
+        """Add a network with its leases; its book is built from them."""
+        used = (lease.ip for lease in net.leases.values() if lease.used)
+        self.books[net.id] = vn.LeaseBook(vn.addresses(net), used)
+        self.vnets.put(net)
+        self.vnet_names[net.name] = net
+
+    def remove_vnet(self, nid: int) -> None:
+        net = self.vnets.remove(nid)
+        self.books.pop(nid, None)
+        if net is not None:
+            self.vnet_names.pop(net.name, None)
+
+    def hold_leases(self, leases: Iterable[Lease]) -> None:
+        """Record leases committed as taken (each ``vid`` set) in their networks and books."""
+        for lease in leases:
+            net = self.vnets.get(lease.vnet)
+            if net is not None:
+                self.books[net.id].take(lease.ip)
+                net.leases[lease.ip] = lease
+                self.vnets.changed(net.id)
+
+    def free_leases(self, leases: Iterable[Lease]) -> None:
+        """Record leases committed as given back: a RANGED network forgets them, a FIXED
+        one keeps them free (vid -1)."""
+        for lease in leases:
+            net = self.vnets.get(lease.vnet)
+            held = net.leases.get(lease.ip) if net is not None else None
+            if net is None or held is None or held.vid != lease.vid:
+                continue
+            self.books[net.id].give_back(lease.ip)
+            if net.type == vn.FIXED:
+                net.leases[lease.ip] = Lease(lease.vnet, lease.ip, lease.mac)
+            else:
+                del net.leases[lease.ip]
+            self.vnets.changed(net.id)

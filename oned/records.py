@@ -1,4 +1,4 @@
-"""Plain values for the objects oned keeps: users, hosts, VMs and their history records.
+"""Plain values for the objects oned keeps: users, hosts, VMs (with history), networks, leases.
 
 These are what the pools hold in memory, what the store writes through to SQL and what the XML
 views render. They carry no behaviour beyond small derived properties.
@@ -100,3 +100,40 @@ class Vm:
     @property
     def last_history(self) -> History | None:
         return self.history[-1] if self.history else None
+
+
+@dataclass
+class Lease:
+    """One address of a virtual network (reference §8.2), IPv4 and MAC as integers.
+
+    ``mac`` is 48 bits: the 16-bit MAC_PREFIX above the 32-bit suffix. ``vid`` is the VM that
+    holds the lease, -1 while it is free (only FIXED networks keep free leases).
+    """
+
+    vnet: int
+    ip: int
+    mac: int
+    vid: int = -1
+
+    @property
+    def used(self) -> bool:
+        return self.vid >= 0
+
+
+@dataclass
+class Vnet:
+    """A virtual network (reference §8.1). ``type`` is 0 RANGED or 1 FIXED (oned.vnet).
+
+    ``leases`` maps IP to lease: the leases in use for a RANGED network, every lease of a FIXED
+    one. The addresses of a RANGED network follow from NETWORK_ADDRESS and NETWORK_SIZE in
+    ``template`` (oned.vnet.addresses).
+    """
+
+    id: int
+    uid: int
+    name: str
+    type: int
+    bridge: str
+    public: bool
+    template: Template
+    leases: dict[int, Lease] = field(default_factory=dict)

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from oned.config import Config
 from oned.errors import AuthorizationError
@@ -33,6 +34,8 @@ class Cloud:
     config: Config
     log: logging.Logger
     clock: Callable[[], float] = field(default=time.time)
+    lcm: Any = None  # oned.lcm.LifeCycle once the managers run; None in API-only tests
+    var_dir: str = "/var/lib/one"  # the default VM_DIR
 
     def now(self) -> int:
         return int(self.clock())

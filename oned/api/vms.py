@@ -1,5 +1,7 @@
 """one.vm.allocate, one.vm.info and one.vmpool.info (reference §4). Deployment comes later.
 
+A NIC naming a network gets its lease at allocation, in the VM's own transaction (api.vnets).
+
 Regular users see and act on their own VMs only; oneadmin on all. DONE VMs are not in memory:
 listings that ask for them read the store, every other listing is a join of cached XML.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from oned import views
+from oned.api import vnets
 from oned.api.cloud import Caller, Cloud, require_owner
 from oned.api.replies import document, pool
 from oned.errors import BadCall, NoSuchObject, TemplateSyntaxError
@@ -34,11 +37,13 @@ def allocate(cloud: Cloud, caller: Caller, text: str, hold: bool = False) -> int
     name = tmpl.get_str("NAME") or f"one-{vid}"
     tmpl.set("NAME", name)
     tmpl.set("VMID", str(vid))
+    leases = vnets.lease_nics(cloud, caller.uid, tmpl, vid, method)
     state = VmState.HOLD if hold else VmState.PENDING
     vm = Vm(vid, caller.uid, name, tmpl, state=state, prev_state=state, stime=cloud.now())
-    cloud.store.insert_vm(vm)  # type: ignore[attr-defined]
+    cloud.store.insert_vm(vm, leases)  # type: ignore[attr-defined]
     cloud.pools.take_id("vm")
     cloud.pools.vms.put(vm)
+    vnets.hold_leases(cloud, leases)
     cloud.log.debug(f"VM {vid} allocated by {caller.name}")
     return vid
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from oned.api import hosts, users, vms
+from oned.api import hosts, users, vm_actions, vms, vnets
 from oned.errors import BadCall
 
 VERSION = "onecloud 0.1.0 (OpenNebula 1.4/2.0 API, modern signatures accepted)"
@@ -118,6 +118,27 @@ METHODS: dict[str, Method] = {
         Method("one.vm.allocate", vms.allocate, (("s", None), ("sb", None))),
         Method("one.vm.info", vms.info, (("i", None), ("ib", None))),
         Method(
+            "one.vm.deploy",
+            vm_actions.deploy,
+            (
+                ("ii", None),
+                ("iib", None),
+                ("iibi", None),  # 1.4; 4.x+ (enforce, ds_id)
+                ("iibis", lambda vid, hid, enforce, ds, extra: (vid, hid, enforce, ds)),
+            ),
+        ),
+        Method("one.vm.action", vm_actions.action, (("si", None),)),
+        Method(
+            "one.vm.migrate",
+            vm_actions.migrate,
+            (
+                ("iib", None),
+                ("iibb", None),
+                ("iibbi", None),
+                ("iibbii", None),
+            ),
+        ),
+        Method(
             "one.vmpool.info",
             vms.pool_info,
             (
@@ -132,5 +153,10 @@ METHODS: dict[str, Method] = {
             vms.pool_info_extended,
             (("iiii", None), ("iiiis", _no_query)),
         ),
+        Method("one.vn.allocate", vnets.allocate, (("s", None), ("si", None))),  # 1.4, 3.x+
+        Method("one.vn.info", vnets.info, (("i", None), ("ib", None))),
+        Method("one.vn.delete", vnets.delete, (("i", None),)),
+        Method("one.vn.publish", vnets.publish, (("ib", None),)),  # 2.0 only
+        Method("one.vnpool.info", vnets.pool_info, (("i", None), ("iii", None))),  # 1.4, 3.x+
     )
 }

@@ -16,9 +16,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from oned.records import History, Host, HostShare, User, Vm
+from oned.records import History, Host, HostShare, Lease, User, Vm, Vnet
 from oned.store.errors import StoreError
-from oned.store.schema import NAME_LENGTH, history, host_pool, user_pool, vm_pool
+from oned.store.schema import (
+    NAME_LENGTH,
+    history,
+    host_pool,
+    leases,
+    network_pool,
+    user_pool,
+    vm_pool,
+)
 from oned.template import Template
 
 Params = dict[str, Any]
@@ -37,6 +45,7 @@ SHARE_FIELDS = [f.name for f in fields(HostShare)]
 HOST_FIELDS = [f.name for f in fields(Host) if f.name not in ("share", "template")]
 VM_FIELDS = [f.name for f in fields(Vm) if f.name not in ("template", "history")]
 HISTORY_FIELDS = [f.name for f in fields(History)]
+VNET_FIELDS = [f.name for f in fields(Vnet) if f.name not in ("template", "leases")]
 
 USER_COLUMNS = _columns(user_pool, USER_FIELDS)
 HOST_COLUMNS = [
@@ -46,6 +55,9 @@ HOST_COLUMNS = [
 ]
 VM_COLUMNS = [*_columns(vm_pool, VM_FIELDS), vm_pool.c.template]
 HISTORY_COLUMNS = _columns(history, HISTORY_FIELDS)
+VNET_COLUMNS = [*_columns(network_pool, VNET_FIELDS), network_pool.c.template]
+# A lease row: (network oid, ip, mac_prefix, mac_suffix, vid); ``used`` is vid >= 0.
+LEASE_COLUMNS = [leases.c.oid, leases.c.ip, leases.c.mac_prefix, leases.c.mac_suffix, leases.c.vid]
 
 _N_HOST = len(HOST_FIELDS)
 _N_SHARE = len(SHARE_FIELDS)
@@ -123,3 +135,36 @@ def history_params(record: History) -> Params:
 
 def history_from(row: Sequence[Any]) -> History:
     return History(*row)
+
+
+def vnet_params(net: Vnet) -> Params:
+    """Every network_pool column but ``oid``."""
+    check_name("network", net.name)
+    params = {name: getattr(net, name) for name in VNET_FIELDS[1:]}
+    params["public"] = bool(net.public)
+    params["template"] = template_text(net.template)
+    return params
+
+
+def vnet_from(row: Sequence[Any]) -> Vnet:
+    """``row`` holds VNET_COLUMNS; the network comes without leases (``lease_from`` adds them)."""
+    values = dict(zip(VNET_FIELDS, row[:-1], strict=True))
+    values["public"] = bool(values["public"])
+    return Vnet(**values, template=template_from(row[-1]))
+
+
+def lease_params(lease: Lease) -> Params:
+    """Every leases column: OpenNebula's split of the MAC into a 16-bit prefix and 32 bits."""
+    return {
+        "oid": lease.vnet,
+        "ip": lease.ip,
+        "mac_prefix": lease.mac >> 32,
+        "mac_suffix": lease.mac & 0xFFFFFFFF,
+        "vid": lease.vid,
+        "used": lease.vid >= 0,
+    }
+
+
+def lease_from(row: Sequence[Any]) -> Lease:
+    vnet, ip, mac_prefix, mac_suffix, vid = row
+    return Lease(vnet, ip, (mac_prefix << 32) | mac_suffix, vid)

@@ -17,9 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from oned.records import History, Host, User, Vm
+from oned.records import History, Host, Lease, User, Vm, Vnet
 from oned.states import VmState
-from oned.store import migrate, rows
+from oned.store import migrate, networks, rows
 from oned.store.engine import DbSettings, connect, create_engine, describe
 from oned.store.errors import DuplicateName, StoreError, driver_reason
 from oned.store.schema import POOLS, history, host_pool, user_pool, vm_pool
@@ -75,7 +75,8 @@ _MAX_OIDS = sa.union_all(
 
 
 class Store:
-    """Users, hosts and VMs (with history) in SQL; see the module docstring for the contract."""
+    """Users, hosts, VMs (with history), networks and leases in SQL; see the module docstring
+    for the contract."""
 
     def __init__(self, engine: Engine, connection: Connection, where: str):
         self._engine = engine
@@ -132,6 +133,11 @@ class Store:
             records = _group_history(conn.execute(_SELECT_LIVE_HISTORY))
             vm_rows.sort(key=_first)
             return [rows.vm_from(row, records.pop(row[0], [])) for row in vm_rows]
+
+    def load_networks(self) -> list[Vnet]:
+        """Every virtual network in id order, each with its leases (oned.store.networks)."""
+        with self._transaction() as conn:
+            return networks.load(conn)
 
     def next_oids(self) -> dict[str, int]:
         """The next id of each pool: max(oid) + 1 over every row, DONE VMs included.
@@ -233,22 +239,30 @@ class Store:
         with self._transaction() as conn:
             conn.execute(_DELETE_HOST, {"b_oid": hid})
 
-    def insert_vm(self, vm: Vm) -> None:
-        """The VM and its history records, if any."""
+    def insert_vm(self, vm: Vm, leases: Sequence[Lease] = ()) -> None:
+        """The VM, its history records, if any, and the ``leases`` it takes (each with ``vid``
+        the VM's id), in one transaction.
+
+        A lease already in use in the database fails the whole insert with StoreError and
+        nothing is written: the database, not only memory, refuses to lease an address twice.
+        """
         params = rows.vm_params(vm)
         records = [rows.history_params(record) for record in vm.history]
         with self._transaction() as conn:
             conn.execute(_INSERT_VM, {"oid": vm.id, **params})
             if records:
                 conn.execute(_INSERT_HISTORY, records)
+            networks.take(conn, leases)
 
     def update_vm(
         self,
         vm: Vm,
         expect: tuple[int, int] | None = None,
         history: Sequence[History] = (),
+        released: Sequence[Lease] = (),
     ) -> bool:
-        """Write the VM row and upsert the ``history`` records given, in one transaction.
+        """Write the VM row, upsert the ``history`` records given and give back the
+        ``released`` leases (a VM reaching DONE), in one transaction.
 
         With ``expect=(state, lcm_state)`` this is a compare-and-swap: the row is written only
         if its stored state and lcm_state are those. Returns False, having changed nothing, when
@@ -264,12 +278,34 @@ class Store:
                 return False
             for record in history:
                 _upsert_history(conn, record)
+            networks.release(conn, released)
         return True
 
     def upsert_history(self, record: History) -> None:
         """Insert the record, or overwrite the one with the same (vid, seq)."""
         with self._transaction() as conn:
             _upsert_history(conn, record)
+
+    def insert_network(self, net: Vnet) -> None:
+        """The network's row (a FIXED network's leases are defined by its template);
+        DuplicateName when the name is taken."""
+        with self._transaction("network_pool", net.name) as conn:
+            networks.insert(conn, net)
+
+    def update_network(self, net: Vnet) -> None:
+        """The network's own row (owner, PUBLIC, template); its leases are not touched."""
+        with self._transaction("network_pool", net.name) as conn:
+            _must_hit(networks.update(conn, net), "network", net.id)
+
+    def delete_network(self, nid: int) -> None:
+        """The network and any lease row left of it."""
+        with self._transaction() as conn:
+            networks.delete(conn, nid)
+
+    def release_leases(self, leases: Sequence[Lease]) -> None:
+        """Give back leases held by their ``vid``; one a VM no longer holds is left alone."""
+        with self._transaction() as conn:
+            networks.release(conn, leases)
 
     # -- plumbing ---------------------------------------------------------------------------
 

@@ -70,7 +70,14 @@ def test_onehost_disable_enable_show_and_delete(oned):
 
 
 def test_onevm_create_list_and_show_the_seed_ttylinux(oned, tmp_path):
-    """onevm create ttylinux.one; onevm list shows it pending; onevm show prints the template."""
+    """onevnet create real.net; onevm create ttylinux.one; onevm list shows it pending; onevm
+    show prints the template with the NIC's lease."""
+    network = tmp_path / "real.net"
+    network.write_text(
+        'NAME = "One-TD"\nTYPE = RANGED\nBRIDGE = xenbr0\nNETWORK_SIZE      = 125\n'
+        "NETWORK_ADDRESS = 192.168.1.128\n"
+    )
+    assert oned.run_cli("onevnet", "create", str(network)).returncode == 0
     template = tmp_path / "ttylinux.one"
     template.write_text(
         "NAME = ttylinux\nCPU = 0.1\nMEMORY = 64\n"
@@ -85,7 +92,7 @@ def test_onevm_create_list_and_show_the_seed_ttylinux(oned, tmp_path):
     assert re.fullmatch(r"\d\d", row[6]) and re.fullmatch(r"\d\d:\d\d:\d\d", row[7])
     show = "\n".join(lines(oned.run_cli("onevm", "show", "0")))
     assert "VIRTUAL MACHINE 0 INFORMATION" in show and "VIRTUAL MACHINE TEMPLATE" in show
-    assert "ttylinux.img" in show
+    assert "ttylinux.img" in show and "IP=192.168.1.129" in show
 
 
 def test_cli_errors_are_one_line_with_a_non_zero_exit(oned, tmp_path):

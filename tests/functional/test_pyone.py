@@ -14,6 +14,12 @@ DISK   = [ source = "/srv/cloud/images/ttylinux/ttylinux.img", target = "hda", r
 NIC    = [ NETWORK = "One-TD" ]
 FEATURES = [ acpi="no" ]
 """
+REAL_NET = """NAME = "One-TD"
+TYPE = RANGED
+BRIDGE = xenbr0
+NETWORK_SIZE      = 125
+NETWORK_ADDRESS = 192.168.1.128
+"""
 
 
 def test_pyone_allocates_lists_shows_and_deletes_users(admin):
@@ -53,11 +59,13 @@ def test_pyone_allocates_lists_shows_and_deletes_hosts(admin):
 
 def test_pyone_allocates_shows_and_lists_vms(admin):
     """A VM enters PENDING with its template, NAME and VMID kept; pool filters work."""
+    admin.vn.allocate(REAL_NET)
     vid = admin.vm.allocate(TTYLINUX)
     vm = admin.vm.info(vid)
     assert (vm.ID, vm.NAME, vm.STATE, vm.LCM_STATE, vm.UNAME) == (0, "ttylinux", 1, 0, "oneadmin")
     assert vm.TEMPLATE["DISK"]["TARGET"] == "hda"
     assert vm.TEMPLATE["VMID"] == "0"
+    assert vm.TEMPLATE["NIC"]["IP"] == "192.168.1.129"
     second = admin.vm.allocate({"MEMORY": "128", "CPU": "1"})
     assert admin.vm.info(second).NAME == "one-1"
     held = admin.vm.allocate("MEMORY=32", True)

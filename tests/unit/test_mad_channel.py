@@ -197,3 +197,17 @@ def test_stop_sends_finalize_and_fails_what_is_pending(reactor, caplog):
 def test_reply_lines_split_into_action_result_id_and_info(line, parsed):
     """Only the last field may contain spaces; an omitted info is '-'."""
     assert parse_reply(line) == parsed
+
+
+def test_cancel_drops_every_request_of_that_id_and_tells_the_driver(reactor, caplog):
+    """DRIVER_CANCEL 9 goes out; the pending DEPLOY 9 fails with DriverCancelled."""
+    from oned.mad import DriverCancelled
+
+    ch = started(reactor, caplog)
+    d = ch.request("DEPLOY", 9, "h", "/f", "-", timeout=30)
+    other = ch.request("DEPLOY", 10, "h", "/f", "-", timeout=30)
+    ch.cancel(9)
+    assert reactor.spawned[0][1].written[-1] == b"DRIVER_CANCEL 9\n"
+    assert isinstance(d.result.value, DriverCancelled)
+    d.addErrback(lambda f: None)
+    assert not other.called

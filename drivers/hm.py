@@ -1,0 +1,105 @@
+"""HM (hook manager) driver: ``one_hm [--timeout S]``, runs oned's VM hooks (reference §1.7).
+
+``EXECUTE <vid> <hook name> LOCAL <command> <arguments...>`` runs the hook on the front end;
+``EXECUTE <vid> <hook name> <host> <command> <arguments...>`` (a hook with ``remote = yes``)
+runs it on that host over SSH. The arguments are re-split like a shell would (oned sends a
+literal ``-`` when there are none, and that ``-`` is passed on, as OpenNebula does). Every line
+the hook prints is copied as a LOG line; the reply is
+``EXECUTE SUCCESS <vid> <name>: <first output line>`` or ``EXECUTE FAILURE <vid> <name>: <why>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from drivers.protocol import (
+    Action,
+    DriverFailure,
+    Logger,
+    Request,
+    driver_parser,
+    parse_driver_args,
+    serve,
+)
+from drivers.runner import RunResult, SshPool, run_local
+
+LOCAL = "LOCAL"
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One EXECUTE request: where to run what."""
+
+    name: str
+    host: str | None  # None: on the front end
+    argv: tuple[str, ...]
+
+
+def parse_execute(request: Request) -> Hook:
+    """The hook of ``EXECUTE vid name LOCAL|host command args...``; DriverFailure when malformed."""
+    if len(request.args) < 3:
+        raise DriverFailure("EXECUTE needs a hook name, LOCAL or a host, and a command")
+    name, where, command, *rest = request.args
+    try:
+        arguments = shlex.split(" ".join(rest))
+    except ValueError as err:
+        raise DriverFailure(f"{name}: cannot split the arguments: {err}") from err
+    host = None if where.upper() == LOCAL else where
+    return Hook(name, host, (command, *arguments))
+
+
+def first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+@dataclass
+class Context:
+    pool: SshPool
+    timeout: float
+
+
+def run_hook(ctx: Context, hook: Hook, log: Logger) -> RunResult:
+    if hook.host is None:
+        return run_local(hook.argv, timeout=ctx.timeout, on_cancel=log.on_cancel)
+    return ctx.pool.run(hook.host, hook.argv, timeout=ctx.timeout, on_cancel=log.on_cancel)
+
+
+def execute(ctx: Context, request: Request, log: Logger) -> str:
+    """EXECUTE: run the hook; its output goes to LOG lines, its first line to the reply."""
+    hook = parse_execute(request)
+    where = hook.host or "the front end"
+    log(f"{hook.name}: running {shlex.join(hook.argv)} on {where}")
+    result = run_hook(ctx, hook, log)
+    log(result.stdout)
+    log(result.stderr)
+    if not result.ok:
+        raise DriverFailure(f"{hook.name}: {result.reason()}")
+    return f"{hook.name}: {first_line(result.stdout)}".rstrip()
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = driver_parser("one_hm", __doc__ or "")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per hook (60)")
+    return parse_driver_args(parser, argv)
+
+
+def actions(ctx: Context) -> dict[str, Action]:
+    return {"EXECUTE": partial(execute, ctx)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    pool = SshPool()
+    try:
+        return serve(actions(Context(pool, args.timeout)), concurrency=args.concurrency)
+    finally:
+        pool.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""lcm: the Life-Cycle Manager (LCM) and Dispatch Manager (DiM) — the shell around
+``oned.lifecycle``.
+
+For a user action or a driver outcome it loads the VM, asks ``lifecycle.step`` what happens,
+commits the new state with a compare-and-swap on the old one (history records and released
+leases in the same transaction), changes the pools, then executes the effects in order: host
+capacity, VMM and TM requests (``oned.vmm``, ``oned.tm``), hooks. A driver outcome that no
+longer fits the VM's state is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from oned import lifecycle as lc
+from oned.api.cloud import Cloud
+from oned.api.vnets import leases_of
+from oned.errors import InternalError
+from oned.records import History, Host, Vm
+from oned.states import LcmState, VmState
+
+_MODULE_OF = {"DEPLOY": "VMM", "SHUTDOWN": "VMM", "POLL": "VMM", "TRANSFER": "TM"}
+
+
+class VmLog:
+    """``<var>/<vid>/vm.log`` in oned.log's format (reference §2)."""
+
+    def __init__(self, var_dir: str):
+        self._var = var_dir
+
+    def write(self, vid: int, module: str, message: str, level: str = "I") -> None:
+        folder = os.path.join(self._var, str(vid))
+        os.makedirs(folder, exist_ok=True)
+        stamp = time.strftime("%a %b %d %H:%M:%S %Y")
+        with open(os.path.join(folder, "vm.log"), "a", encoding="utf-8") as f:
+            f.write(f"{stamp} [{module}][{level}]: {message}\n")
+
+
+class LifeCycle:
+    """Applies events to VMs. ``effects`` executes the after-commit effects (VMM, TM, hooks)."""
+
+    def __init__(
+        self,
+        cloud: Cloud,
+        vm_log: VmLog,
+        log: logging.Logger,
+        host_changed: Callable[[Host], None],
+    ):
+        self.cloud = cloud
+        self.vm_log = vm_log
+        self._log = log
+        self._host_changed = host_changed
+        self.effects: Callable[[Vm, lc.Effect], None] = lambda vm, effect: None
+
+    def user_action(self, vm: Vm, event: lc.Event, host: lc.HostRef | None = None) -> Vm:
+        """Run a user action now; ActionNotAllowed (0x800) when the state refuses it."""
+        outcome = lc.step(vm, event, now=self.cloud.now(), host=host)
+        if isinstance(outcome, lc.Ignored):  # step raises for user actions; kept for safety
+            raise InternalError(f"VM {vm.id}: {outcome.reason}")
+        self.vm_log.write(vm.id, "DiM", f"{event.value} requested")
+        return self._commit(vm, outcome)
+
+    def driver_event(self, vid: int, event: lc.Event, message: str = "") -> Vm | None:
+        """A driver's outcome for a VM; dropped (and logged) when the VM no longer waits for it."""
+        vm = self.cloud.pools.vms.get(vid)
+        if vm is None:
+            self._log.warning(f"Ignored {event.value} for VM {vid}: not an active VM")
+            return None
+        if message:
+            self._record_error(vm, event, message)
+        outcome = lc.step(vm, event, now=self.cloud.now())
+        if isinstance(outcome, lc.Ignored):
+            self._log.warning(f"Ignored: {outcome.reason}")
+            self.vm_log.write(vid, "LCM", f"Ignored: {outcome.reason}", "W")
+            return None
+        return self._commit(vm, outcome)
+
+    def _record_error(self, vm: Vm, event: lc.Event, message: str) -> None:
+        self.vm_log.write(vm.id, "LCM", f"{event.value}: {message}", "E")
+        if event.value.endswith("FAILURE"):
+            vm.template.set("ERROR", {"MESSAGE": message, "TIMESTAMP": str(self.cloud.now())})
+
+    def _commit(self, vm: Vm, outcome: lc.Outcome) -> Vm:
+        new = lc.applied(vm, outcome)
+        changed = [h for h in new.history if not any(h is old for old in vm.history)]
+        released = leases_of(self.cloud.pools, new) if _releases(outcome) else []
+        store = self.cloud.store
+        if not store.update_vm(  # type: ignore[attr-defined]
+            new, expect=(vm.state, vm.lcm_state), history=changed, released=released
+        ):
+            raise InternalError(f"VM {vm.id} changed under this action; try again")
+        if released:
+            self.cloud.pools.free_leases(released)
+        self._keep(new)
+        for line in outcome.log:
+            self.vm_log.write(vm.id, "LCM", line)
+        self.vm_log.write(
+            vm.id, "LCM", f"New VM state is {lc.state_name(new.state, new.lcm_state)}"
+        )
+        for effect in outcome.effects:
+            if effect.in_transaction:
+                self._capacity(new, effect)
+        for effect in outcome.effects:
+            if not effect.in_transaction:
+                self.effects(new, effect)
+        return new
+
+    def _keep(self, vm: Vm) -> None:
+        """Active VMs stay in memory; DONE ones live in the store only."""
+        if vm.state == VmState.DONE:
+            self.cloud.pools.vms.remove(vm.id)
+        else:
+            self.cloud.pools.vms.put(vm)
+
+    def _capacity(self, vm: Vm, effect: lc.Effect) -> None:
+        if isinstance(effect, lc.AddCapacity | lc.DelCapacity):
+            record = history_of(vm, effect.host)
+            host = self.cloud.pools.hosts.get(record.hid) if record else None
+            if host is not None:
+                sign = 1 if isinstance(effect, lc.AddCapacity) else -1
+                add_usage(host, vm, sign)
+                self._host_changed(host)
+
+    def save(self, vm: Vm) -> None:
+        """Write a VM changed outside a transition (deploy id, poll figures)."""
+        self.cloud.store.update_vm(vm)  # type: ignore[attr-defined]
+        self.cloud.pools.vms.changed(vm.id)
+
+
+def _releases(outcome: lc.Outcome) -> bool:
+    return any(isinstance(e, lc.ReleaseLeases) for e in outcome.effects)
+
+
+def history_of(vm: Vm, side: str) -> History | None:
+    """The record of the current host ("current"/"last") or of the previous one."""
+    index = -1 if side in (lc.CURRENT, lc.LAST) else -2
+    return vm.history[index] if len(vm.history) >= -index else None
+
+
+def demand(vm: Vm) -> tuple[int, int]:
+    """(CPU x 100, MEMORY in KB) a VM takes on its host (reference §1.4)."""
+    try:
+        cpu = int(float(vm.template.get_str("CPU", "0") or 0) * 100)
+        memory = int(float(vm.template.get_str("MEMORY", "0") or 0)) * 1024
+    except ValueError:
+        return 0, 0
+    return cpu, memory
+
+
+def add_usage(host: Host, vm: Vm, sign: int) -> None:
+    cpu, memory = demand(vm)
+    share = host.share
+    share.cpu_usage += sign * cpu
+    share.mem_usage += sign * memory
+    share.running_vms += sign
+
+
+def recount_usage(pools: Any) -> None:
+    """Derive every host's allocated CPU, memory and running VMs from the active VMs.
+
+    Done at start: capacity is a function of the VMs, so it can never drift after a crash.
+    """
+    for host in pools.hosts:
+        host.share.cpu_usage = host.share.mem_usage = host.share.running_vms = 0
+    for vm in pools.vms:
+        if vm.state != VmState.ACTIVE:
+            continue
+        sides = [lc.CURRENT]
+        if vm.lcm_state in (LcmState.MIGRATE, LcmState.SAVE_MIGRATE):
+            sides.append(lc.PREVIOUS)
+        for side in sides:
+            record = history_of(vm, side)
+            host = pools.hosts.get(record.hid) if record else None
+            if host is not None:
+                add_usage(host, vm, 1)
+
+
+def route_effects(vmm: Any, tm: Any, hooks: Any) -> Callable[[Vm, lc.Effect], None]:
+    """The after-commit effects, each to the manager that carries it out."""
+
+    def execute(vm: Vm, effect: lc.Effect) -> None:
+        if isinstance(effect, lc.VmmAction):
+            vmm.action(vm, effect)
+        elif isinstance(effect, lc.TmTransfer):
+            tm.transfer(vm, effect)
+        elif isinstance(effect, lc.DriverCancel):
+            (vmm if effect.driver == "VMM" else tm).cancel(vm)
+        elif isinstance(effect, lc.RunHooks) and hooks is not None:
+            hooks.vm_event(vm, effect.on)
+
+    return execute

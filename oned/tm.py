@@ -1,0 +1,104 @@
+"""tm: the Transfer Manager (TM) — writes transfer scripts and sends them to TM drivers.
+
+``TRANSFER <vid> <script file>`` (reference §1.6); the reply becomes PROLOG_* or EPILOG_* by
+the VM's LCM state; replies for delete scripts find the VM in no waiting state and are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+from twisted.python.failure import Failure
+
+from oned import lifecycle as lc
+from oned import transfer, vmvars
+from oned.drivers import Drivers
+from oned.lcm import LifeCycle, history_of
+from oned.mad import DriverCancelled, Reply
+from oned.records import Vm
+
+TIMEOUT = 3600.0
+
+
+class TransferManager:
+    def __init__(self, lcm: LifeCycle, drivers: Drivers, reactor: Any, log: logging.Logger,
+                 var_dir: str):  # fmt: skip
+        self._lcm = lcm
+        self._drivers = drivers
+        self._reactor = reactor
+        self._log = log
+        self._var = var_dir
+        self.front_end = socket.gethostname()
+
+    def transfer(self, vm: Vm, effect: lc.TmTransfer) -> None:
+        current = history_of(vm, lc.CURRENT)
+        if current is None:
+            return
+        channel = self._drivers.tm.get(current.tm_mad)
+        try:
+            if channel is None:
+                raise transfer.TransferError(self._drivers.problem("TM", current.tm_mad))
+            path = self._write(vm, effect.script)
+        except (transfer.TransferError, OSError) as exc:
+            self._fail_later(vm, str(exc))
+            return
+        d = channel.request("TRANSFER", vm.id, path, timeout=TIMEOUT)
+        d.addCallbacks(self._replied, self._errored, (vm.id,), None, (vm.id,))
+
+    def cancel(self, vm: Vm) -> None:
+        current = history_of(vm, lc.CURRENT)
+        channel = self._drivers.tm.get(current.tm_mad) if current else None
+        if channel is not None:
+            channel.cancel(vm.id)
+
+    def _write(self, vm: Vm, kind: str) -> str:
+        folder = os.path.join(self._var, str(vm.id))
+        os.makedirs(folder, exist_ok=True)
+        current, previous = history_of(vm, lc.CURRENT), history_of(vm, lc.PREVIOUS)
+        assert current is not None
+        places = transfer.Places(
+            front_end=self.front_end,
+            local_dir=folder,
+            remote_dir=f"{current.vm_dir}/{vm.id}/images",
+            host=current.host_name,
+            previous=previous.host_name if previous else "",
+        )
+        lines = transfer.script(kind, vm.template, places)
+        if kind == "prolog" and isinstance(vm.template.get("CONTEXT"), dict):
+            self._write_context(vm, folder)
+        path = os.path.join(folder, f"transfer.{current.seq}.{kind}")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def _write_context(self, vm: Vm, folder: str) -> None:
+        context = vm.template.get("CONTEXT")
+        assert isinstance(context, dict)
+        values = {k: vmvars.expand(v, vm.template, vm.id) for k, v in context.items()}
+        with open(os.path.join(folder, "context.sh"), "w", encoding="utf-8") as f:
+            f.write(transfer.context_sh(values))
+
+    def _fail_later(self, vm: Vm, message: str) -> None:
+        event = lc.tm_event(vm.state, vm.lcm_state, False)
+        if event is not None:
+            self._reactor.callLater(0, self._lcm.driver_event, vm.id, event, message)
+        else:
+            self._log.error(f"VM {vm.id}: transfer not sent: {message}")
+
+    def _replied(self, reply: Reply, vid: int) -> None:
+        vm = self._lcm.cloud.pools.vms.get(vid)
+        event = lc.tm_event(vm.state, vm.lcm_state, reply.ok) if vm is not None else None
+        if event is None:
+            if not reply.ok:
+                self._log.error(f"VM {vid}: transfer failed: {reply.info}")
+            self._log.debug(f"Wrong state in TM answer for VM {vid}")
+            return
+        self._lcm.driver_event(vid, event, "" if reply.ok else reply.info or "transfer failed")
+
+    def _errored(self, failure: Failure, vid: int) -> None:
+        if failure.check(DriverCancelled):
+            return
+        self._replied(Reply("TRANSFER", str(vid), False, failure.getErrorMessage()), vid)

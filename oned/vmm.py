@@ -1,0 +1,183 @@
+"""vmm: the Virtual Machine Manager (VMM) — VMM driver requests, their replies, and polling.
+
+Requests follow reference §1.5. The deployment file oned writes for DEPLOY is the VM's full XML
+(``one.vm.info``'s document) whatever the hypervisor: each VMM driver renders its own format,
+so adding a hypervisor never changes oned.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from twisted.internet import task
+from twisted.python.failure import Failure
+
+from oned import lifecycle as lc
+from oned import views
+from oned.drivers import Drivers
+from oned.lcm import LifeCycle, history_of
+from oned.mad import DriverCancelled, Reply
+from oned.records import Vm
+from oned.states import LcmState, VmState
+from oned.template import TemplateSyntaxError, parse
+
+TIMEOUTS = {"DEPLOY": 600.0, "SHUTDOWN": 600.0, "SAVE": 900.0, "RESTORE": 900.0,
+            "MIGRATE": 1800.0, "CANCEL": 300.0, "POLL": 120.0}  # fmt: skip
+_POLLED = (LcmState.RUNNING, LcmState.UNKNOWN)
+_FIGURES = {"USEDMEMORY": "memory", "USEDCPU": "cpu", "NETRX": "net_rx", "NETTX": "net_tx"}
+
+
+class VirtualMachineManager:
+    def __init__(self, lcm: LifeCycle, drivers: Drivers, reactor: Any, log: logging.Logger,
+                 var_dir: str):  # fmt: skip
+        self._lcm = lcm
+        self._drivers = drivers
+        self._reactor = reactor
+        self._log = log
+        self._var = var_dir
+        self._loop = task.LoopingCall(self.poll_due)
+        self._loop.clock = reactor
+
+    # -- effects --------------------------------------------------------------------------------
+
+    def action(self, vm: Vm, effect: lc.VmmAction) -> None:
+        record = history_of(vm, effect.host)
+        if record is None:
+            self._later(vm.id, effect.action, f"VM {vm.id} has no host for {effect.action}")
+            return
+        channel = self._drivers.vmm.get(record.vm_mad)
+        if channel is None:
+            self._later(vm.id, effect.action, self._drivers.problem("VM", record.vm_mad))
+            return
+        images = f"{record.vm_dir}/{vm.id}/images"
+        args = self._arguments(vm, effect, record.host_name, images)
+        d = channel.request(effect.action, vm.id, *args, timeout=TIMEOUTS[effect.action])
+        d.addCallbacks(self._replied, self._errored, (vm.id, effect.action), None,
+                       (vm.id, effect.action))  # fmt: skip
+
+    def _arguments(self, vm: Vm, effect: lc.VmmAction, host: str, images: str) -> list[str]:
+        deploy_id = vm.deploy_id or "-"
+        checkpoint = f"{images}/checkpoint"
+        if effect.action == "DEPLOY":
+            seq = vm.history[-1].seq
+            self._write_deployment(vm, seq)
+            return [host, f"{images}/deployment.{seq}", "-"]
+        if effect.action in ("SAVE", "RESTORE"):
+            return [host, deploy_id, checkpoint]
+        if effect.action == "MIGRATE":
+            return [host, deploy_id, vm.history[-1].host_name]
+        return [host, deploy_id, "-"]
+
+    def _write_deployment(self, vm: Vm, seq: int) -> None:
+        folder = os.path.join(self._var, str(vm.id))
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"deployment.{seq}"), "w", encoding="utf-8") as f:
+            f.write(views.vm_xml(vm, self._lcm.cloud.pools.uname(vm.uid)))
+
+    def cancel(self, vm: Vm) -> None:
+        record = history_of(vm, lc.CURRENT)
+        channel = self._drivers.vmm.get(record.vm_mad) if record else None
+        if channel is not None:
+            channel.cancel(vm.id)
+
+    def _later(self, vid: int, action: str, message: str) -> None:
+        """A request that cannot even be sent fails like a driver FAILURE, after this event."""
+        event = lc.vmm_event(action, False)
+        if event is not None:
+            self._reactor.callLater(0, self._lcm.driver_event, vid, event, message)
+
+    # -- replies --------------------------------------------------------------------------------
+
+    def _replied(self, reply: Reply, vid: int, action: str) -> None:
+        if action == "POLL":
+            self._polled(vid, reply)
+            return
+        if reply.ok and action == "DEPLOY":
+            vm = self._lcm.cloud.pools.vms.get(vid)
+            if vm is not None and vm.lcm_state == LcmState.BOOT:
+                vm.deploy_id = reply.info.split(" ", 1)[0] if reply.info else ""
+        event = lc.vmm_event(action, reply.ok)
+        if event is not None:
+            self._lcm.driver_event(vid, event, "" if reply.ok else _message(action, reply.info))
+
+    def _errored(self, failure: Failure, vid: int, action: str) -> None:
+        if failure.check(DriverCancelled):
+            return
+        if action == "POLL":
+            self._log.error(f"Error monitoring VM {vid}: {failure.getErrorMessage()}")
+            return
+        event = lc.vmm_event(action, False)
+        if event is not None:
+            self._lcm.driver_event(vid, event, failure.getErrorMessage())
+
+    # -- polling -------------------------------------------------------------------------------
+
+    def start_polling(self, period: float = 1.0) -> None:
+        if self._lcm.cloud.config.vm_polling_interval > 0:
+            self._loop.start(period, now=False).addErrback(
+                lambda f: self._log.error(f"VM polling error: {f.getTraceback()}")
+            )
+
+    def stop(self) -> None:
+        if self._loop.running:
+            self._loop.stop()
+
+    def poll_due(self) -> None:
+        now = self._lcm.cloud.now()
+        interval = self._lcm.cloud.config.vm_polling_interval
+        for vm in list(self._lcm.cloud.pools.vms):
+            active = vm.state == VmState.ACTIVE and vm.lcm_state in _POLLED
+            if active and now - vm.last_poll >= interval:
+                vm.last_poll = now
+                self.action(vm, lc.VmmAction("POLL"))
+
+    def _polled(self, vid: int, reply: Reply) -> None:
+        vm = self._lcm.cloud.pools.vms.get(vid)
+        if vm is None:
+            return
+        if not reply.ok:
+            self._log.error(f"Error monitoring VM {vid}: {reply.info}")
+            return
+        state = apply_poll(vm, reply.info, self._log)
+        self._lcm.save(vm)
+        event = lc.poll_event(state)
+        unchanged = event == lc.Event.POLL_UNKNOWN or (
+            event == lc.Event.POLL_RUNNING and vm.lcm_state == LcmState.RUNNING
+        )
+        if not unchanged and lc.allowed(vm.state, vm.lcm_state, event):
+            self._lcm.driver_event(vid, event)
+
+
+def apply_poll(vm: Vm, info: str, log: logging.Logger) -> str | None:
+    """Store POLL figures in the VM (unknown keys go to its template); returns STATE."""
+    try:
+        figures = parse(info + "\n")
+    except TemplateSyntaxError as exc:
+        log.error(f"VM {vm.id}: unparsable POLL answer ({exc}): {info[:120]}")
+        return None
+    state = None
+    for key, value in figures:
+        if not isinstance(value, str):
+            continue
+        if key == "STATE":
+            state = value
+        elif key in _FIGURES:
+            setattr(vm, _FIGURES[key], _integer(value))
+        else:
+            vm.template.set(key, value)
+    return state
+
+
+def _integer(value: str) -> int:
+    try:
+        return int(float(value))
+    except ValueError:
+        return 0
+
+
+def _message(action: str, info: str) -> str:
+    """NOTE: 1.4 omits the driver's message when it begins with '-'."""
+    prefix = {"DEPLOY": "Error deploying virtual machine"}.get(action, f"Error in {action}")
+    return prefix if not info or info.startswith("-") else f"{prefix}: {info}"

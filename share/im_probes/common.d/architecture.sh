@@ -1,0 +1,3 @@
+#!/bin/sh
+# architecture.sh: the machine architecture (uname -m).
+echo "ARCH=$(uname -m)"

@@ -1,0 +1,3 @@
+#!/bin/sh
+# name.sh: the host's own name (uname -n).
+echo "HOSTNAME=$(uname -n)"

@@ -1,0 +1,213 @@
+"""The lifecycle shell on fake driver channels and a real SQLite store: the bytes each manager
+sends, the states each reply leads to, capacity, history, vm.log and what reaches the store."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from twisted.internet import defer, task
+
+from oned import lifecycle as lc
+from oned.api import vm_actions
+from oned.api.cloud import Caller, Cloud
+from oned.config import load_config
+from oned.drivers import Drivers
+from oned.errors import ActionNotAllowed
+from oned.lcm import LifeCycle, VmLog, recount_usage, route_effects
+from oned.mad import Reply
+from oned.pools import Pools
+from oned.records import Host, HostShare, User, Vm
+from oned.states import LcmState, VmState
+from oned.store import Store
+from oned.template import parse
+from oned.tm import TransferManager
+from oned.vmm import VirtualMachineManager
+
+ADMIN = Caller(0, "oneadmin")
+TTYLINUX = """NAME = ttylinux
+CPU = 0.5
+MEMORY = 64
+DISK = [ SOURCE = "/srv/images/ttylinux.img", TARGET = "hda" ]
+DISK = [ TYPE = swap, SIZE = 128, TARGET = "hdb" ]
+NIC = [ NETWORK = "One-TD", IP = "192.168.0.140" ]
+CONTEXT = [ HOSTNAME = "$NAME", IP = "$NIC[IP]", ID = "$VMID" ]
+"""
+
+
+class FakeChannel:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sent: list[str] = []
+        self.pending: dict[tuple[str, int], defer.Deferred] = {}
+        self.cancelled: list[int] = []
+
+    def request(self, action, oid, *args, timeout):
+        self.sent.append(" ".join([action, str(oid), *map(str, args)]))
+        self.pending[(action, oid)] = d = defer.Deferred()
+        return d
+
+    def answer(self, action: str, oid: int, ok: bool = True, info: str = "") -> None:
+        self.pending.pop((action, oid)).callback(Reply(action, str(oid), ok, info))
+
+    def cancel(self, oid) -> None:
+        self.cancelled.append(oid)
+
+
+@pytest.fixture
+def shell(tmp_path):
+    clock = task.Clock()
+    clock.advance(1_700_000_000)
+    config = load_config("DB = [ BACKEND = sqlite ]\nVM_POLLING_INTERVAL = 0\n")
+    store = Store.open(config.db, str(tmp_path / "one.db"), logging.getLogger("t"))
+    pools = Pools()
+    store.insert_user(User(0, "oneadmin", "x"))
+    pools.put_user(User(0, "oneadmin", "x"))
+    for hid in (0, 1):
+        host = Host(hid, f"host0{hid}", "im_kvm", "vmm_kvm", "tm_ssh",
+                    share=HostShare(max_cpu=200, max_mem=2048 * 1024))  # fmt: skip
+        store.insert_host(host)
+        pools.put_host(host)
+    cloud = Cloud(pools, store, config, logging.getLogger("t"), clock=clock.seconds)
+    cloud.var_dir = str(tmp_path / "var")
+    vmm, tmc = FakeChannel("vmm_kvm"), FakeChannel("tm_ssh")
+    drivers = Drivers(vmm={"vmm_kvm": vmm}, tm={"tm_ssh": tmc})  # type: ignore[dict-item]
+    changed: list[int] = []
+    lcm = LifeCycle(
+        cloud, VmLog(cloud.var_dir), logging.getLogger("t"), lambda h: changed.append(h.id)
+    )
+    vmm_manager = VirtualMachineManager(lcm, drivers, clock, logging.getLogger("t"), cloud.var_dir)
+    tm_manager = TransferManager(lcm, drivers, clock, logging.getLogger("t"), cloud.var_dir)
+    tm_manager.front_end = "frontend"
+    lcm.effects = route_effects(vmm_manager, tm_manager, None)
+    cloud.lcm = lcm
+    vm = Vm(0, 0, "ttylinux", parse(TTYLINUX), stime=int(clock.seconds()))
+    store.insert_vm(vm)
+    pools.vms.put(vm)
+    yield cloud, clock, vmm, tmc, store, tmp_path
+    store.close()
+
+
+def vm_of(cloud, vid=0) -> Vm:
+    return cloud.pools.vms.get(vid)
+
+
+def test_deploy_runs_prolog_boot_and_running_with_the_wire_of_1_4(shell):
+    """PENDING -> PROLOG (TRANSFER prolog) -> BOOT (DEPLOY + deployment file) -> RUNNING."""
+    cloud, clock, vmm, tmc, store, tmp = shell
+    vm_actions.deploy(cloud, ADMIN, 0, 1)
+    assert (vm_of(cloud).state, vm_of(cloud).lcm_state) == (VmState.ACTIVE, LcmState.PROLOG)
+    script = tmp / "var" / "0" / "transfer.0.prolog"
+    assert tmc.sent == [f"TRANSFER 0 {script}"]
+    assert script.read_text().splitlines() == [
+        f"CLONE frontend:/srv/images/ttylinux.img host01:{tmp}/var/0/images/disk.0",
+        f"MKSWAP 128 host01:{tmp}/var/0/images/disk.1",
+        f"CONTEXT {tmp}/var/0/context.sh host01:{tmp}/var/0/images/disk.2",
+    ]
+    context = (tmp / "var" / "0" / "context.sh").read_text()
+    assert context.splitlines()[1:] == ['HOSTNAME="ttylinux"', 'IP="192.168.0.140"', 'ID="0"']
+    tmc.answer("TRANSFER", 0)
+    assert vm_of(cloud).lcm_state == LcmState.BOOT
+    assert vmm.sent == [f"DEPLOY 0 host01 {tmp}/var/0/images/deployment.0 -"]
+    assert (tmp / "var" / "0" / "deployment.0").read_text().startswith("<VM><ID>0</ID>")
+    vmm.answer("DEPLOY", 0, True, "one-0")
+    vm = vm_of(cloud)
+    assert (vm.lcm_state, vm.deploy_id) == (LcmState.RUNNING, "one-0")
+    assert store.get_vm(0).lcm_state == LcmState.RUNNING
+    share = cloud.pools.hosts.get(1).share
+    assert (share.cpu_usage, share.mem_usage, share.running_vms) == (50, 65536, 1)
+    log = (tmp / "var" / "0" / "vm.log").read_text()
+    assert "New VM state is ACTIVE/PROLOG" in log and "New VM state is ACTIVE/RUNNING" in log
+
+
+def test_shutdown_runs_epilog_to_done_gives_capacity_back_and_leaves_memory(shell):
+    """RUNNING -> SHUTDOWN -> EPILOG -> DONE; the VM is read from the store afterwards."""
+    cloud, clock, vmm, tmc, store, tmp = shell
+    vm_actions.deploy(cloud, ADMIN, 0, 0)
+    tmc.answer("TRANSFER", 0)
+    vmm.answer("DEPLOY", 0, True, "one-0")
+    vm_actions.action(cloud, ADMIN, "shutdown", 0)
+    assert vmm.sent[-1] == "SHUTDOWN 0 host00 one-0 -"
+    vmm.answer("SHUTDOWN", 0)
+    assert vm_of(cloud).lcm_state == LcmState.EPILOG
+    assert (
+        (tmp / "var" / "0" / "transfer.0.epilog").read_text().strip().startswith("DELETE host00:")
+    )
+    tmc.answer("TRANSFER", 0)
+    assert vm_of(cloud) is None
+    done = store.get_vm(0)
+    assert done.state == VmState.DONE and done.history[-1].eetime > 0
+    assert cloud.pools.hosts.get(0).share.running_vms == 0
+
+
+def test_a_deploy_failure_leads_to_failed_with_the_message_and_capacity_back(shell):
+    """The driver's message lands in the VM (ERROR) and vm.log; the host has its room back."""
+    cloud, clock, vmm, tmc, store, tmp = shell
+    vm_actions.deploy(cloud, ADMIN, 0, 0)
+    tmc.answer("TRANSFER", 0)
+    vmm.answer("DEPLOY", 0, False, "virsh: cannot allocate memory")
+    vm = vm_of(cloud)
+    assert vm.state == VmState.FAILED
+    assert "cannot allocate memory" in vm.template.get("ERROR")["MESSAGE"]
+    assert cloud.pools.hosts.get(0).share.cpu_usage == 0
+    assert tmc.sent[-1].endswith("transfer.0.delete")
+
+
+def test_a_missing_disk_source_fails_the_prolog_naming_the_disk(shell):
+    """No SOURCE: PROLOG_FAILURE without anything sent to the host."""
+    cloud, clock, vmm, tmc, store, tmp = shell
+    vm_of(cloud).template.set("DISK", {"TARGET": "hda"})
+    vm_actions.deploy(cloud, ADMIN, 0, 0)
+    clock.advance(0)
+    vm = vm_of(cloud)
+    assert vm.state == VmState.FAILED
+    assert "undefined source disk image" in vm.template.get("ERROR")["MESSAGE"]
+
+
+def test_actions_the_state_does_not_allow_are_refused_naming_it(shell):
+    """shutdown of a PENDING VM: 0x800 with the state."""
+    cloud = shell[0]
+    with pytest.raises(ActionNotAllowed, match="VM 0 is PENDING: shutdown"):
+        vm_actions.action(cloud, ADMIN, "shutdown", 0)
+
+
+def test_deploy_with_enforce_refuses_a_host_without_room(shell):
+    """oned's own capacity check: no over-commit by a stale scheduler."""
+    cloud = shell[0]
+    cloud.pools.hosts.get(0).share.max_mem = 32 * 1024
+    with pytest.raises(ActionNotAllowed, match="not enough memory"):
+        vm_actions.deploy(cloud, ADMIN, 0, 0, True)
+    assert vm_of(cloud).state == VmState.PENDING
+
+
+def test_a_late_reply_for_a_vm_that_moved_on_is_dropped(shell):
+    """A duplicated TRANSFER success changes nothing."""
+    cloud, clock, vmm, tmc, store, tmp = shell
+    vm_actions.deploy(cloud, ADMIN, 0, 0)
+    tmc.answer("TRANSFER", 0)
+    assert cloud.lcm.driver_event(0, lc.Event.PROLOG_SUCCESS) is None
+    assert vm_of(cloud).lcm_state == LcmState.BOOT
+
+
+def test_live_migration_moves_the_vm_and_its_capacity(shell):
+    """MIGRATE goes to the old host's driver naming the new host; capacity follows."""
+    cloud, clock, vmm, tmc, store, tmp = shell
+    vm_actions.deploy(cloud, ADMIN, 0, 0)
+    tmc.answer("TRANSFER", 0)
+    vmm.answer("DEPLOY", 0, True, "one-0")
+    vm_actions.migrate(cloud, ADMIN, 0, 1, True)
+    assert vmm.sent[-1] == "MIGRATE 0 host00 one-0 host01"
+    vmm.answer("MIGRATE", 0)
+    vm = vm_of(cloud)
+    assert (vm.lcm_state, vm.history[-1].host_name) == (LcmState.RUNNING, "host01")
+    hosts = cloud.pools.hosts
+    assert (hosts.get(0).share.running_vms, hosts.get(1).share.running_vms) == (0, 1)
+
+
+def test_capacity_is_recounted_from_the_vms_at_start(shell):
+    """After a crash the hosts' allocated capacity is derived again, never drifted."""
+    cloud, clock, vmm, tmc, store, tmp = shell
+    vm_actions.deploy(cloud, ADMIN, 0, 1)
+    cloud.pools.hosts.get(1).share.cpu_usage = 999
+    recount_usage(cloud.pools)
+    assert cloud.pools.hosts.get(1).share.cpu_usage == 50
