@@ -73,7 +73,8 @@ def main() -> None:
             deadline = time.monotonic() + 60 + args.hosts / 100
             while len(full_cycles(oned.log, args.hosts)) < args.cycles + 1:
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"not enough full cycles:\n{oned.log[-2000:]}")
+                    seen = "\n".join(m[0] for m in CYCLE.finditer(oned.log))
+                    raise SystemExit(f"not enough full cycles; cycles seen:\n{seen[-3000:]}")
                 time.sleep(0.5)
             cycles = full_cycles(oned.log, args.hosts)[1:]
             times = [t for t, _ in cycles]
