@@ -1,0 +1,161 @@
+"""The VM life-cycle end to end through real driver processes (vmm_dummy, tm_dummy/nfs)."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pyone
+import pytest
+
+from tests.functional.oned_process import OnedProcess
+
+RUNNING, DONE, FAILED, PENDING, HOLD, STOPPED, SUSPENDED = (3, 3), 6, 7, 1, 2, 4, 5
+
+
+def wait_for(predicate, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    """Two dummy hosts; vmm_script fails its first DEPLOY (fault injection)."""
+    script = tmp_path / "vmm.yaml"
+    script.write_text(
+        'DEPLOY: {outcome: failure, message: "no room on the hypervisor", times: 1}\n'
+    )
+    extra = (
+        'VM_MAD = [ name = "vmm_script", executable = "one_vmm_dummy",\n'
+        f'          arguments = "--script {script}", type = "xml" ]\n'
+    )
+    oned = OnedProcess(tmp_path / "one", conf_extra=extra).set(VM_POLLING_INTERVAL=1)
+    oned.start()
+    one = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
+    for name in ("host01", "host02"):
+        one.host.allocate(name, "im_dummy", "vmm_dummy", "tm_dummy")
+    wait_for(lambda: all(one.host.info(h).STATE == 2 for h in (0, 1)))
+    yield oned, one
+    oned.stop()
+
+
+def pair(one, vid: int) -> tuple[int, int]:
+    vm = one.vm.info(vid)
+    return vm.STATE, vm.LCM_STATE
+
+
+def running(one, vid: int) -> bool:
+    return pair(one, vid) == RUNNING
+
+
+def test_deploy_runs_the_vm_and_shutdown_takes_it_to_done(cloud):
+    """pend -> prol -> boot -> runn on host01; shutdown -> epil -> done; capacity follows."""
+    oned, one = cloud
+    vid = one.vm.allocate("NAME = web\nCPU = 0.5\nMEMORY = 128")
+    one.vm.deploy(vid, 0)
+    wait_for(lambda: running(one, vid))
+    vm = one.vm.info(vid)
+    assert vm.DEPLOY_ID == f"dummy-{vid}"
+    assert [h.HOSTNAME for h in vm.HISTORY_RECORDS.HISTORY] == ["host01"]
+    share = one.host.info(0).HOST_SHARE
+    assert (share.RUNNING_VMS, share.CPU_USAGE, share.MEM_USAGE) == (1, 50, 131072)
+    wait_for(lambda: one.vm.info(vid).MONITORING.MEMORY)  # polled
+    one.vm.action("shutdown", vid)
+    wait_for(lambda: one.vm.info(vid).STATE == DONE)
+    assert one.host.info(0).HOST_SHARE.RUNNING_VMS == 0
+    assert [v.ID for v in one.vmpool.info(-2, -1, -1, -1).VM] == []
+    log = (oned.location / "var" / str(vid) / "vm.log").read_text()
+    for state in ("ACTIVE/PROLOG", "ACTIVE/BOOT", "ACTIVE/RUNNING", "ACTIVE/EPILOG", "DONE"):
+        assert f"New VM state is {state}" in log
+
+
+def test_a_failed_deploy_leaves_the_vm_failed_with_the_message_and_the_next_one_runs(cloud):
+    """HOUSE-STYLE shape 7: the first deploy fails, capacity is back, the next VM runs."""
+    oned, one = cloud
+    one.host.allocate("host03", "im_dummy", "vmm_script", "tm_dummy")
+    wait_for(lambda: one.host.info(2).STATE == 2)
+    first = one.vm.allocate("CPU = 1\nMEMORY = 64")
+    one.vm.deploy(first, 2)
+    wait_for(lambda: one.vm.info(first).STATE == FAILED)
+    assert "no room on the hypervisor" in one.vm.info(first).TEMPLATE["ERROR"]["MESSAGE"]
+    assert one.host.info(2).HOST_SHARE.RUNNING_VMS == 0
+    show = oned.run_cli("onevm", "show", str(first)).stdout
+    assert "no room on the hypervisor" in show
+    second = one.vm.allocate("CPU = 1\nMEMORY = 64")
+    one.vm.deploy(second, 2)
+    wait_for(lambda: running(one, second))
+
+
+def test_actions_in_the_wrong_state_are_refused_naming_it(cloud):
+    """shutdown of a PENDING VM: OneActionException (0x800) with the state."""
+    _, one = cloud
+    vid = one.vm.allocate("MEMORY = 64")
+    with pytest.raises(pyone.OneActionException, match="PENDING"):
+        one.vm.action("shutdown", vid)
+    with pytest.raises(pyone.OneApiException, match="Unknown action"):
+        one.vm.action("explode", vid)
+
+
+def test_hold_release_stop_resume_suspend_resume_and_migrations(cloud):
+    """Every user action of the seed's list walks the VM where 1.4 would."""
+    _, one = cloud
+    vid = one.vm.allocate("MEMORY = 64\nCPU = 0.1")
+    one.vm.action("hold", vid)
+    assert one.vm.info(vid).STATE == HOLD
+    one.vm.action("release", vid)
+    one.vm.deploy(vid, 0)
+    wait_for(lambda: running(one, vid))
+    one.vm.action("stop", vid)
+    wait_for(lambda: one.vm.info(vid).STATE == STOPPED)
+    assert one.host.info(0).HOST_SHARE.RUNNING_VMS == 0
+    one.vm.action("resume", vid)
+    assert one.vm.info(vid).STATE == PENDING
+    one.vm.deploy(vid, 1)
+    wait_for(lambda: running(one, vid))
+    one.vm.action("suspend", vid)
+    wait_for(lambda: one.vm.info(vid).STATE == SUSPENDED)
+    one.vm.action("resume", vid)
+    wait_for(lambda: running(one, vid))
+    one.vm.migrate(vid, 0, True)
+    wait_for(lambda: running(one, vid) and one.vm.info(vid).HISTORY_RECORDS.HISTORY[-1].HID == 0)
+    one.vm.migrate(vid, 1, False)
+    wait_for(lambda: running(one, vid) and one.vm.info(vid).HISTORY_RECORDS.HISTORY[-1].HID == 1)
+    hosts = [h.HOSTNAME for h in one.vm.info(vid).HISTORY_RECORDS.HISTORY]
+    # deploy, (stop/resume/)deploy, (suspend/)resume, livemigrate, migrate: one record each
+    assert hosts == ["host01", "host02", "host02", "host01", "host02"]
+    assert [one.host.info(h).HOST_SHARE.RUNNING_VMS for h in (0, 1)] == [0, 1]
+    one.vm.action("finalize", vid)
+    wait_for(lambda: one.vm.info(vid).STATE == DONE)
+    assert one.host.info(1).HOST_SHARE.RUNNING_VMS == 0
+
+
+def test_cancel_and_delete_from_running(cloud):
+    """cancel ends in DONE; delete (finalize) of a RUNNING VM too; both give capacity back."""
+    _, one = cloud
+    vids = [one.vm.allocate("MEMORY = 64") for _ in range(2)]
+    for vid in vids:
+        one.vm.deploy(vid, 0)
+    wait_for(lambda: all(running(one, v) for v in vids))
+    one.vm.action("cancel", vids[0])
+    one.vm.action("delete", vids[1])
+    wait_for(lambda: all(one.vm.info(v).STATE == DONE for v in vids))
+    assert one.host.info(0).HOST_SHARE.RUNNING_VMS == 0
+
+
+def test_running_vms_and_capacity_survive_kill_9(cloud):
+    """The states and the hosts' allocated capacity are the same after a restart."""
+    oned, one = cloud
+    vid = one.vm.allocate("MEMORY = 256\nCPU = 2")
+    one.vm.deploy(vid, 1)
+    wait_for(lambda: running(one, vid))
+    oned.stop(signal.SIGKILL)
+    oned.start()
+    one = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
+    assert running(one, vid)
+    share = one.host.info(1).HOST_SHARE
+    assert (share.RUNNING_VMS, share.CPU_USAGE, share.MEM_USAGE) == (1, 200, 256 * 1024)
