@@ -1,8 +1,9 @@
-"""one: start, stop and show the onecloud services of this install (oned, later mm_sched).
+"""one: start, stop and show the onecloud services of this install: oned and the scheduler.
 
 NOTE: follows OpenNebula's share/scripts/one (reference §12.4): `one [-b] start|stop`, pid files
 and the lock under the install's var/ (or /var/run/one, /var/lock/one), "ONE is still running
-(PID:N). Please try 'one stop' first.", and the ONE_AUTH check before the first start. Unlike the
+(PID:N). Please try 'one stop' first.", and the ONE_AUTH check before the first start; oned
+first, then `mm_sched -p PORT` (sched.pid, sched.log), "oned and scheduler started". Unlike the
 1.4 script, start waits until oned answers on its XML-RPC port instead of sleeping one second.
 """
 
@@ -38,9 +39,11 @@ class OneError(Exception):
 class Service:
     """A process that `one` starts and stops.
 
-    ``label`` is the word used in "... started"; ``args`` may contain ``{port}``; a service with
-    ``listens`` is ready when its XML-RPC port answers, otherwise when it is still alive after
-    ``settle`` seconds; ``writes_pid_file`` says the service writes (and removes) its own.
+    ``name`` is the executable; ``label`` is the word used in "... started"; ``args`` may contain
+    ``{port}``; a service with ``listens`` is ready when its XML-RPC port answers, otherwise when
+    it is still alive after ``settle`` seconds; ``writes_pid_file`` says the service writes (and
+    removes) its own. Its pid, log and output files are ``<stem>.pid/.log/.out`` (stem: the name
+    unless given).
     """
 
     name: str
@@ -49,21 +52,27 @@ class Service:
     listens: bool = False
     writes_pid_file: bool = False
     settle: float = 1.0
+    stem: str = ""
+
+    def _file(self, folder: str, suffix: str) -> str:
+        return os.path.join(folder, f"{self.stem or self.name}.{suffix}")
 
     def pid_file(self, loc: Locations) -> str:
-        return os.path.join(loc.run, f"{self.name}.pid")
+        return self._file(loc.run, "pid")
 
     def log_file(self, loc: Locations) -> str:
-        return os.path.join(loc.log, f"{self.name}.log")
+        return self._file(loc.log, "log")
 
     def out_file(self, loc: Locations) -> str:
-        return os.path.join(loc.log, f"{self.name}.out")
+        return self._file(loc.log, "out")
 
 
-# Started in this order, stopped in the reverse one. The scheduler joins here:
-# Service("mm_sched", "scheduler", ("-p", "{port}", "-t", "30", "-m", "300", "-d", "30", "-h", "1"))
+# Started in this order, stopped in the reverse one.
+# NOTE: OpenNebula 1.4's script starts `mm_sched -p $PORT`, and so do we, so that sched.conf's
+# knobs are not overridden (2.0 added -t 30 -m 300 -d 30 -h 1, sched.conf's defaults anyway).
 SERVICES: tuple[Service, ...] = (
     Service("oned", "oned", ("-f",), listens=True, writes_pid_file=True),
+    Service("mm_sched", "scheduler", ("-p", "{port}"), writes_pid_file=True, stem="sched"),
 )
 
 
@@ -444,7 +453,8 @@ def status(services: Sequence[Service], loc: Locations) -> tuple[list[str], bool
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="one",
-        description="Start, stop or show the onecloud services (oned) of this install.",
+        description="Start, stop or show the onecloud services (oned and the scheduler "
+        "mm_sched) of this install.",
         epilog=(
             "Files: with ONE_LOCATION set, $ONE_LOCATION/etc/oned.conf and pid files, logs and "
             "the lock in $ONE_LOCATION/var; otherwise /etc/one/oned.conf, /var/run/one, "
@@ -453,17 +463,21 @@ def parser() -> argparse.ArgumentParser:
             "Exit status: 0 on success, 1 on failure; status: 0 when all services run, 3 when not."
         ),
     )
-    top.add_argument("-b", "--backup", action="store_true", help="with start: back up oned.log")
+    top.add_argument(
+        "-b", "--backup", action="store_true", help="with start: back up oned.log and sched.log"
+    )
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     begin = commands.add_parser(
-        "start", help="start oned and wait until it answers", description="Start the services."
+        "start",
+        help="start oned, wait until it answers, then start mm_sched",
+        description="Start the services.",
     )
     begin.add_argument(
         "-b",
         "--backup",
         action="store_true",
         default=argparse.SUPPRESS,
-        help="move the old oned.log aside (oned.log.<timestamp>) first",
+        help="move the old oned.log and sched.log aside (<log>.<timestamp>) first",
     )
     commands.add_parser("stop", help="stop the services (SIGTERM, SIGKILL after 15 s)")
     commands.add_parser("status", help="show whether each service runs (exit 3 if one does not)")

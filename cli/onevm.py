@@ -1,14 +1,16 @@
-"""onevm: submit, list and show virtual machines (more actions are added as table rows).
+"""onevm: submit, control, list and show virtual machines (reference §3.2, §12).
 
-Rendering (``list_lines``, ``show_lines``) is pure: XML text from oned in, lines out. Each action
-is one small function and one row of ``COMMANDS``; ``main`` is the console script.
+Rendering (``list_lines``, ``show_lines``, ``history_lines``) is pure: XML text from oned in,
+lines out. Each action is one small function and one row of ``COMMANDS``; ``main`` is the console
+script. Actions act on every VM named, in order, and stop at the first refusal (as 1.4 did).
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cli.common import (
     Arg,
@@ -19,10 +21,12 @@ from cli.common import (
     chosen_columns,
     int_of,
     parse_xml,
+    resolve_id,
     resolve_ids,
     run_cli,
     text_of,
 )
+from cli.onehost import HOST_POOL
 from cli.table import (
     Column,
     show_field,
@@ -33,7 +37,7 @@ from cli.table import (
     template_lines,
     top,
 )
-from oned.states import LcmState, VmState, vm_short_status
+from oned.states import HistoryReason, LcmState, VmState, vm_short_status
 
 PROG = "onevm"
 DESCRIPTION = "Manage the virtual machines of onecloud."
@@ -119,9 +123,27 @@ def _state_name(value: int, enum: type[VmState] | type[LcmState]) -> str:
 
 
 def show_lines(vm_xml: str, tty: bool = False) -> list[str]:
-    """``onevm show`` for a ``<VM>`` document (reference §12.3)."""
+    """``onevm show`` for a ``<VM>`` document (reference §12.3).
+
+    The 1.4 fields, then the last ERROR and SCHED_MESSAGE (why the VM failed or waits) when
+    there are any, the VM template, and the USER TEMPLATE section when it is not empty.
+    """
     vm = parse_xml(vm_xml)
-    fields = [
+    lines = [
+        show_header(f"VIRTUAL MACHINE {text_of(vm, 'ID')} INFORMATION", tty, underline=True),
+        *(show_field(label, value, 15) for label, value in [*_fields(vm), *notices(vm)]),
+        "",
+        show_header("VIRTUAL MACHINE TEMPLATE", tty),
+        *template_lines(vm.find("TEMPLATE")),
+    ]
+    user_template = vm.find("USER_TEMPLATE")
+    if user_template is not None and len(user_template):
+        lines += ["", show_header("USER TEMPLATE", tty), *template_lines(user_template)]
+    return lines
+
+
+def _fields(vm: ET.Element) -> list[tuple[str, str]]:
+    return [
         ("ID", text_of(vm, "ID")),
         ("NAME", text_of(vm, "NAME")),
         ("STATE", _state_name(int_of(vm, "STATE"), VmState)),
@@ -131,13 +153,101 @@ def show_lines(vm_xml: str, tty: bool = False) -> list[str]:
         # NOTE: the stray colon in the label is 1.4's ("DEPLOY ID:     : one-3").
         ("DEPLOY ID:", text_of(vm, "DEPLOY_ID", "-")),
     ]
-    return [
-        show_header(f"VIRTUAL MACHINE {text_of(vm, 'ID')} INFORMATION", tty, underline=True),
-        *(show_field(label, value, 15) for label, value in fields),
-        "",
-        show_header("VIRTUAL MACHINE TEMPLATE", tty),
-        *template_lines(vm.find("TEMPLATE")),
-    ]
+
+
+NOTICES = ("ERROR", "SCHED_MESSAGE")
+LOG_TIME_FORMAT = "%a %b %d %H:%M:%S %Y"  # oned.log's, and the scheduler's in SCHED_MESSAGE
+
+
+def notices(vm: ET.Element) -> list[tuple[str, str]]:
+    """The last ERROR and the last SCHED_MESSAGE of a VM document, each on one line.
+
+    Both are looked for in TEMPLATE (where 1.4/2.0 put ERROR) and USER_TEMPLATE (where the
+    scheduler and modern oned put them); a later one wins.
+    """
+    found: dict[str, str] = {}
+    for section in ("TEMPLATE", "USER_TEMPLATE"):
+        for attr in vm.findall(f"{section}/*"):
+            if attr.tag in NOTICES:
+                found[attr.tag] = notice_text(attr)
+    return [(name, found[name]) for name in NOTICES if name in found]
+
+
+def notice_text(attr: ET.Element) -> str:
+    """A single value as it is; a 2.0 vector ``[MESSAGE, TIMESTAMP]`` as ``<time> : <message>``."""
+    if not len(attr):
+        return " ".join((attr.text or "").split())
+    message = " ".join(text_of(attr, "MESSAGE").split())
+    stamp = text_of(attr, "TIMESTAMP")
+    if stamp.isdigit():
+        stamp = time.strftime(LOG_TIME_FORMAT, time.localtime(int(stamp)))
+    return f"{stamp} : {message}" if stamp else message
+
+
+# ---------------------------------------------------------------------------- history
+
+REASONS: dict[int, str] = {
+    HistoryReason.NONE: "none",
+    HistoryReason.ERROR: "erro",
+    HistoryReason.STOP_RESUME: "stop",
+    HistoryReason.USER: "user",
+    HistoryReason.CANCEL: "canc",
+}
+
+Record = tuple[str, ET.Element]  # (VM id, one HISTORY element)
+
+
+def _etime(record: Record) -> str:
+    etime = int_of(record[1], "ETIME")
+    return str_time(etime) if etime else "--"
+
+
+def _running(record: Record, now: float | None) -> str:
+    return str_running_time(int_of(record[1], "STIME"), int_of(record[1], "ETIME"), now)
+
+
+def _reason(record: Record) -> str:
+    value = int_of(record[1], "REASON")
+    return REASONS.get(value, str(value))
+
+
+def history_columns(now: float | None = None) -> dict[str, Column]:
+    """The ``onevm history`` layout (1.4 sizes, reference §12.2); TIME runs to ``now``."""
+    return {
+        "id": Column("ID", 4, lambda r: r[0], desc="ONE identifier for the VM"),
+        "seq": Column("SEQ", 3, lambda r: text_of(r[1], "SEQ"), desc="Sequence number"),
+        "hostname": Column(
+            "HOSTNAME", 15, lambda r: text_of(r[1], "HOSTNAME"), desc="Name of the host"
+        ),
+        "stime": Column("STIME", 14, lambda r: str_time(int_of(r[1], "STIME")), desc="Start"),
+        "etime": Column("ETIME", 14, _etime, desc="End time (-- while on the host)"),
+        "time": Column("TIME", 11, lambda r: _running(r, now), desc="Time on the host"),
+        "reason": Column("REASON", 6, _reason, desc="Why the VM left the host"),
+    }
+
+
+HISTORY_COLUMNS = history_columns()
+DEFAULT_HISTORY_COLUMNS = tuple(HISTORY_COLUMNS)
+
+
+def history_records(vm_xml: str) -> list[Record]:
+    """Every history record of a ``<VM>`` document in seq order: HISTORY_RECORDS, or the single
+    last HISTORY of a 1.4/2.0 oned."""
+    vm = parse_xml(vm_xml)
+    records = vm.findall("HISTORY_RECORDS/HISTORY") or vm.findall("HISTORY")
+    vid = text_of(vm, "ID")
+    return sorted(((vid, r) for r in records), key=lambda record: int_of(record[1], "SEQ"))
+
+
+def history_lines(
+    vm_xmls: Sequence[str],
+    columns: Sequence[Column] | None = None,
+    tty: bool = False,
+    now: float | None = None,
+) -> list[str]:
+    """``onevm history``: one table of the records of every VM document, VM after VM."""
+    cols = columns or list(history_columns(now).values())
+    return table_lines(cols, [r for text in vm_xmls for r in history_records(text)], tty)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -181,8 +291,61 @@ def show(ctx: Context, opts: argparse.Namespace) -> None:
         ctx.print(text) if opts.xml else ctx.print(*show_lines(text, ctx.tty))
 
 
+def history(ctx: Context, opts: argparse.Namespace) -> None:
+    """The history records of every VM named, in one table (``-x``: each VM's XML)."""
+    columns = chosen_columns(opts, HISTORY_COLUMNS, DEFAULT_HISTORY_COLUMNS)
+    texts = [ctx.call("one.vm.info", vid) for vid in resolve_ids(ctx, VM_POOL, opts.vms)]
+    ctx.print(*texts) if opts.xml else ctx.print(*history_lines(texts, columns, ctx.tty))
+
+
+Run = Callable[[Context, argparse.Namespace], None]
+
+
+def vm_action(action: str, done: str) -> Run:
+    """A command sending ``one.vm.action(action, vid)`` for each VM named; ``-v`` prints
+    ``done`` (1.4's words) after each."""
+
+    def run(ctx: Context, opts: argparse.Namespace) -> None:
+        for vid in resolve_ids(ctx, VM_POOL, opts.vms):
+            ctx.call("one.vm.action", action, vid)
+            ctx.verbose(done)
+
+    return run
+
+
+def _to_host(ctx: Context, opts: argparse.Namespace) -> tuple[list[int], int]:
+    """The VMs and the host of ``deploy``/``migrate``: every name resolved before any action."""
+    vids = resolve_ids(ctx, VM_POOL, opts.vms)
+    return vids, resolve_id(ctx, HOST_POOL, opts.host)
+
+
+def deploy(ctx: Context, opts: argparse.Namespace) -> None:
+    vids, hid = _to_host(ctx, opts)
+    for vid in vids:
+        ctx.call("one.vm.deploy", vid, hid)
+        ctx.verbose("Deploying VM")
+
+
+def vm_migrate(live: bool) -> Run:
+    """``livemigrate`` (``live``) or ``migrate``: ``one.vm.migrate(vid, hid, live)``."""
+
+    def run(ctx: Context, opts: argparse.Namespace) -> None:
+        vids, hid = _to_host(ctx, opts)
+        for vid in vids:
+            ctx.call("one.vm.migrate", vid, hid, live)
+            ctx.verbose("Migrating VM")
+
+    return run
+
+
 _VMS = Arg("vms", "name|id", "VM names or ids (ranges like 1-3 allowed)", nargs="+")
+_HOST = Arg("host", "host", "host name or id")
 _FILTER = Arg("filter", "a|all|m|mine|uid|username", "whose VMs to list (default: all)", "?")
+
+
+def _action(name: str, summary: str, action: str, done: str) -> Command:
+    return Command(name, summary, vm_action(action, done), (_VMS,))
+
 
 COMMANDS = (
     Command(
@@ -191,9 +354,51 @@ COMMANDS = (
         create,
         (Arg("template", "template-file", "file with the VM template"),),
     ),
+    Command("deploy", "Starts a pending VM on a specific host", deploy, (_VMS, _HOST)),
+    _action("shutdown", "Shuts down a running VM", "shutdown", "Shutting down VM"),
+    Command(
+        "livemigrate",
+        "Migrates a running VM to another host without downtime",
+        vm_migrate(live=True),
+        (_VMS, _HOST),
+    ),
+    Command(
+        "migrate",
+        "Saves a running VM and starts it again on another host",
+        vm_migrate(live=False),
+        (_VMS, _HOST),
+    ),
+    _action(
+        "hold",
+        "Holds a pending VM: the scheduler leaves it alone",
+        "hold",
+        "Setting VM to hold state",
+    ),
+    _action("release", "Releases a held VM back to pending", "release", "Releasing VM"),
+    _action("stop", "Stops a running VM, keeping its state and disks", "stop", "Stopping VM"),
+    _action(
+        "cancel", "Cancels a running VM (no shutdown, disks not saved)", "cancel", "Canceling VM"
+    ),
+    _action(
+        "suspend", "Suspends a running VM, its state kept on the host", "suspend", "Suspending VM"
+    ),
+    _action("resume", "Resumes a stopped or suspended VM", "resume", "Resuming VM"),
+    # NOTE: 1.4's onevm delete sends the action "finalize".
+    _action(
+        "delete", "Deletes a VM from the pool, in any state", "finalize", "VM correctly deleted"
+    ),
+    _action("restart", "Boots again a VM in UNKNOWN or BOOT state", "restart", "Restarting VM"),
     Command("list", "Lists VMs in the pool", list_, (_FILTER,), ("list",), VM_COLUMNS),
     Command("show", "Gets information about VMs", show, (_VMS,)),
     Command("top", "Lists VMs continuously", top_, (_FILTER,), ("list", "delay"), VM_COLUMNS),
+    Command(
+        "history",
+        "Shows the hosts each VM has been on",
+        history,
+        (_VMS,),
+        ("list",),
+        HISTORY_COLUMNS,
+    ),
 )
 
 

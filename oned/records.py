@@ -95,6 +95,9 @@ class Vm:
     net_tx: int = 0
     net_rx: int = 0
     resched: int = 0
+    # USER_TEMPLATE (one.vm.update): what users and the scheduler add after allocation, such as
+    # SCHED_MESSAGE; kept apart from the template the VM was created with.
+    user_template: Template = field(default_factory=Template)
     history: list[History] = field(default_factory=list)
 
     @property

@@ -132,10 +132,11 @@ def vm_xml(vm: Vm, uname: str) -> str:
 
 
 def vm_short_xml(vm: Vm, uname: str) -> str:
-    """The summary of a VM in one.vmpool.info: what listings and the scheduler read.
+    """The summary of a VM in one.vmpool.info: what listings and the scheduler read, and the
+    whole USER_TEMPLATE (so that listings see the scheduler's SCHED_MESSAGE).
 
-    NOTE: OpenNebula >= 5.8 also answers one.vmpool.info with a reduced VM body (and 1.4's
-    pool had no TEMPLATE at all); the full one is one.vmpool.infoextended.
+    NOTE: OpenNebula >= 5.8 also answers one.vmpool.info with a reduced VM body, USER_TEMPLATE
+    in full (and 1.4's pool had no TEMPLATE at all); the full one is one.vmpool.infoextended.
     """
     head = _fields(
         (
@@ -172,7 +173,8 @@ def vm_short_xml(vm: Vm, uname: str) -> str:
         if last
         else "<HISTORY_RECORDS/>"
     )
-    return f"<VM>{head}{_short_template(vm.template).to_xml()}{records}</VM>"
+    user_template = vm.user_template.to_xml("USER_TEMPLATE")
+    return f"<VM>{head}{_short_template(vm.template).to_xml()}{user_template}{records}</VM>"
 
 
 _SHORT_SINGLE = ("NAME", "CPU", "VCPU", "MEMORY", "REQUIREMENTS", "RANK")
@@ -229,7 +231,8 @@ def _vm(vm: Vm, uname: str, template_xml: str) -> str:
     )
     return (
         f"<VM>{head}{_OWNER_PERMISSIONS}{status}{monitoring}{template_xml}"
-        f"<USER_TEMPLATE/><HISTORY_RECORDS>{records}</HISTORY_RECORDS>{last}</VM>"
+        f"{vm.user_template.to_xml('USER_TEMPLATE')}"
+        f"<HISTORY_RECORDS>{records}</HISTORY_RECORDS>{last}</VM>"
     )
 
 

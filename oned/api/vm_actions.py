@@ -1,16 +1,27 @@
-"""one.vm.deploy, one.vm.action and one.vm.migrate (reference §3.2, §4): user actions on VMs.
+"""one.vm.deploy, one.vm.action, one.vm.migrate and one.vm.update (reference §3.2, §4): user
+actions on VMs.
 
 Each checks ownership, then lets the lifecycle table decide whether the VM's state allows it
-(0x800 naming the state otherwise), and answers once the new state is committed.
+(0x800 naming the state otherwise), and answers once the new state is committed. one.vm.update
+changes no state: it rewrites the VM's USER_TEMPLATE, in any state but DONE.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from oned import lifecycle as lc
 from oned.api.cloud import Caller, Cloud, require_owner
-from oned.errors import ActionNotAllowed, BadCall, InternalError, NoSuchObject
+from oned.errors import (
+    ActionNotAllowed,
+    BadCall,
+    InternalError,
+    NoSuchObject,
+    TemplateSyntaxError,
+)
 from oned.lcm import demand
 from oned.records import Host, Vm
+from oned.template import parse_any
 
 # NOTE: names of every era map onto 1.4's actions (reference §4, pyone.md): 2.0's finalize and
 # 4.x's delete are 1.4's delete; 5.x's terminate(-hard) are shutdown and cancel.
@@ -25,16 +36,27 @@ ACTIONS = {
 
 def deploy(cloud: Cloud, caller: Caller, vid: int, hid: int, enforce: bool = False,
            ds_id: int = -1) -> int:  # fmt: skip
-    """Deploy a PENDING VM on a host; with ``enforce`` the host must have room for it."""
+    """Deploy a PENDING VM on a host; with ``enforce`` the host must have room for it.
+
+    The scheduler's USER_TEMPLATE/SCHED_MESSAGE (why the VM waited) goes, in the same commit.
+    """
     method = "one.vm.deploy"
     vm = _vm(cloud, caller, vid, method, "MANAGE")
     host = _host(cloud, hid, method)
     lc.check(vm.state, vm.lcm_state, lc.Event.DEPLOY, vid, method)
     if enforce:
         _room(host, vm, method)
-    vm.template.remove("SCHED_MESSAGE")
-    _lcm(cloud).user_action(vm, lc.Event.DEPLOY, _ref(cloud, host))
+    _lcm(cloud).user_action(_without_sched_message(vm), lc.Event.DEPLOY, _ref(cloud, host))
     return vid
+
+
+def _without_sched_message(vm: Vm) -> Vm:
+    """``vm`` itself, or a copy without SCHED_MESSAGE (the pool's VM is not touched)."""
+    if "SCHED_MESSAGE" not in vm.user_template:
+        return vm
+    user_template = vm.user_template.copy()
+    user_template.remove("SCHED_MESSAGE")
+    return replace(vm, user_template=user_template)
 
 
 def action(cloud: Cloud, caller: Caller, name: str, vid: int) -> int:
@@ -61,6 +83,50 @@ def migrate(cloud: Cloud, caller: Caller, vid: int, hid: int, live: bool, enforc
         _room(host, vm, method)
     _lcm(cloud).user_action(vm, event, _ref(cloud, host))
     return vid
+
+
+REPLACE, MERGE = 0, 1
+
+
+def update(cloud: Cloud, caller: Caller, vid: int, text: str, merge: int = REPLACE) -> int:
+    """Rewrite the USER_TEMPLATE of a VM in any state but DONE; the owner or oneadmin only.
+
+    ``text`` is a template (OpenNebula's language or XML). ``merge`` 0 replaces USER_TEMPLATE
+    whole; 1 merges: each attribute given replaces those of the same name, the others stay.
+    Errors: 0x1000 bad template or merge flag, 0x200 not the owner, 0x400 no such VM, 0x800 a
+    DONE VM. Answers the vid once the change is committed.
+    """
+    method = "one.vm.update"
+    if merge not in (REPLACE, MERGE):
+        raise BadCall(f"[{method}] merge must be 0 (replace) or 1 (merge), not {merge}")
+    vm = _updatable(cloud, caller, vid, method)
+    try:
+        incoming = parse_any(text + "\n")
+    except TemplateSyntaxError as exc:
+        raise BadCall(f"[{method}] Error parsing template: {exc}") from None
+    user_template = incoming
+    if merge == MERGE:
+        user_template = vm.user_template.copy()
+        user_template.merge(incoming)
+    store = cloud.store
+    if not store.update_vm(replace(vm, user_template=user_template)):  # type: ignore[attr-defined]
+        raise InternalError(f"[{method}] VM {vid} is not in the database")
+    vm.user_template = user_template
+    cloud.pools.vms.changed(vid)
+    return vid
+
+
+def _updatable(cloud: Cloud, caller: Caller, vid: int, method: str) -> Vm:
+    """The VM to update; a DONE one (in the store only) is refused with 0x800."""
+    vm = cloud.pools.vms.get(vid)
+    if vm is not None:
+        require_owner(caller, vm.uid, method, "MANAGE", f"VM [{vid}]")
+        return vm
+    done = cloud.store.get_vm(vid)  # type: ignore[attr-defined]
+    if done is None:
+        raise NoSuchObject(f"[{method}] Error getting VM [{vid}].")
+    require_owner(caller, done.uid, method, "MANAGE", f"VM [{vid}]")
+    raise ActionNotAllowed(f"[{method}] VM {vid} is DONE: its USER_TEMPLATE cannot change")
 
 
 def _vm(cloud: Cloud, caller: Caller, vid: int, method: str, action: str) -> Vm:

@@ -4,7 +4,8 @@ Column names are the record field names, except ``id`` which is the table's ``oi
 read positionally, in the order of the record's fields, so loading 100,000 VMs builds no
 intermediate dicts; the column lists below are derived from the dataclasses, which makes a new
 record field without a column fail at import rather than load garbage.
-A template is stored as the JSON of its ``[[name, value], ...]`` pairs (value: str or dict).
+A template is stored as the JSON of its ``[[name, value], ...]`` pairs (value: str or dict);
+a VM's USER_TEMPLATE likewise, or NULL when it is empty (the rows of revision 0001 have NULL).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def _columns(table: sa.Table, names: Sequence[str]) -> list[sa.Column]:
 USER_FIELDS = [f.name for f in fields(User)]
 SHARE_FIELDS = [f.name for f in fields(HostShare)]
 HOST_FIELDS = [f.name for f in fields(Host) if f.name not in ("share", "template")]
-VM_FIELDS = [f.name for f in fields(Vm) if f.name not in ("template", "history")]
+_VM_TEMPLATES = ("template", "user_template", "history")
+VM_FIELDS = [f.name for f in fields(Vm) if f.name not in _VM_TEMPLATES]
 HISTORY_FIELDS = [f.name for f in fields(History)]
 VNET_FIELDS = [f.name for f in fields(Vnet) if f.name not in ("template", "leases")]
 
@@ -53,7 +55,7 @@ HOST_COLUMNS = [
     *_columns(host_pool, SHARE_FIELDS),
     host_pool.c.template,
 ]
-VM_COLUMNS = [*_columns(vm_pool, VM_FIELDS), vm_pool.c.template]
+VM_COLUMNS = [*_columns(vm_pool, VM_FIELDS), vm_pool.c.template, vm_pool.c.user_template]
 HISTORY_COLUMNS = _columns(history, HISTORY_FIELDS)
 VNET_COLUMNS = [*_columns(network_pool, VNET_FIELDS), network_pool.c.template]
 # A lease row: (network oid, ip, mac_prefix, mac_suffix, vid); ``used`` is vid >= 0.
@@ -63,7 +65,9 @@ _N_HOST = len(HOST_FIELDS)
 _N_SHARE = len(SHARE_FIELDS)
 _N_VM = len(VM_FIELDS)
 _VM_TEMPLATE_AT = [f.name for f in fields(Vm)].index("template")
-assert fields(Vm)[-1].name == "history", "vm_from passes every Vm field but history by position"
+assert [f.name for f in fields(Vm)][-2:] == ["user_template", "history"], (
+    "vm_from passes every Vm field but history by position, user_template last"
+)
 
 
 def template_text(template: Template) -> str:
@@ -78,6 +82,16 @@ def template_from(text: str) -> Template:
     """
     # TODO: ask template.py for a public name for _trusted.
     return Template._trusted(list(map(tuple, json.loads(text))))
+
+
+def optional_template_text(template: Template) -> str | None:
+    """``template_text``, or None (SQL NULL) for an empty template."""
+    return template_text(template) if len(template) else None
+
+
+def optional_template_from(text: str | None) -> Template:
+    """The template written by ``optional_template_text``; NULL is an empty template."""
+    return Template() if text is None else template_from(text)
 
 
 def check_name(kind: str, name: str) -> None:
@@ -118,13 +132,15 @@ def vm_params(vm: Vm) -> Params:
     check_name("VM", vm.name)
     params = {name: getattr(vm, name) for name in VM_FIELDS[1:]}
     params["template"] = template_text(vm.template)
+    params["user_template"] = optional_template_text(vm.user_template)
     return params
 
 
 def vm_from(row: Sequence[Any], records: list[History]) -> Vm:
     """``row`` holds VM_COLUMNS; the VM takes ``records`` (ordered by seq) as its history."""
     at = _VM_TEMPLATE_AT
-    vm = Vm(*row[:at], template_from(row[_N_VM]), *row[at:_N_VM])  # type: ignore[misc]
+    template, user_template = template_from(row[_N_VM]), optional_template_from(row[_N_VM + 1])
+    vm = Vm(*row[:at], template, *row[at:_N_VM], user_template)  # type: ignore[misc,call-arg]
     vm.history = records
     return vm
 

@@ -133,6 +133,7 @@ vm_pool = sa.Table(
     _big("net_rx"),
     _int("resched"),
     _body(),
+    sa.Column("user_template", Body, nullable=True),  # revision 0002; NULL: none
     sa.Index(None, "state"),
     sa.Index(None, "uid", "state"),
     **MYSQL_OPTIONS,

@@ -1,8 +1,9 @@
 """The `one` command (cli/one.py): pid files, the lock, oned.conf reading and its messages.
 
 A fake `oned` written by the tests (a small Python script that binds the PORT of oned.conf and
-writes its pid file, as the real one does) stands in for the daemon; `one` itself runs as a
-separate process, as a user runs it, so that the daemon it starts is really detached.
+writes its pid file, as the real one does) stands in for the daemon, and a fake `mm_sched`
+(writes sched.pid and sched.log, records its arguments) for the scheduler; `one` itself runs as
+a separate process, as a user runs it, so that the daemons it starts are really detached.
 """
 
 from __future__ import annotations
@@ -53,6 +54,35 @@ while True:
     server.accept()[0].close()
 """
 
+FAKE_MM_SCHED = """\
+#!{python}
+import os, signal, sys, time
+
+root = os.environ["ONE_LOCATION"]
+conf = os.path.join(root, "etc", "sched.conf")
+if os.path.exists(conf) and "BROKEN" in open(conf).read():
+    print("mm_sched: sched.conf line 1: MAX_VM is not an integer", file=sys.stderr)
+    sys.exit(1)
+var = os.path.join(root, "var")
+with open(os.path.join(var, "sched.args"), "w") as f:
+    f.write(" ".join(sys.argv[1:]))
+with open(os.path.join(var, "sched.log"), "a") as f:
+    f.write("[SCHED][I]: Init Scheduler Log system\\n")
+pid_file = os.path.join(var, "sched.pid")
+with open(pid_file, "w") as f:
+    f.write(f"{{os.getpid()}}\\n")
+
+def stop(signum, frame):
+    os.unlink(pid_file)
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, stop)
+while True:
+    time.sleep(1)
+"""
+STARTED = "oned and scheduler started\n"
+STOPPED = "oned and scheduler stopped\n"
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -78,6 +108,10 @@ class Install:
     @property
     def pid_file(self) -> Path:
         return self.root / "var" / "oned.pid"
+
+    @property
+    def sched_pid_file(self) -> Path:
+        return self.root / "var" / "sched.pid"
 
     def one(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `one ARGS` as a user would, in its own process."""
@@ -110,9 +144,10 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install
         (root / folder).mkdir(parents=True)
     port = free_port()
     (root / "etc" / "oned.conf").write_text(f"PORT = {port}\n")
-    fake = root / "fakebin" / "oned"
-    fake.write_text(FAKE_ONED.format(python=sys.executable))
-    fake.chmod(0o755)
+    for name, script in (("oned", FAKE_ONED), ("mm_sched", FAKE_MM_SCHED)):
+        fake = root / "fakebin" / name
+        fake.write_text(script.format(python=sys.executable))
+        fake.chmod(0o755)
     auth = tmp_path / "one_auth"
     auth.write_text("oneadmin:secret\n")
     env = dict(os.environ)
@@ -125,9 +160,10 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install
     for name in ("ONE_LOCATION", "ONE_AUTH"):
         monkeypatch.setenv(name, env[name])
     yield Install(root, port, env)
-    pid = one.read_pid(str(root / "var" / "oned.pid"))
-    if pid is not None and one.pid_alive(pid, "oned"):
-        os.kill(pid, signal.SIGKILL)
+    for name, pid_file in (("oned", "oned.pid"), ("mm_sched", "sched.pid")):
+        pid = one.read_pid(str(root / "var" / pid_file))
+        if pid is not None and one.pid_alive(pid, name):
+            os.kill(pid, signal.SIGKILL)
 
 
 # --- pure parts ------------------------------------------------------------------------------
@@ -271,11 +307,11 @@ def test_status_tells_whether_oned_runs(
 ) -> None:
     """`one status` prints one line per service and exits 3 when one is stopped."""
     assert one.main(["status"]) == 3
-    assert capsys.readouterr().out == "oned: stopped\n"
+    assert capsys.readouterr().out == "oned: stopped\nmm_sched: stopped\n"
     oned = install.spawn_oned()
     try:
-        assert one.main(["status"]) == 0
-        assert capsys.readouterr().out == f"oned: running (PID {oned.pid})\n"
+        assert one.main(["status"]) == 3
+        assert capsys.readouterr().out == f"oned: running (PID {oned.pid})\nmm_sched: stopped\n"
     finally:
         oned.terminate()
         oned.wait()
@@ -284,12 +320,12 @@ def test_status_tells_whether_oned_runs(
 def test_start_and_stop_run_oned_detached_and_clean_up(install: Install) -> None:
     """start waits until the port answers; stop ends oned and removes its pid file."""
     started = install.one("start")
-    assert (started.returncode, started.stdout) == (0, "oned started\n"), started.stderr
+    assert (started.returncode, started.stdout) == (0, STARTED), started.stderr
     pid = one.read_pid(str(install.pid_file))
     assert pid is not None and one.pid_alive(pid, "oned")
     assert one.port_answers(("127.0.0.1", install.port))
     stopped = install.one("stop")
-    assert (stopped.returncode, stopped.stdout) == (0, "oned stopped\n"), stopped.stderr
+    assert (stopped.returncode, stopped.stdout) == (0, STOPPED), stopped.stderr
     assert not install.pid_file.exists()
     assert not one.pid_alive(pid)
 
@@ -306,7 +342,7 @@ def test_a_stale_pid_file_and_lock_do_not_block_a_start(install: Install) -> Non
     install.pid_file.write_text(f"{stale}\n")
     (install.root / "var" / ".lock").write_text("stale\n")
     result = install.one("start")
-    assert (result.returncode, result.stdout) == (0, "oned started\n"), result.stderr
+    assert (result.returncode, result.stdout) == (0, STARTED), result.stderr
     assert one.read_pid(str(install.pid_file)) not in (None, stale)
     install.one("stop")
 
@@ -316,7 +352,7 @@ def test_an_existing_database_needs_no_one_auth(install: Install) -> None:
     (install.root / "var" / "one.db").touch()
     install.env["ONE_AUTH"] = str(install.root / "no_auth")
     result = install.one("start")
-    assert (result.returncode, result.stdout) == (0, "oned started\n"), result.stderr
+    assert (result.returncode, result.stdout) == (0, STARTED), result.stderr
     install.one("stop")
 
 
@@ -348,3 +384,80 @@ def test_a_second_one_command_fails_while_the_lock_is_held(install: Install) -> 
         result = install.one("stop")
     assert result.returncode == 1
     assert result.stderr == f"one: another 'one' command holds the lock {locations().lock}\n"
+
+
+# --- the scheduler ---------------------------------------------------------------------------
+
+
+def test_the_scheduler_is_started_after_oned_with_opennebula_s_file_names() -> None:
+    """mm_sched comes second, with -p PORT only, and keeps sched.pid and sched.log."""
+    oned, sched = one.SERVICES
+    assert (oned.name, sched.name, sched.label, sched.args) == (
+        "oned",
+        "mm_sched",
+        "scheduler",
+        ("-p", "{port}"),
+    )
+    loc = locations({"ONE_LOCATION": "/srv/cloud/one"})
+    assert sched.pid_file(loc) == "/srv/cloud/one/var/sched.pid"
+    assert sched.log_file(loc) == "/srv/cloud/one/var/sched.log"
+    system = locations({})
+    assert (sched.pid_file(system), sched.log_file(system)) == (
+        "/var/run/one/sched.pid",
+        "/var/log/one/sched.log",
+    )
+    assert oned.pid_file(system) == "/var/run/one/oned.pid"
+
+
+def test_start_runs_mm_sched_with_the_port_only_and_stop_ends_it(install: Install) -> None:
+    """sched.conf keeps its say: `mm_sched -p PORT`; status shows both; stop ends both."""
+    started = install.one("start")
+    assert (started.returncode, started.stdout) == (0, STARTED), started.stderr
+    assert (install.root / "var" / "sched.args").read_text() == f"-p {install.port}"
+    oned, sched = (one.read_pid(str(p)) for p in (install.pid_file, install.sched_pid_file))
+    assert sched is not None and one.pid_alive(sched, "mm_sched")
+    status = install.one("status")
+    assert (status.returncode, status.stdout) == (
+        0,
+        f"oned: running (PID {oned})\nmm_sched: running (PID {sched})\n",
+    )
+    stopped = install.one("stop")
+    assert (stopped.returncode, stopped.stdout) == (0, STOPPED), stopped.stderr
+    assert not install.sched_pid_file.exists() and not install.pid_file.exists()
+    assert not one.pid_alive(sched)
+
+
+def test_a_scheduler_that_fails_to_start_is_reported_and_oned_is_stopped_again(
+    install: Install,
+) -> None:
+    """A half-started cloud is not left behind: mm_sched's last words, exit 1, nothing runs."""
+    (install.root / "etc" / "sched.conf").write_text("MAX_VM = BROKEN\n")
+    result = install.one("start")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "one: mm_sched failed to start: mm_sched: sched.conf line 1: MAX_VM is not an integer\n"
+    )
+    assert not install.pid_file.exists() and not install.sched_pid_file.exists()
+    assert not one.port_answers(("127.0.0.1", install.port))
+
+
+def test_stop_with_only_the_scheduler_left_stops_it(install: Install) -> None:
+    """When oned died on its own, `one stop` still ends the scheduler and names it alone."""
+    assert install.one("start").returncode == 0
+    oned = one.read_pid(str(install.pid_file))
+    assert oned is not None
+    os.kill(oned, signal.SIGKILL)
+    assert one.wait_gone(oned, 10)
+    result = install.one("stop")
+    assert (result.returncode, result.stdout) == (0, "scheduler stopped\n"), result.stderr
+    assert not install.sched_pid_file.exists()
+
+
+def test_the_backup_moves_sched_log_aside_too(install: Install) -> None:
+    """`-b` keeps the scheduler's previous log as sched.log.<timestamp>."""
+    log = install.root / "var" / "sched.log"
+    log.write_text("old rounds\n")
+    one.backup_logs(one.SERVICES, locations())
+    (backup,) = install.root.joinpath("var").glob("sched.log.*")
+    assert backup.read_text() == "old rounds\n"
+    assert not log.exists()
