@@ -246,9 +246,13 @@ def sets(record: Record, *fields: str, reason: R | None = None) -> SetHistory:
 
 
 def _failed(time_field: str) -> tuple[Item, ...]:
-    """§3.3 Failure: close the record with ERROR, free the host, FAILED, TM delete."""
+    """§3.3 Failure: close the record with ERROR, free the host, FAILED, TM delete.
+
+    NOTE: 1.4 kept a FAILED VM's leases until it was deleted; onecloud gives them back when it
+    fails (a FAILED VM never runs again), so a failure cannot exhaust a network.
+    """
     close = sets(LAST, time_field, "etime", reason=R.ERROR)
-    return (close, DelCapacity(), SetVmEtime(), TmTransfer("delete"))
+    return (close, DelCapacity(), SetVmEtime(), ReleaseLeases(), TmTransfer("delete"))
 
 
 _DONE = (SetVmEtime(), ReleaseLeases())  # DM DONE (§3.3 shutdown step 3)

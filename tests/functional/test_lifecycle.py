@@ -159,3 +159,42 @@ def test_running_vms_and_capacity_survive_kill_9(cloud):
     assert running(one, vid)
     share = one.host.info(1).HOST_SHARE
     assert (share.RUNNING_VMS, share.CPU_USAGE, share.MEM_USAGE) == (1, 200, 256 * 1024)
+
+
+REAL_NET = """NAME = "One-TD"
+TYPE = RANGED
+BRIDGE = br0
+NETWORK_SIZE = 4
+NETWORK_ADDRESS = 192.168.1.128
+"""
+
+
+def used_ips(one, nid: int) -> list[str]:
+    node = one.vn.info(nid).gds_elementtree_node_
+    return sorted(
+        lease.findtext("IP") for lease in node.iter("LEASE") if lease.findtext("USED") == "1"
+    )
+
+
+@pytest.mark.parametrize("ending", ["shutdown", "failure", "delete"])
+def test_leases_go_back_when_the_vm_is_done_failed_or_deleted(cloud, tmp_path, ending):
+    """The NIC's lease is free again once the VM reaches DONE or FAILED."""
+    _, one = cloud
+    nid = one.vn.allocate(REAL_NET, -1)
+    one.host.allocate("host03", "im_dummy", "vmm_script", "tm_dummy")
+    wait_for(lambda: one.host.info(2).STATE == 2)
+    if ending == "failure":
+        one.vm.deploy(one.vm.allocate("MEMORY = 8"), 2)  # uses up the scripted failure... once
+    vid = one.vm.allocate('MEMORY = 64\nNIC = [ NETWORK = "One-TD", IP = 192.168.1.130 ]')
+    assert used_ips(one, nid) == ["192.168.1.130"]
+    if ending == "failure":
+        (tmp_path / "vmm.yaml").write_text('DEPLOY: {outcome: failure, message: "boom"}\n')
+        time.sleep(1.1)  # the script is re-read when its mtime changes
+        one.vm.deploy(vid, 2)
+        wait_for(lambda: one.vm.info(vid).STATE == FAILED)
+    else:
+        one.vm.deploy(vid, 0)
+        wait_for(lambda: running(one, vid))
+        one.vm.action(ending, vid)
+        wait_for(lambda: one.vm.info(vid).STATE == DONE)
+    assert used_ips(one, nid) == []
