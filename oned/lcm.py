@@ -32,12 +32,18 @@ class VmLog:
     def __init__(self, var_dir: str):
         self._var = var_dir
 
-    def write(self, vid: int, module: str, message: str, level: str = "I") -> None:
+    def write(self, vid: int, module: str, *messages: str, level: str = "I") -> None:
+        """Append ``messages`` (one line each) in a single write."""
         folder = os.path.join(self._var, str(vid))
-        os.makedirs(folder, exist_ok=True)
         stamp = time.strftime("%a %b %d %H:%M:%S %Y")
-        with open(os.path.join(folder, "vm.log"), "a", encoding="utf-8") as f:
-            f.write(f"{stamp} [{module}][{level}]: {message}\n")
+        text = "".join(f"{stamp} [{module}][{level}]: {m}\n" for m in messages)
+        try:
+            f = open(os.path.join(folder, "vm.log"), "a", encoding="utf-8")  # noqa: SIM115
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+            f = open(os.path.join(folder, "vm.log"), "a", encoding="utf-8")  # noqa: SIM115
+        with f:
+            f.write(text)
 
 
 class LifeCycle:
@@ -75,12 +81,12 @@ class LifeCycle:
         outcome = lc.step(vm, event, now=self.cloud.now())
         if isinstance(outcome, lc.Ignored):
             self._log.warning(f"Ignored: {outcome.reason}")
-            self.vm_log.write(vid, "LCM", f"Ignored: {outcome.reason}", "W")
+            self.vm_log.write(vid, "LCM", f"Ignored: {outcome.reason}", level="W")
             return None
         return self._commit(vm, outcome)
 
     def _record_error(self, vm: Vm, event: lc.Event, message: str) -> None:
-        self.vm_log.write(vm.id, "LCM", f"{event.value}: {message}", "E")
+        self.vm_log.write(vm.id, "LCM", f"{event.value}: {message}", level="E")
         if event.value.endswith("FAILURE"):
             vm.template.set("ERROR", {"MESSAGE": message, "TIMESTAMP": str(self.cloud.now())})
 

@@ -1,0 +1,115 @@
+"""Scheduling benchmark: pending VMs to RUNNING on dummy hosts through mm_sched and oned.
+
+Everything is a real process: oned, one_im_dummy, one_vmm_dummy, one_tm (dummy), mm_sched.
+The VMs are allocated first (nothing placed yet); then mm_sched starts and the clock runs
+until every VM is RUNNING. Then one more VM on the idle cloud: allocate to RUNNING.
+
+    .venv/bin/python bench/schedule.py [--hosts 100] [--vms 1000] [--max-host 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import xmlrpc.client
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.api import machine
+from tests.functional.oned_process import BIN, OnedProcess
+
+SESSION = "oneadmin:onecloud"
+TEMPLATES = [
+    'NAME = "web"\nCPU = 0.5\nMEMORY = 512\nRANK = "- RUNNING_VMS"',
+    'NAME = "db"\nCPU = 1\nMEMORY = 1024\nRANK = "FREECPU"',
+    'NAME = "batch"\nCPU = 0.25\nMEMORY = 256\nREQUIREMENTS = "HOSTNAME = \\"dummy*\\""',
+]
+
+
+class Rpc:
+    def __init__(self, port: int):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port)
+
+    def call(self, method: str, *args: object) -> bytes:
+        body = xmlrpc.client.dumps((SESSION, *args), method).encode()
+        self.conn.request("POST", "/RPC2", body)
+        reply = self.conn.getresponse().read()
+        if b"<boolean>1</boolean>" not in reply[:200]:
+            raise SystemExit(f"{method} failed: {reply[:300]!r}")
+        return reply
+
+    def running(self) -> int:
+        reply = self.call("one.vmpool.info", -2, -1, -1, 3)
+        return len(re.findall(rb"&lt;LCM_STATE&gt;3&lt;/LCM_STATE&gt;", reply))
+
+
+def wait(predicate, timeout: float, step: float = 0.02) -> float:
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise SystemExit("timed out")
+        time.sleep(step)
+    return time.monotonic() - start
+
+
+def start_sched(oned: OnedProcess, max_host: int, vms: int) -> subprocess.Popen:
+    argv = [str(BIN / "mm_sched"), "-p", str(oned.port), "-m", str(vms + 1),
+            "-d", str(vms + 1), "-h", str(max_host), "-t", "30"]  # fmt: skip
+    return subprocess.Popen(
+        argv, env=oned.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=100)
+    parser.add_argument("--vms", type=int, default=1000)
+    parser.add_argument("--max-host", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        oned = OnedProcess(Path(tmp) / "one").set(DEBUG_LEVEL=1, VM_POLLING_INTERVAL=0)
+        oned.start()
+        sched = None
+        try:
+            rpc = Rpc(oned.port)
+            print(f"machine: {machine()}")
+            for h in range(args.hosts):
+                rpc.call("one.host.allocate", f"dummy{h:04d}", "im_dummy", "vmm_dummy", "tm_dummy")
+            wait(
+                lambda: rpc.call("one.hostpool.info").count(b"&lt;STATE&gt;2&lt;") >= args.hosts, 60
+            )
+            for v in range(args.vms):
+                rpc.call("one.vm.allocate", TEMPLATES[v % len(TEMPLATES)])
+            sched = start_sched(oned, args.max_host, args.vms)
+            took = wait(lambda: rpc.running() >= args.vms, 600, 0.05)
+            print(
+                f"{args.vms} pending VMs on {args.hosts} dummy hosts RUNNING in {took:.2f} s "
+                f"(mm_sched start included; MAX_HOST {args.max_host})"
+            )
+            time.sleep(1)
+            start = time.monotonic()
+            rpc.call("one.vm.allocate", TEMPLATES[0])
+            wait(lambda: rpc.running() >= args.vms + 1, 60, 0.005)
+            print(
+                f"one VM on the idle cloud, allocate to RUNNING: {time.monotonic() - start:.2f} s"
+            )
+        finally:
+            if sched is not None:
+                sched.send_signal(signal.SIGTERM)
+                sched.wait(10)
+            oned.stop()
+            log = Path(tmp) / "one" / "var" / "sched.log"
+            if log.exists() and os.environ.get("SHOW_SCHED_LOG"):
+                print(log.read_text()[-3000:])
+
+
+if __name__ == "__main__":
+    main()
