@@ -27,10 +27,18 @@ from bench.api import machine
 from tests.functional.oned_process import BIN, OnedProcess
 
 SESSION = "oneadmin:onecloud"
-TEMPLATES = [
+TEMPLATES = [  # ten shapes, mixed REQUIREMENTS and RANK; every one fits a dummy host
     'NAME = "web"\nCPU = 0.5\nMEMORY = 512\nRANK = "- RUNNING_VMS"',
     'NAME = "db"\nCPU = 1\nMEMORY = 1024\nRANK = "FREECPU"',
     'NAME = "batch"\nCPU = 0.25\nMEMORY = 256\nREQUIREMENTS = "HOSTNAME = \\"dummy*\\""',
+    'NAME = "cache"\nCPU = 0.2\nMEMORY = 2048\nREQUIREMENTS = "TOTALMEMORY > 8000000"',
+    'NAME = "tiny"\nCPU = 0.1\nMEMORY = 64',
+    'NAME = "pack"\nCPU = 0.3\nMEMORY = 128\nRANK = "RUNNING_VMS"',
+    'NAME = "hyp"\nCPU = 0.2\nMEMORY = 256\nREQUIREMENTS = "HYPERVISOR = \\"dummy\\""',
+    'NAME = "busy"\nCPU = 0.4\nMEMORY = 512\nREQUIREMENTS = "FREECPU > 100"\nRANK = "FREEMEMORY"',
+    'NAME = "avoid"\nCPU = 0.2\nMEMORY = 128\nREQUIREMENTS = "! (HOSTNAME = \\"dummy0001\\")"',
+    'NAME = "mix"\nCPU = 0.3\nMEMORY = 768\nREQUIREMENTS = "TOTALCPU > 400 & HOSTNAME != \\"nowhere\\""\n'
+    'RANK = "- (RUNNING_VMS * 10 + CPU_USAGE)"',
 ]
 
 
