@@ -1,0 +1,439 @@
+"""TM (transfer manager) driver: ``one_tm ssh|nfs|dummy`` (or 1.4's ``tm_ssh/tm_ssh.conf``).
+
+Answers ``TRANSFER <vid> <script_file>`` by running the script oned wrote (reference §1.6): CLONE,
+LN, MKSWAP, MKIMAGE, DELETE, MV, CONTEXT on ``host:path`` arguments; a path without ``host:`` or
+on the front-end's own name is local. ssh: VM_DIR is not shared; files go between machines in
+chunks over each host's reused SSH connection (drivers/runner.py), LN copies unless the image is
+on that host, MV copies then removes the source. nfs: VM_DIR is shared; every command works on
+the path here (``--vm-dir`` rewritten to the var dir), MV skips directories, as 1.4's nfs
+scripts. dummy: every command succeeds, nothing is touched (1.4's tm_dummy).
+
+Contract: the script is checked first (syntax; every image it reads exists), then run in order;
+the first failing command stops it (``TRANSFER FAILURE <vid> <command line>: <why>``) and what
+this transfer created is removed again, so a failed prolog leaves nothing on the host. What an
+MV moved is never removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import posixpath
+import re
+import shutil
+import socket
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import NamedTuple
+
+from drivers.protocol import (
+    Action,
+    DriverFailure,
+    Logger,
+    Request,
+    driver_parser,
+    parse_driver_args,
+    serve,
+)
+from drivers.runner import RunResult, SshPool, run_local
+
+SETS = ("ssh", "nfs", "dummy")
+ARITY = {"CLONE": (2, 3), "LN": (2, 2), "MKSWAP": (2, 2), "MKIMAGE": (3, 3), "DELETE": (1, 1)}
+ARITY |= {"MV": (2, 2), "CONTEXT": (2, 99)}
+CHUNK = 8 << 20  # bytes a write sends
+READ_CHUNK = 1 << 20  # bytes a read fetches: base64 text through the runner's shell
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
+MKPARENT = (  # prints the topmost directory it had to create (what a rollback removes)
+    'd=$(dirname -- "$1"); top=; while [ ! -e "$d" ]; do top=$d; d=$(dirname -- "$d"); done; '
+    'mkdir -p -- "$(dirname -- "$1")" && printf %s "$top"'
+)
+READ = 'dd if="$1" bs=1M skip="$2" count="$3" iflag=skip_bytes,count_bytes status=none | base64 -w0'
+
+
+class Command(NamedTuple):
+    """One line of a transfer script."""
+
+    name: str
+    args: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return " ".join((self.name, *self.args))
+
+
+def parse_script(text: str) -> list[Command]:
+    """The commands of a script (blank and ``#`` lines skipped); ValueError naming a bad line."""
+    commands = []
+    for number, line in enumerate(text.splitlines(), 1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        name, args = words[0].upper(), tuple(words[1:])
+        if name not in ARITY:
+            raise ValueError(f"{name} not found: {line.strip()}.")  # NOTE: 1.4 one_tm's words
+        low, high = ARITY[name]
+        if not low <= len(args) <= high:
+            count = str(low) if low == high else f"{low} to {high}" if high < 99 else f"{low}+"
+            raise ValueError(f"line {number}: {name} takes {count} arguments: {line.strip()}")
+        commands.append(Command(name, args))
+    return commands
+
+
+class Place(NamedTuple):
+    """A path on a host, or on the front-end (host None)."""
+
+    host: str | None
+    path: str
+
+    def __str__(self) -> str:
+        return self.path if self.host is None else f"{self.host}:{self.path}"
+
+    def join(self, relative: str) -> Place:
+        return Place(self.host, posixpath.join(self.path, relative) if relative else self.path)
+
+
+@dataclass
+class Context:
+    """The command set and how to reach hosts; ``rewrite`` is nfs's (VM_DIR, local var dir)."""
+
+    kind: str
+    local_names: frozenset[str]
+    timeout: float = 300.0
+    pool: SshPool | None = None
+    rewrite: tuple[str, str] | None = None
+
+    def place(self, text: str) -> Place:
+        """Where ``[host:]path`` is; with nfs everything is local."""
+        host, _, path = text.partition(":") if ":" in text and text[0] != "/" else ("", "", text)
+        if self.kind == "nfs":
+            old, new = self.rewrite or ("", "")
+            return Place(None, new + path[len(old) :] if old and path.startswith(old) else path)
+        return Place(None if not host or host in self.local_names else host, path)
+
+
+@dataclass
+class Transfer:
+    """One TRANSFER being run: runs commands and remembers what it created, for a rollback."""
+
+    ctx: Context
+    log: Logger
+    created: list[Place] = field(default_factory=list)
+
+    def run(
+        self, host: str | None, argv: Sequence[str], data: bytes | None = None, cancel: bool = True
+    ) -> RunResult:
+        """Run here or on ``host``; DRIVER_CANCEL stops it unless ``cancel`` is False."""
+        timeout, on_cancel = self.ctx.timeout, self.log.on_cancel if cancel else None
+        if host is None:
+            return run_local(argv, timeout=timeout, input=data, on_cancel=on_cancel)
+        assert self.ctx.pool is not None
+        return self.ctx.pool.run(host, argv, timeout=timeout, input=data, on_cancel=on_cancel)
+
+    def must(self, host: str | None, argv: Sequence[str], data: bytes | None = None) -> str:
+        """The command's stdout; DriverFailure naming the command and the host when it fails."""
+        result = self.run(host, argv, data)
+        if not result.ok:
+            where = f" on {host}" if host else ""
+            raise DriverFailure(f"{argv[0]}{where} failed: {result.reason()}")
+        return result.stdout
+
+    def make_parent(self, place: Place) -> str:
+        """Create the directory of ``place``; returns the topmost directory it created, or ''."""
+        return self.must(place.host, ["sh", "-c", MKPARENT, "mkparent", place.path])
+
+    def new(self, place: Place) -> None:
+        """About to create ``place``: its directory exists; both go away in a rollback."""
+        top = self.make_parent(place)
+        self.created += [Place(place.host, top)] if top else []
+        self.created.append(place)
+
+    def exists(self, place: Place) -> bool:
+        if place.host is None:
+            return os.path.exists(place.path)
+        result = self.run(place.host, ["test", "-e", place.path])
+        if result.code not in (0, 1):
+            raise DriverFailure(f"cannot check {place}: {result.reason()}")
+        return result.ok
+
+    def rollback(self) -> None:
+        """Remove what this transfer created (also after a DRIVER_CANCEL)."""
+        for place in reversed(self.created):
+            result = self.run(place.host, ["rm", "-rf", "--", place.path], cancel=False)
+            self.log(
+                f"removed {place}" if result.ok else f"cannot remove {place}: {result.reason()}"
+            )
+        self.created.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Files between places
+
+
+def read_chunks(t: Transfer, src: Place) -> Iterator[bytes]:
+    """The bytes of a file, in chunks (a host's come base64-encoded: RunResult is text)."""
+    if src.host is None:
+        with open(src.path, "rb") as file:
+            while chunk := file.read(CHUNK):
+                yield chunk
+        return
+    size = int(t.must(src.host, ["stat", "-L", "-c", "%s", "--", src.path]))
+    for offset in range(0, size, READ_CHUNK):
+        argv = ["sh", "-c", READ, "read", src.path, str(offset), str(READ_CHUNK)]
+        chunk = base64.b64decode(t.must(src.host, argv))
+        if len(chunk) != min(READ_CHUNK, size - offset):
+            raise DriverFailure(f"short read of {src} at byte {offset}")
+        yield chunk
+
+
+def write_chunks(t: Transfer, chunks: Iterable[bytes], dst: Place) -> None:
+    """Write a file from chunks to ``<dst>.part``, then rename it; no ``.part`` is left."""
+    part = Place(dst.host, dst.path + ".part")
+    try:
+        if dst.host is None:
+            with open(part.path, "wb") as file:
+                for chunk in chunks:
+                    file.write(chunk)
+        else:
+            mode = ">"
+            for chunk in chunks:
+                t.must(dst.host, ["sh", "-c", f'cat {mode} "$1"', "write", part.path], chunk)
+                mode = ">>"
+            if mode == ">":  # an empty file
+                t.must(dst.host, ["sh", "-c", ': > "$1"', "write", part.path])
+        t.must(dst.host, ["mv", "-f", "--", part.path, dst.path])
+    except BaseException:
+        t.run(part.host, ["rm", "-f", "--", part.path], cancel=False)
+        raise
+
+
+def copy_file(t: Transfer, src: Place, dst: Place) -> None:
+    """``cp`` when both are on one machine, else through this driver, chunk by chunk."""
+    if src.host == dst.host:
+        t.must(dst.host, ["cp", "--", src.path, dst.path])
+    else:
+        write_chunks(t, read_chunks(t, src), dst)
+
+
+def list_files(t: Transfer, src: Place) -> list[str]:
+    """The files under ``src`` relative to it (links followed); ``['']`` when it is a file."""
+    if src.host is None:
+        if not os.path.exists(src.path):
+            raise DriverFailure(f"{src} does not exist")
+        if not os.path.isdir(src.path):
+            return [""]
+        return [
+            os.path.relpath(os.path.join(top, name), src.path)
+            for top, _, names in os.walk(src.path, followlinks=True)
+            for name in names
+        ]
+    found = t.must(src.host, ["find", "-L", src.path, "-type", "f"]).splitlines()
+    return [posixpath.relpath(path, src.path) if path != src.path else "" for path in found]
+
+
+def copy_tree(t: Transfer, src: Place, dst: Place) -> None:
+    files = list_files(t, src)
+    if files != [""]:
+        t.must(dst.host, ["mkdir", "-p", "--", dst.path])
+    for relative in files:
+        t.make_parent(dst.join(relative))
+        copy_file(t, src.join(relative), dst.join(relative))
+
+
+# ---------------------------------------------------------------------------------------------
+# The commands (ssh and nfs; the ``Context.place`` of nfs makes every path local)
+
+
+def clone(t: Transfer, args: Sequence[str]) -> None:
+    """CLONE src host:dst [size]; NOTE: the size is ignored, as 1.4's tm_clone.sh does."""
+    dst = t.ctx.place(args[1])
+    t.new(dst)
+    if _URL.match(args[0]):
+        t.must(dst.host, ["wget", "-q", "-O", dst.path, args[0]])
+    else:
+        copy_file(t, t.ctx.place(args[0]), dst)
+
+
+def ln(t: Transfer, args: Sequence[str]) -> None:
+    """LN src host:dst: a symbolic link where the image is on that machine, else a copy."""
+    src, dst = t.ctx.place(args[0]), t.ctx.place(args[1])
+    if src.host != dst.host or _URL.match(args[0]):
+        t.log(f"LN: {args[0]} is not on {dst.host}: copying it (VM_DIR is not shared)")
+        return clone(t, args)
+    t.new(dst)
+    t.must(dst.host, ["ln", "-sfn", "--", src.path, dst.path])
+
+
+def size_mb(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise DriverFailure(f"size {text!r} is not a positive number of MB")
+    return int(text)
+
+
+def mkswap(t: Transfer, args: Sequence[str]) -> None:
+    """MKSWAP size_mb host:dst: a sparse file of that size holding a swap area."""
+    size, dst = size_mb(args[0]), t.ctx.place(args[1])
+    t.new(dst)
+    t.must(dst.host, ["truncate", "-s", f"{size}M", "--", dst.path])
+    t.must(dst.host, ["mkswap", "-q", dst.path])
+
+
+def mkimage(t: Transfer, args: Sequence[str]) -> None:
+    """MKIMAGE size_mb format host:dst: a file system (mkfs -t format), or raw, swap, qcow2."""
+    size, fmt, dst = size_mb(args[0]), args[1].lower(), t.ctx.place(args[2])
+    t.new(dst)
+    if fmt == "qcow2":
+        t.must(dst.host, ["qemu-img", "create", "-q", "-f", "qcow2", dst.path, f"{size}M"])
+        return
+    t.must(dst.host, ["truncate", "-s", f"{size}M", "--", dst.path])
+    if fmt == "swap":
+        t.must(dst.host, ["mkswap", "-q", dst.path])
+    elif fmt != "raw":
+        force = ["-F", "-q"] if fmt.startswith("ext") else []
+        t.must(dst.host, ["mkfs", "-t", fmt, *force, dst.path])
+
+
+def delete(t: Transfer, args: Sequence[str]) -> None:
+    """DELETE host:path: rm -rf (never of / or of a relative path)."""
+    place = t.ctx.place(args[0])
+    if not posixpath.isabs(place.path) or posixpath.normpath(place.path) == "/":
+        raise DriverFailure(f"will not delete {place}")
+    t.must(place.host, ["rm", "-rf", "--", place.path])
+
+
+def mv(t: Transfer, args: Sequence[str]) -> None:
+    """MV src_host:src dst_host:dst: a file or a directory tree; then the source is gone."""
+    src, dst = t.ctx.place(args[0]), t.ctx.place(args[1])
+    if src == dst:
+        t.log(f"MV: will not move {src}: source and destination are equal")
+    elif t.ctx.kind == "nfs" and os.path.isdir(src.path):
+        t.log(f"MV: will not move the directory {src}: VM_DIR is shared")  # NOTE: as 1.4's nfs
+    elif src.host == dst.host:
+        t.make_parent(dst)
+        t.must(dst.host, ["mv", "-f", "-T", "--", src.path, dst.path])
+    else:
+        move_between(t, src, dst)
+
+
+def move_between(t: Transfer, src: Place, dst: Place) -> None:
+    """Copy to another machine, then remove the source; a failed copy leaves no new files."""
+    existed, top = t.exists(dst), t.make_parent(dst)
+    try:
+        copy_tree(t, src, dst)
+    except BaseException:
+        if top or not existed:
+            t.run(dst.host, ["rm", "-rf", "--", top or dst.path], cancel=False)
+        raise
+    t.must(src.host, ["rm", "-rf", "--", src.path])
+
+
+def context(t: Transfer, args: Sequence[str]) -> None:
+    """CONTEXT context.sh [files...] host:dst: an ISO (genisoimage -J -R) holding them."""
+    sources, dst = [t.ctx.place(a) for a in args[:-1]], t.ctx.place(args[-1])
+    if any(s.host for s in sources):
+        raise DriverFailure("context files must be on the front-end")
+    with tempfile.TemporaryDirectory(prefix="one-context-") as tmp:
+        content, iso = Path(tmp) / "isofiles", Path(tmp) / "context.iso"
+        content.mkdir()
+        for source in sources:
+            shutil.copyfile(source.path, content / Path(source.path).name)
+        tool = shutil.which("genisoimage") or "mkisofs"
+        t.must(None, [tool, "-quiet", "-o", str(iso), "-J", "-R", str(content)])
+        t.new(dst)
+        copy_file(t, Place(None, str(iso)), dst)
+
+
+COMMANDS: dict[str, Callable[[Transfer, Sequence[str]], None]] = {
+    "CLONE": clone, "LN": ln, "MKSWAP": mkswap, "MKIMAGE": mkimage, "DELETE": delete, "MV": mv,
+    "CONTEXT": context,
+}  # fmt: skip
+
+
+def check_sources(t: Transfer, commands: Sequence[Command]) -> None:
+    """Every image and file the script reads exists; else DriverFailure naming it."""
+    for command in commands:
+        reads = {"CLONE": command.args[:1], "LN": command.args[:1], "CONTEXT": command.args[:-1]}
+        for text in reads.get(command.name, ()):
+            place = t.ctx.place(text)
+            if not _URL.match(text) and not t.exists(place):
+                raise DriverFailure(f"{command.name}: {place} does not exist")
+
+
+def read_script(path: str) -> list[Command]:
+    try:
+        return parse_script(Path(path).read_text())
+    except FileNotFoundError:
+        raise DriverFailure(f"Transfer file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise DriverFailure(f"{path}: {err}") from None
+
+
+def transfer(ctx: Context, request: Request, log: Logger) -> str:
+    """TRANSFER vid script_file: run it all, or fail at the first command and roll back."""
+    if not request.args:
+        raise DriverFailure("TRANSFER needs a script file")
+    commands = read_script(request.args[0])
+    if ctx.kind == "dummy":
+        return "-"
+    t = Transfer(ctx, log)
+    check_sources(t, commands)
+    for command in commands:
+        log(str(command))
+        try:
+            COMMANDS[command.name](t, command.args)
+        except (DriverFailure, OSError) as err:
+            why = err if isinstance(err, DriverFailure) else f"{err.strerror}: {err.filename}"
+            t.rollback()
+            raise DriverFailure(f"{command}: {why}") from err
+    return "-"
+
+
+def command_set(argument: str) -> str:
+    """``ssh``/``nfs``/``dummy``, also from 1.4's ``tm_ssh/tm_ssh.conf`` form."""
+    name = Path(argument).name.removesuffix(".conf").removeprefix("tm_")
+    if name not in SETS:
+        raise argparse.ArgumentTypeError(f"unknown command set {argument!r} (ssh, nfs or dummy)")
+    return name
+
+
+def local_names(extra: Iterable[str] = ()) -> frozenset[str]:
+    """The names by which scripts call the front-end (oned writes its gethostname())."""
+    name = socket.gethostname()
+    return frozenset({"localhost", "127.0.0.1", "::1", name, name.split(".")[0], *extra})
+
+
+def var_dir() -> str:
+    location = os.environ.get("ONE_LOCATION", "")
+    return os.path.join(location, "var") if location else "/var/lib/one"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = driver_parser("one_tm", __doc__ or "")
+    parser.add_argument("set", type=command_set, help="ssh, nfs or dummy")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per command (300)")
+    parser.add_argument("--front-end", action="append", default=[], help="another local name")
+    parser.add_argument("--vm-dir", help="nfs: the hosts' VM_DIR, rewritten to the local var dir")
+    return parse_driver_args(parser, argv)
+
+
+def actions(ctx: Context) -> dict[str, Action]:
+    return {"TRANSFER": partial(transfer, ctx)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    rewrite = (args.vm_dir.rstrip("/"), var_dir()) if args.vm_dir else None
+    pool = SshPool(max_idle=args.concurrency) if args.set == "ssh" else None
+    ctx = Context(args.set, local_names(args.front_end), args.timeout, pool, rewrite)
+    try:
+        return serve(actions(ctx), concurrency=args.concurrency)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
