@@ -89,7 +89,12 @@ class Scheduler:
             return None
         if new:
             self.vm_log.debug(f"New pending virtual machines: {_ids(new)}")
-        return self.round(xml, ids)
+        plan = self.round(xml, ids)
+        if plan.placements and (plan.deferred or plan.reasons):
+            # This round changed the hosts and VMs still wait (MAX_DISPATCH, MAX_HOST...): go on
+            # at the next live check, not a whole SCHED_INTERVAL later as OpenNebula would.
+            self.next_round = self.clock() + self.settings.live_interval
+        return plan
 
     def round(self, xml: str, ids: frozenset[int]) -> Plan:
         """Place and deploy the first MAX_VM pending VMs in ``xml``; explain those that wait."""
