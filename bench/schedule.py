@@ -37,7 +37,8 @@ TEMPLATES = [  # ten shapes, mixed REQUIREMENTS and RANK; every one fits a dummy
     'NAME = "hyp"\nCPU = 0.2\nMEMORY = 256\nREQUIREMENTS = "HYPERVISOR = \\"dummy\\""',
     'NAME = "busy"\nCPU = 0.4\nMEMORY = 512\nREQUIREMENTS = "FREECPU > 100"\nRANK = "FREEMEMORY"',
     'NAME = "avoid"\nCPU = 0.2\nMEMORY = 128\nREQUIREMENTS = "! (HOSTNAME = \\"dummy0001\\")"',
-    'NAME = "mix"\nCPU = 0.3\nMEMORY = 768\nREQUIREMENTS = "TOTALCPU > 400 & HOSTNAME != \\"nowhere\\""\n'
+    'NAME = "mix"\nCPU = 0.3\nMEMORY = 768\n'
+    'REQUIREMENTS = "TOTALCPU > 400 & HOSTNAME != \\"nowhere\\""\n'
     'RANK = "- (RUNNING_VMS * 10 + CPU_USAGE)"',
 ]
 
@@ -96,6 +97,9 @@ def main() -> None:
             )
             for v in range(args.vms):
                 rpc.call("one.vm.allocate", TEMPLATES[v % len(TEMPLATES)])
+            if os.environ.get("BENCH_PAUSE"):  # time to attach a profiler to oned
+                print(f"oned pid {oned.proc.pid}", flush=True)
+                time.sleep(float(os.environ["BENCH_PAUSE"]))
             sched = start_sched(oned, args.max_host, args.vms)
             took = wait(lambda: rpc.running() >= args.vms, 600, 0.05)
             print(

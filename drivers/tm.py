@@ -189,6 +189,18 @@ def read_chunks(t: Transfer, src: Place) -> Iterator[bytes]:
         yield chunk
 
 
+def batched(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """The same bytes in pieces of ``size`` (the last shorter): one SSH channel a piece."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
+
+
 def write_chunks(t: Transfer, chunks: Iterable[bytes], dst: Place) -> None:
     """Write a file from chunks to ``<dst>.part``, then rename it; no ``.part`` is left."""
     part = Place(dst.host, dst.path + ".part")
@@ -199,7 +211,7 @@ def write_chunks(t: Transfer, chunks: Iterable[bytes], dst: Place) -> None:
                     file.write(chunk)
         else:
             mode = ">"
-            for chunk in chunks:
+            for chunk in batched(chunks, CHUNK):
                 t.must(dst.host, ["sh", "-c", f'cat {mode} "$1"', "write", part.path], chunk)
                 mode = ">>"
             if mode == ">":  # an empty file

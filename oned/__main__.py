@@ -172,8 +172,11 @@ def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -
                        config.vm_hooks)  # fmt: skip
     monitor = HostMonitor(cloud, drivers, reactor, onelog.module("InM"), hooks)
     lcm = LifeCycle(cloud, VmLog(locs.var), onelog.module("LCM"), monitor.changed)
-    vmm = VirtualMachineManager(lcm, drivers, reactor, onelog.module("VMM"), locs.var)
-    tm = TransferManager(lcm, drivers, reactor, onelog.module("TM"), locs.var)
+    from twisted.internet import threads
+
+    io = threads.deferToThread
+    vmm = VirtualMachineManager(lcm, drivers, reactor, onelog.module("VMM"), locs.var, io)
+    tm = TransferManager(lcm, drivers, reactor, onelog.module("TM"), locs.var, io)
     lcm.effects = route_effects(vmm, tm, hooks)
     cloud.lcm, cloud.var_dir = lcm, locs.var
     monitor.start()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -27,23 +28,57 @@ _MODULE_OF = {"DEPLOY": "VMM", "SHUTDOWN": "VMM", "POLL": "VMM", "TRANSFER": "TM
 
 
 class VmLog:
-    """``<var>/<vid>/vm.log`` in oned.log's format (reference §2)."""
+    """``<var>/<vid>/vm.log`` in oned.log's format (reference §2).
 
-    def __init__(self, var_dir: str):
+    The files of the VMs logged to last stay open (at most ``keep``), so a line costs one
+    ``write`` instead of an open and a close.
+    """
+
+    def __init__(self, var_dir: str, keep: int = 256):
         self._var = var_dir
+        self._keep = keep
+        self._open: OrderedDict[int, int] = OrderedDict()
 
     def write(self, vid: int, module: str, *messages: str, level: str = "I") -> None:
         """Append ``messages`` (one line each) in a single write."""
-        folder = os.path.join(self._var, str(vid))
         stamp = time.strftime("%a %b %d %H:%M:%S %Y")
         text = "".join(f"{stamp} [{module}][{level}]: {m}\n" for m in messages)
-        try:
-            f = open(os.path.join(folder, "vm.log"), "a", encoding="utf-8")  # noqa: SIM115
-        except FileNotFoundError:
-            os.makedirs(folder, exist_ok=True)
-            f = open(os.path.join(folder, "vm.log"), "a", encoding="utf-8")  # noqa: SIM115
-        with f:
-            f.write(text)
+        os.write(self._fd(vid), text.encode("utf-8", "replace"))
+
+    def _fd(self, vid: int) -> int:
+        fd = self._open.get(vid)
+        if fd is not None:
+            self._open.move_to_end(vid)
+            return fd
+        folder = vm_folder(self._var, vid)
+        fd = os.open(os.path.join(folder, "vm.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._open[vid] = fd
+        if len(self._open) > self._keep:
+            os.close(self._open.popitem(last=False)[1])
+        return fd
+
+    def close(self) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open.clear()
+
+
+_MADE: set[str] = set()
+
+
+def vm_folder(var_dir: str, vid: int) -> str:
+    """``<var>/<vid>``, created the first time it is asked for."""
+    folder = os.path.join(var_dir, str(vid))
+    if folder not in _MADE:
+        os.makedirs(folder, exist_ok=True)
+        _MADE.add(folder)
+    return folder
+
+
+def write_file(path: str, text: str) -> None:
+    """Write a whole file (deployment, transfer script, context.sh); run in a worker thread."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 class LifeCycle:

@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
+from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from oned import lifecycle as lc
 from oned import transfer, vmvars
 from oned.drivers import Drivers
-from oned.lcm import LifeCycle, history_of
+from oned.lcm import LifeCycle, history_of, vm_folder, write_file
 from oned.mad import DriverCancelled, Reply
 from oned.records import Vm
 
@@ -24,8 +26,17 @@ TIMEOUT = 3600.0
 
 
 class TransferManager:
-    def __init__(self, lcm: LifeCycle, drivers: Drivers, reactor: Any, log: logging.Logger,
-                 var_dir: str):  # fmt: skip
+    def __init__(
+        self,
+        lcm: LifeCycle,
+        drivers: Drivers,
+        reactor: Any,
+        log: logging.Logger,
+        var_dir: str,
+        io: Callable[..., defer.Deferred] = defer.maybeDeferred,
+    ):
+        """``io`` runs file writes (``deferToThread`` in oned: off the reactor thread)."""
+        self._io = io
         self._lcm = lcm
         self._drivers = drivers
         self._reactor = reactor
@@ -41,11 +52,12 @@ class TransferManager:
         try:
             if channel is None:
                 raise transfer.TransferError(self._drivers.problem("TM", current.tm_mad))
-            path = self._write(vm, effect.script)
+            path, files = self._files(vm, effect.script)
         except (transfer.TransferError, OSError) as exc:
             self._fail_later(vm, str(exc))
             return
-        d = channel.request("TRANSFER", vm.id, path, timeout=TIMEOUT)
+        d = self._io(_write_all, files)
+        d.addCallback(lambda _: channel.request("TRANSFER", vm.id, path, timeout=TIMEOUT))
         d.addCallbacks(self._replied, self._errored, (vm.id,), None, (vm.id,))
 
     def cancel(self, vm: Vm) -> None:
@@ -54,9 +66,9 @@ class TransferManager:
         if channel is not None:
             channel.cancel(vm.id)
 
-    def _write(self, vm: Vm, kind: str) -> str:
-        folder = os.path.join(self._var, str(vm.id))
-        os.makedirs(folder, exist_ok=True)
+    def _files(self, vm: Vm, kind: str) -> tuple[str, list[tuple[str, str]]]:
+        """The script's path and the files to write for it: (path, text) pairs."""
+        folder = vm_folder(self._var, vm.id)
         current, previous = history_of(vm, lc.CURRENT), history_of(vm, lc.PREVIOUS)
         assert current is not None
         places = transfer.Places(
@@ -67,19 +79,13 @@ class TransferManager:
             previous=previous.host_name if previous else "",
         )
         lines = transfer.script(kind, vm.template, places)
-        if kind == "prolog" and isinstance(vm.template.get("CONTEXT"), dict):
-            self._write_context(vm, folder)
         path = os.path.join(folder, f"transfer.{current.seq}.{kind}")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-        return path
-
-    def _write_context(self, vm: Vm, folder: str) -> None:
+        files = [(path, "\n".join(lines) + "\n")]
         context = vm.template.get("CONTEXT")
-        assert isinstance(context, dict)
-        values = {k: vmvars.expand(v, vm.template, vm.id) for k, v in context.items()}
-        with open(os.path.join(folder, "context.sh"), "w", encoding="utf-8") as f:
-            f.write(transfer.context_sh(values))
+        if kind == "prolog" and isinstance(context, dict):
+            values = {k: vmvars.expand(v, vm.template, vm.id) for k, v in context.items()}
+            files.append((os.path.join(folder, "context.sh"), transfer.context_sh(values)))
+        return path, files
 
     def _fail_later(self, vm: Vm, message: str) -> None:
         event = lc.tm_event(vm.state, vm.lcm_state, False)
@@ -102,3 +108,8 @@ class TransferManager:
         if failure.check(DriverCancelled):
             return
         self._replied(Reply("TRANSFER", str(vid), False, failure.getErrorMessage()), vid)
+
+
+def _write_all(files: list[tuple[str, str]]) -> None:
+    for path, text in files:
+        write_file(path, text)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
-from twisted.internet import task
+from twisted.internet import defer, task
 from twisted.python.failure import Failure
 
 from oned import lifecycle as lc
 from oned import views
 from oned.drivers import Drivers
-from oned.lcm import LifeCycle, history_of
+from oned.lcm import LifeCycle, history_of, vm_folder, write_file
 from oned.mad import DriverCancelled, Reply
 from oned.records import Vm
 from oned.states import LcmState, VmState
@@ -30,8 +31,17 @@ _FIGURES = {"USEDMEMORY": "memory", "USEDCPU": "cpu", "NETRX": "net_rx", "NETTX"
 
 
 class VirtualMachineManager:
-    def __init__(self, lcm: LifeCycle, drivers: Drivers, reactor: Any, log: logging.Logger,
-                 var_dir: str):  # fmt: skip
+    def __init__(
+        self,
+        lcm: LifeCycle,
+        drivers: Drivers,
+        reactor: Any,
+        log: logging.Logger,
+        var_dir: str,
+        io: Callable[..., defer.Deferred] = defer.maybeDeferred,
+    ):
+        """``io`` runs file writes (``deferToThread`` in oned: off the reactor)."""
+        self._io = io
         self._lcm = lcm
         self._drivers = drivers
         self._reactor = reactor
@@ -53,7 +63,14 @@ class VirtualMachineManager:
             return
         images = f"{record.vm_dir}/{vm.id}/images"
         args = self._arguments(vm, effect, record.host_name, images)
-        d = channel.request(effect.action, vm.id, *args, timeout=TIMEOUTS[effect.action])
+        if effect.action == "DEPLOY":
+            path = os.path.join(vm_folder(self._var, vm.id), f"deployment.{vm.history[-1].seq}")
+            text = views.vm_xml(vm, self._lcm.cloud.pools.uname(vm.uid))
+            d = self._io(write_file, path, text)
+        else:
+            d = defer.succeed(None)
+        timeout = TIMEOUTS[effect.action]
+        d.addCallback(lambda _: channel.request(effect.action, vm.id, *args, timeout=timeout))
         d.addCallbacks(self._replied, self._errored, (vm.id, effect.action), None,
                        (vm.id, effect.action))  # fmt: skip
 
@@ -61,20 +78,12 @@ class VirtualMachineManager:
         deploy_id = vm.deploy_id or "-"
         checkpoint = f"{images}/checkpoint"
         if effect.action == "DEPLOY":
-            seq = vm.history[-1].seq
-            self._write_deployment(vm, seq)
-            return [host, f"{images}/deployment.{seq}", "-"]
+            return [host, f"{images}/deployment.{vm.history[-1].seq}", "-"]
         if effect.action in ("SAVE", "RESTORE"):
             return [host, deploy_id, checkpoint]
         if effect.action == "MIGRATE":
             return [host, deploy_id, vm.history[-1].host_name]
         return [host, deploy_id, "-"]
-
-    def _write_deployment(self, vm: Vm, seq: int) -> None:
-        folder = os.path.join(self._var, str(vm.id))
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, f"deployment.{seq}"), "w", encoding="utf-8") as f:
-            f.write(views.vm_xml(vm, self._lcm.cloud.pools.uname(vm.uid)))
 
     def cancel(self, vm: Vm) -> None:
         record = history_of(vm, lc.CURRENT)

@@ -1,0 +1,382 @@
+"""VMM (virtual machine manager) driver for KVM/QEMU through libvirt: ``one_vmm_kvm [options]``.
+
+Each host's libvirtd is reached with libvirt-python over libvirt's own SSH transport,
+``qemu+ssh://<host>/system`` (``--uri`` with ``{host}``, ``--host-uri NAME=URI``): one connection
+per host, kept, with keepalives (a host that stops answering is dropped within ~20 s and
+reconnected by the next action). DEPLOY renders the domain from the local deployment file (the
+VM's XML; drivers/vmm_kvm_xml.py), writes it to the remote path over the host's reused SSH
+connection (drivers/runner.py) and creates a transient domain ``one-<vid>`` (the deploy_id); with
+``--domain-type auto`` it asks for kvm and falls back to qemu (TCG) where KVM is not available.
+SHUTDOWN (ACPI, then at most ``--shutdown-timeout`` s for the domain to go), CANCEL (destroy),
+SAVE and RESTORE (the checkpoint file), MIGRATE (live, driven by this driver over its connections
+to both hosts) and POLL (STATE, USEDMEMORY, USEDCPU from the second POLL on, NETRX, NETTX).
+A domain already running answers DEPLOY; one already gone answers SHUTDOWN and CANCEL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+from drivers.protocol import (
+    Action,
+    DriverFailure,
+    Logger,
+    Request,
+    driver_parser,
+    one_line,
+    parse_driver_args,
+    serve,
+)
+from drivers.runner import SshPool
+from drivers.vmm_kvm_xml import (
+    STATES,
+    RenderError,
+    cpu_percent,
+    domain_for,
+    interface_devices,
+    local_deployment_file,
+    var_dir,
+)
+
+DEFAULT_URI = "qemu+ssh://{host}/system?no_tty=1"
+_NO_KVM = re.compile(r"kvm.*not available|domaintype=kvm|unsupported.*kvm", re.I)
+
+
+def libvirt() -> Any:
+    """The libvirt module, imported at first use (a driver starts in milliseconds)."""
+    import libvirt as module
+
+    return module
+
+
+class Connections:
+    """One libvirt connection per host, opened on first use, reopened once libvirt finds it dead
+    (closed by the host, or no answer to keepalives)."""
+
+    def __init__(self, uri_of: Callable[[str], str], timeout: float) -> None:
+        self.uri_of, self.timeout = uri_of, timeout
+        self._conns: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host: str) -> Any:
+        with self._lock:
+            conn = self._conns.get(host)
+        if conn is not None and conn.isAlive():
+            return conn
+        conn = open_connection(self.uri_of(host), self.timeout)
+        with self._lock:
+            self._conns[host] = conn
+        return conn
+
+
+def open_connection(uri: str, timeout: float) -> Any:
+    """``libvirt.open(uri)`` within ``timeout`` seconds, with keepalives; DriverFailure if not."""
+    lv, box = libvirt(), {}
+
+    def connect() -> None:
+        try:
+            box["conn"] = lv.open(uri)
+        except lv.libvirtError as err:
+            box["error"] = err
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if "conn" not in box:
+        why = one_line(str(box["error"])) if "error" in box else f"timed out after {timeout:g} s"
+        raise DriverFailure(f"cannot connect to {uri}: {why}")
+    with suppress(lv.libvirtError):  # drivers without keepalive (test:///, no event loop)
+        box["conn"].setKeepAlive(5, 3)
+    return box["conn"]
+
+
+def start_event_loop() -> None:
+    """libvirt's default event loop on a daemon thread: keepalives need it."""
+    lv = libvirt()
+    lv.virEventRegisterDefaultImpl()
+    threading.Thread(target=_loop, args=(lv,), name="libvirt-events", daemon=True).start()
+
+
+def _loop(lv: Any) -> None:
+    while True:
+        lv.virEventRunDefaultImpl()
+
+
+@dataclass
+class Context:
+    """The driver's settings and what it keeps between actions."""
+
+    uri: str = DEFAULT_URI
+    host_uris: Mapping[str, str] = field(default_factory=dict)
+    domain_type: str = "auto"
+    shutdown_timeout: float = 60.0
+    var_dir: str = "/var/lib/one"
+    unsafe_migration: bool = False
+    timeout: float = 30.0
+    pool: SshPool | None = None
+    hosts: Connections = field(init=False)
+    types: dict[str, str] = field(default_factory=dict)  # host -> domain type found to work
+    samples: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.hosts = Connections(self.uri_of, self.timeout)
+
+    def uri_of(self, host: str) -> str:
+        return self.host_uris.get(host) or self.uri.format(host=host)
+
+
+def failure(what: str, err: Exception) -> DriverFailure:
+    return DriverFailure(f"{what}: {one_line(str(err))}")
+
+
+@contextmanager
+def guarded(what: str) -> Iterator[None]:
+    """Turns a libvirtError into DriverFailure("<what>: <libvirt's message>")."""
+    try:
+        yield
+    except libvirt().libvirtError as err:
+        raise failure(what, err) from None
+
+
+def arguments(request: Request, count: int, usage: str) -> tuple[str, ...]:
+    if len(request.args) < count:
+        raise DriverFailure(f"{request.action} needs {usage}")
+    return request.args[:count]
+
+
+def write_remote(ctx: Context, host: str, path: str, data: str) -> None:
+    """Put the rendered file on the host (here when the URI names no host: a local libvirtd)."""
+    target = urlsplit(ctx.uri_of(host)).netloc
+    if not target or ctx.pool is None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as file:
+            file.write(data)
+        return
+    result = ctx.pool.put(target, path, data.encode(), 0o644, timeout=ctx.timeout)
+    if not result.ok:
+        raise DriverFailure(f"cannot write {host}:{path}: {result.reason()}")
+
+
+def create(conn: Any, xml: str) -> Any:
+    """createXML; a domain of that name already running is taken as the one deployed."""
+    lv = libvirt()
+    try:
+        return conn.createXML(xml, 0)
+    except lv.libvirtError as err:
+        if err.get_error_code() != lv.VIR_ERR_OPERATION_FAILED or "already" not in str(err):
+            raise
+        name = ET.fromstring(xml).findtext("name") or ""
+        domain = conn.lookupByName(name)
+        if not domain.isActive():
+            raise
+        return domain
+
+
+def deploy(ctx: Context, request: Request, log: Logger) -> str:
+    """DEPLOY vid host remote_file: render, copy, create; answers the domain's name."""
+    host, remote = arguments(request, 2, "a host and a deployment file")
+    try:
+        local = local_deployment_file(remote, ctx.var_dir)
+        with open(local) as file:
+            text = file.read()
+    except RenderError as err:
+        raise DriverFailure(str(err)) from None
+    except OSError as err:
+        raise DriverFailure(f"cannot read the deployment file {local}: {err.strerror}") from None
+    kind = ctx.domain_type if ctx.domain_type != "auto" else ctx.types.get(host, "kvm")
+    try:
+        return create_on(ctx, host, remote, text, kind)
+    except libvirt().libvirtError as err:
+        if ctx.domain_type != "auto" or kind != "kvm" or not _NO_KVM.search(str(err)):
+            raise failure(f"cannot create the domain on {host}", err) from None
+    log(f"KVM is not available on {host}: domain type qemu (TCG)")
+    ctx.types[host] = "qemu"
+    with guarded(f"cannot create the domain on {host}"):
+        return create_on(ctx, host, remote, text, "qemu")
+
+
+def create_on(ctx: Context, host: str, remote: str, text: str, kind: str) -> str:
+    """Render for ``kind``, write the file to the host, create the domain: its name."""
+    try:
+        xml = domain_for(text, remote, kind)
+    except RenderError as err:
+        raise DriverFailure(f"cannot make the domain from {remote}: {err}") from None
+    write_remote(ctx, host, remote, xml)
+    return create(ctx.hosts.get(host), xml).name()
+
+
+def lookup(ctx: Context, host: str, name: str) -> Any | None:
+    """The domain ``name`` on ``host``, or None when the host does not know it."""
+    lv = libvirt()
+    conn = ctx.hosts.get(host)
+    try:
+        return conn.lookupByName(name)
+    except lv.libvirtError as err:
+        if err.get_error_code() == lv.VIR_ERR_NO_DOMAIN:
+            return None
+        raise failure(f"cannot look up {name} on {host}", err) from None
+
+
+def required(ctx: Context, host: str, name: str) -> Any:
+    domain = lookup(ctx, host, name)
+    if domain is None:
+        raise DriverFailure(f"{name} is not running on {host}")
+    return domain
+
+
+def gone(domain: Any) -> bool:
+    """Whether the domain has stopped (a transient one vanishes)."""
+    lv = libvirt()
+    try:
+        return domain.state()[0] == lv.VIR_DOMAIN_SHUTOFF
+    except lv.libvirtError as err:
+        if err.get_error_code() == lv.VIR_ERR_NO_DOMAIN:
+            return True
+        raise
+
+
+def still_there(ctx: Context, request: Request, log: Logger, what: str) -> Any | None:
+    """The domain of a SHUTDOWN or CANCEL; None (and a LOG line) when it is already gone."""
+    host, name = arguments(request, 2, "a host and a deploy id")
+    domain = lookup(ctx, host, name)
+    if domain is None:
+        log(f"{name} is not running on {host}: nothing to {what}")
+    return domain
+
+
+def shutdown(ctx: Context, request: Request, log: Logger) -> str:
+    """SHUTDOWN vid host deploy_id: ACPI shutdown, then wait (bounded) for the domain to go."""
+    domain = still_there(ctx, request, log, "shut down")
+    if domain is None:
+        return "-"
+    name, stop = domain.name(), threading.Event()
+    deadline = time.monotonic() + ctx.shutdown_timeout
+    log.on_cancel(stop.set)
+    with guarded(f"cannot shut {name} down"):
+        domain.shutdown()
+        while not gone(domain):
+            if time.monotonic() >= deadline or stop.wait(0.25):
+                raise DriverFailure(f"{name} still running {ctx.shutdown_timeout:g} s after ACPI")
+    return "-"
+
+
+def cancel(ctx: Context, request: Request, log: Logger) -> str:
+    """CANCEL vid host deploy_id: destroy the domain at once."""
+    domain = still_there(ctx, request, log, "cancel")
+    if domain is not None:
+        with guarded(f"cannot destroy {domain.name()}"):
+            domain.destroy()
+    return "-"
+
+
+def save(ctx: Context, request: Request, log: Logger) -> str:
+    """SAVE vid host deploy_id checkpoint: the domain's state to the file; the domain stops."""
+    host, name, checkpoint = arguments(request, 3, "a host, a deploy id and a checkpoint file")
+    domain = required(ctx, host, name)
+    with guarded(f"cannot save {name} to {checkpoint}"):
+        domain.save(checkpoint)
+    return "-"
+
+
+def restore(ctx: Context, request: Request, log: Logger) -> str:
+    """RESTORE vid host deploy_id checkpoint: the domain runs again from the file."""
+    host, _, checkpoint = arguments(request, 3, "a host, a deploy id and a checkpoint file")
+    with guarded(f"cannot restore {host}:{checkpoint}"):
+        ctx.hosts.get(host).restore(checkpoint)
+    return "-"
+
+
+def migrate(ctx: Context, request: Request, log: Logger) -> str:
+    """MIGRATE vid source deploy_id destination: live migration between the two libvirtds."""
+    source, name, dest = arguments(request, 3, "a source host, a deploy id and a destination")
+    lv = libvirt()
+    domain = required(ctx, source, name)
+    flags = lv.VIR_MIGRATE_LIVE | (lv.VIR_MIGRATE_UNSAFE if ctx.unsafe_migration else 0)
+    with guarded(f"cannot migrate {name} from {source} to {dest}"):
+        domain.migrate(ctx.hosts.get(dest), flags, None, None, 0)
+    ctx.samples.pop((source, name), None)
+    return "-"
+
+
+def net_bytes(domain: Any) -> tuple[int, int]:
+    """(received, sent) bytes of every interface of the domain, as the guest sees them."""
+    stats = [domain.interfaceStats(dev) for dev in interface_devices(domain.XMLDesc(0))]
+    return sum(s[0] for s in stats), sum(s[4] for s in stats)
+
+
+def poll(ctx: Context, request: Request, log: Logger) -> str:
+    """POLL vid host deploy_id: STATE, USEDMEMORY, USEDCPU, NETRX, NETTX."""
+    host, name = arguments(request, 2, "a host and a deploy id")
+    lv = libvirt()
+    domain = lookup(ctx, host, name)
+    try:
+        if domain is not None:
+            state, _, memory, _, cpu_ns = domain.info()
+            rx, tx = net_bytes(domain)
+    except lv.libvirtError as err:
+        if err.get_error_code() != lv.VIR_ERR_NO_DOMAIN:
+            raise failure(f"cannot poll {name} on {host}", err) from None
+        domain = None
+    if domain is None:
+        ctx.samples.pop((host, name), None)
+        return "STATE=d"
+    sample = (time.monotonic(), cpu_ns)
+    cpu, ctx.samples[(host, name)] = cpu_percent(ctx.samples.get((host, name)), sample), sample
+    used_cpu = "" if cpu is None else f" USEDCPU={cpu}"
+    return f"STATE={STATES.get(state, '-')} USEDMEMORY={memory}{used_cpu} NETRX={rx} NETTX={tx}"
+
+
+def host_uri(text: str) -> tuple[str, str]:
+    name, sep, uri = text.partition("=")
+    if not sep or not name or not uri:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=URI")
+    return name, uri
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = driver_parser("one_vmm_kvm", __doc__ or "")
+    add = parser.add_argument
+    add("--uri", default=DEFAULT_URI, help=f"libvirt URI of a host ({DEFAULT_URI})")
+    add("--host-uri", type=host_uri, action="append", default=[], help="NAME=URI for one host")
+    add("--domain-type", choices=("auto", "kvm", "qemu"), default="auto", help="(auto)")
+    add("--shutdown-timeout", type=float, default=60.0, help="seconds SHUTDOWN waits (60)")
+    add("--timeout", type=float, default=30.0, help="seconds to connect to a host (30)")
+    add("--unsafe-migration", action="store_true", help="migrate even when libvirt cannot")
+    return parse_driver_args(parser, argv)
+
+
+def actions(ctx: Context) -> dict[str, Action]:
+    table = {"DEPLOY": deploy, "SHUTDOWN": shutdown, "CANCEL": cancel, "SAVE": save}
+    table |= {"RESTORE": restore, "MIGRATE": migrate, "POLL": poll}
+    return {name: partial(action, ctx) for name, action in table.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    libvirt().registerErrorHandler(lambda *_: None, None)  # answered, not printed on stderr
+    start_event_loop()
+    pool = SshPool(max_idle=args.concurrency)
+    ctx = Context(
+        args.uri, dict(args.host_uri), args.domain_type, args.shutdown_timeout, var_dir(os.environ),
+        args.unsafe_migration, args.timeout, pool,
+    )  # fmt: skip
+    try:
+        return serve(actions(ctx), concurrency=args.concurrency)
+    finally:
+        pool.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
