@@ -171,7 +171,8 @@ def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -
     hooks = HookRunner(drivers.hm, config.host_hooks, locs.hooks, onelog.module("HKM"),
                        config.vm_hooks)  # fmt: skip
     monitor = HostMonitor(cloud, drivers, reactor, onelog.module("InM"), hooks)
-    lcm = LifeCycle(cloud, VmLog(locs.var), onelog.module("LCM"), monitor.changed)
+    vm_log = VmLog(locs.var)
+    lcm = LifeCycle(cloud, vm_log, onelog.module("LCM"), monitor.changed)
     from twisted.internet import threads
 
     io = threads.deferToThread
@@ -183,6 +184,7 @@ def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -
     vmm.start_polling()
     reactor.addSystemEventTrigger("before", "shutdown", monitor.stop)
     reactor.addSystemEventTrigger("before", "shutdown", vmm.stop)
+    reactor.addSystemEventTrigger("after", "shutdown", vm_log.close)
     return drivers
 
 
