@@ -1,0 +1,75 @@
+"""The seed's Part III walk-through through oned on a real guest: a namespace host monitored
+over SSH, one_vmm_kvm on libvirt/QEMU, one_tm ssh, CONTEXT on a cdrom, the scheduler."""
+
+from __future__ import annotations
+
+import time
+
+import pyone
+import pytest
+
+from tests.e2e.guest_fixtures import ConsoleLog
+from tests.functional.oned_process import OnedProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_for(predicate, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture
+def cloud(libvirt_uri, test_guest, run_dir, test_hosts, domain_type):
+    """oned (ONE_LOCATION and VM_DIR where QEMU may read), `one start`, one namespace host."""
+    location = run_dir / f"one-{time.monotonic_ns()}"
+    vmm = (
+        'VM_MAD = [ name = "vmm_guest", executable = "one_vmm_kvm",\n'
+        f'          arguments = "--domain-type {domain_type}", type = "kvm" ]\n'
+    )
+    oned = OnedProcess(location, conf_extra=vmm).set(
+        VM_DIR=f'"{location}/vms"', VM_POLLING_INTERVAL=2, HOST_MONITORING_INTERVAL=10
+    )
+    location.chmod(0o755)
+    started = oned.run_cli("one", "start")
+    assert started.returncode == 0, started.stderr
+    one = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
+    _, address = test_hosts[1]
+    one.host.allocate(address, "im_kvm", "vmm_guest", "tm_ssh")
+    wait_for(lambda: one.host.info(0).STATE == 2, 30)
+    yield oned, one, location
+    for vm in one.vmpool.info(-2, -1, -1, -1).VM:
+        one.vm.action("finalize", vm.ID)
+    oned.run_cli("one", "stop")
+
+
+def test_a_created_vm_boots_reads_its_context_and_shuts_down_to_done(cloud, test_guest, tmp_path):
+    """onevm create -> pend -> (mm_sched) prol -> boot -> runn; console; shutdown -> done."""
+    oned, one, location = cloud
+    template = tmp_path / "ttylinux.one"
+    template.write_text(
+        f"NAME = ttylinux\nCPU = 0.1\nMEMORY = 128\n"
+        f'OS = [ KERNEL = "{test_guest.kernel}", INITRD = "{test_guest.initrd}",'
+        f' KERNEL_CMD = "console=ttyS0" ]\n'
+        f'DISK = [ SOURCE = "{test_guest.disk}", TARGET = "hda" ]\n'
+        f'CONTEXT = [ HOSTNAME = "$NAME", IP = "10.9.8.7", TARGET = "hdc" ]\n'
+    )
+    assert oned.run_cli("onevm", "create", str(template)).returncode == 0
+    wait_for(lambda: one.vm.info(0).LCM_STATE == 3, 120)
+    console = ConsoleLog(location / "vms" / "0" / "console.log")
+    console.wait_for(r"ONECLOUD CONTEXT IP=10\.9\.8\.7 HOSTNAME=ttylinux", 120)
+    console.wait_for(r"ONECLOUD BOOTED", 60)
+    wait_for(lambda: one.vm.info(0).MONITORING.MEMORY, 30)  # polled through the driver
+    assert (location / "vms" / "0" / "images" / "disk.1").exists()  # the context ISO
+    one.vm.action("shutdown", 0)
+    wait_for(lambda: one.vm.info(0).STATE == 6, 120)
+    log = (location / "var" / "0" / "vm.log").read_text()
+    for state in ("ACTIVE/PROLOG", "ACTIVE/BOOT", "ACTIVE/RUNNING", "ACTIVE/SHUTDOWN", "DONE"):
+        assert f"New VM state is {state}" in log
+    history = oned.run_cli("onevm", "history", "0").stdout
+    assert "user" in history or "none" in history
