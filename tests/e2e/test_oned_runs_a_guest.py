@@ -73,3 +73,29 @@ def test_a_created_vm_boots_reads_its_context_and_shuts_down_to_done(cloud, test
         assert f"New VM state is {state}" in log
     history = oned.run_cli("onevm", "history", "0").stdout
     assert "user" in history or "none" in history
+
+
+def test_suspend_resume_and_stop_resume_keep_the_same_guest_running(cloud, test_guest, tmp_path):
+    """suspend -> susp -> resume -> runn; stop -> stop (disks back on the front-end) -> resume
+    -> pend -> (mm_sched) prol -> boot -> runn; the guest's console goes on, never reboots."""
+    oned, one, location = cloud
+    one.vm.allocate(
+        f'NAME = saver\nCPU = 0.1\nMEMORY = 128\nOS = [ KERNEL = "{test_guest.kernel}",'
+        f' INITRD = "{test_guest.initrd}", KERNEL_CMD = "console=ttyS0" ]\n'
+        f'DISK = [ SOURCE = "{test_guest.disk}", TARGET = "hda" ]\n'
+    )
+    console = ConsoleLog(location / "vms" / "0" / "console.log")
+    wait_for(lambda: one.vm.info(0).LCM_STATE == 3, 120)
+    console.wait_for(r"ONECLOUD BOOTED", 120)
+    one.vm.action("suspend", 0)
+    wait_for(lambda: one.vm.info(0).STATE == 5, 120)
+    one.vm.action("resume", 0)
+    wait_for(lambda: one.vm.info(0).LCM_STATE == 3, 120)
+    one.vm.action("stop", 0)
+    wait_for(lambda: one.vm.info(0).STATE == 4, 120)
+    assert (location / "var" / "0" / "images").is_dir()  # checkpoint and disks on the front-end
+    one.vm.action("resume", 0)
+    wait_for(lambda: one.vm.info(0).STATE == 3 and one.vm.info(0).LCM_STATE == 3, 180)
+    assert console.text().count("ONECLOUD BOOTED") == 1  # restored, not rebooted
+    reasons = oned.run_cli("onevm", "history", "0").stdout
+    assert "stop" in reasons
