@@ -10,18 +10,9 @@ import pytest
 
 from tests.e2e.guest_fixtures import ConsoleLog
 from tests.functional.oned_process import OnedProcess
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_for(predicate, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 @pytest.fixture

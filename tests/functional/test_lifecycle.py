@@ -9,18 +9,9 @@ import pyone
 import pytest
 
 from tests.functional.oned_process import OnedProcess
+from tests.waiting import wait_for
 
 RUNNING, DONE, FAILED, PENDING, HOLD, STOPPED, SUSPENDED = (3, 3), 6, 7, 1, 2, 4, 5
-
-
-def wait_for(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 @pytest.fixture

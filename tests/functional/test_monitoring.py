@@ -10,16 +10,7 @@ import pyone
 import pytest
 
 from tests.functional.oned_process import OnedProcess
-
-
-def wait_for(predicate, timeout: float = 20.0, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
+from tests.waiting import wait_for
 
 
 @pytest.fixture

@@ -3,22 +3,11 @@ pending VMs on dummy hosts through the real drivers and says why a VM waits."""
 
 from __future__ import annotations
 
-import time
-
 import pyone
 import pytest
 
 from tests.functional.oned_process import OnedProcess
-
-
-def wait_for(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
+from tests.waiting import wait_for
 
 
 @pytest.fixture
