@@ -160,11 +160,11 @@ class LifeCycle:
         if released:
             self.cloud.pools.free_leases(released)
         self._keep(new)
-        for line in outcome.log:
-            self.vm_log.write(vm.id, "LCM", line)
-        self.vm_log.write(
-            vm.id, "LCM", f"New VM state is {lc.state_name(new.state, new.lcm_state)}"
-        )
+        # The table's own 1.4 lines say "New VM state is PROLOG"; one line per change is
+        # enough, and ACTIVE/PROLOG names the pair.
+        lines = [line for line in outcome.log if not line.startswith("New VM state is ")]
+        state = lc.state_name(new.state, new.lcm_state)
+        self.vm_log.write(vm.id, "LCM", *lines, f"New VM state is {state}")
         for effect in outcome.effects:
             if effect.in_transaction:
                 self._capacity(new, effect)
