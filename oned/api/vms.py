@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from oned import lifecycle as lc
 from oned import views
 from oned.api import vnets
 from oned.api.cloud import Caller, Cloud, require_owner
@@ -45,6 +46,9 @@ def allocate(cloud: Cloud, caller: Caller, text: str, hold: bool = False) -> int
     cloud.pools.vms.put(vm)
     vnets.hold_leases(cloud, leases)
     cloud.log.debug(f"VM {vid} allocated by {caller.name}")
+    if cloud.lcm is not None:
+        for effect in lc.ALLOCATE_EFFECTS:  # VM_HOOKs on CREATE
+            cloud.lcm.effects(vm, effect)
     return vid
 
 
