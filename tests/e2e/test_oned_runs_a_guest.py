@@ -59,7 +59,15 @@ def test_a_created_vm_boots_reads_its_context_and_shuts_down_to_done(cloud, test
     assert (location / "vms" / "0" / "images" / "disk.1").exists()  # the context ISO
     one.vm.action("shutdown", 0)
     wait_for(lambda: one.vm.info(0).STATE == 6, 120)
-    log = (location / "var" / "0" / "vm.log").read_text()
+    log = wait_for(
+        lambda: (
+            (t := (location / "var" / "0" / "vm.log").read_text()).endswith(
+                "New VM state is DONE\n"
+            )
+            and t
+        ),
+        10,
+    )
     for state in ("ACTIVE/PROLOG", "ACTIVE/BOOT", "ACTIVE/RUNNING", "ACTIVE/SHUTDOWN", "DONE"):
         assert f"New VM state is {state}" in log
     history = oned.run_cli("onevm", "history", "0").stdout

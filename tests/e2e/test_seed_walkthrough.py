@@ -93,7 +93,15 @@ def test_the_seed_ttylinux_walk_through_with_every_operation(cloud, test_guest, 
     assert hosts == [host01, host02, host01, host02, host02]
     history = oned.run_cli("onevm", "history", "0").stdout
     assert "user" in history and "stop" in history
-    log = (location / "var" / "0" / "vm.log").read_text()
+    log = wait_for(
+        lambda: (
+            (t := (location / "var" / "0" / "vm.log").read_text()).endswith(
+                "New VM state is DONE\n"
+            )
+            and t
+        ),
+        10,
+    )
     walked = ["ACTIVE/MIGRATE", "ACTIVE/SAVE_MIGRATE", "ACTIVE/PROLOG_MIGRATE"]
     walked += ["ACTIVE/SAVE_STOP", "STOPPED", "ACTIVE/PROLOG_RESUME", "SUSPENDED", "DONE"]
     for state in walked:

@@ -60,7 +60,14 @@ def test_deploy_runs_the_vm_and_shutdown_takes_it_to_done(cloud):
     wait_for(lambda: one.vm.info(vid).STATE == DONE)
     assert one.host.info(0).HOST_SHARE.RUNNING_VMS == 0
     assert [v.ID for v in one.vmpool.info(-2, -1, -1, -1).VM] == []
-    log = (oned.location / "var" / str(vid) / "vm.log").read_text()
+    log = wait_for(
+        lambda: (
+            (t := (oned.location / "var" / str(vid) / "vm.log").read_text()).endswith(
+                "New VM state is DONE\n"
+            )
+            and t
+        )
+    )
     for state in ("ACTIVE/PROLOG", "ACTIVE/BOOT", "ACTIVE/RUNNING", "ACTIVE/EPILOG", "DONE"):
         assert f"New VM state is {state}" in log
 

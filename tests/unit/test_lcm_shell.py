@@ -74,7 +74,10 @@ def shell(tmp_path):
     drivers = Drivers(vmm={"vmm_kvm": vmm}, tm={"tm_ssh": tmc})  # type: ignore[dict-item]
     changed: list[int] = []
     lcm = LifeCycle(
-        cloud, VmLog(cloud.var_dir), logging.getLogger("t"), lambda h: changed.append(h.id)
+        cloud,
+        VmLog(cloud.var_dir, threaded=False),
+        logging.getLogger("t"),
+        lambda h: changed.append(h.id),
     )
     vmm_manager = VirtualMachineManager(lcm, drivers, clock, logging.getLogger("t"), cloud.var_dir)
     tm_manager = TransferManager(lcm, drivers, clock, logging.getLogger("t"), cloud.var_dir)
