@@ -87,8 +87,10 @@ class Template:
             self.add(name, value)
 
     @classmethod
-    def _trusted(cls, attrs: list[tuple[str, Value]]) -> Template:
-        """A template over ``attrs`` as they are: the caller vouches for names and values."""
+    def trusted(cls, attrs: list[tuple[str, Value]]) -> Template:
+        """A template over ``attrs`` as they are, without the per-attribute checks: for text
+        this module produced (a stored template read back), where the caller vouches for upper-
+        case names, non-empty vectors and string values."""
         template = cls.__new__(cls)
         template._attrs = attrs
         return template
@@ -179,7 +181,7 @@ class Template:
 
     def copy(self) -> Template:
         """An independent copy (vectors are copied too)."""
-        return Template._trusted([(n, _copy_value(v)) for n, v in self._attrs])
+        return Template.trusted([(n, _copy_value(v)) for n, v in self._attrs])
 
     def to_text(self) -> str:
         """Template-language text, one attribute per line: ``parse(t.to_text()) == t`` always."""
@@ -439,7 +441,7 @@ def parse_entries(text: str) -> list[Entry]:
 
 def parse(text: str) -> Template:
     """The template written in ``text``. Raises TemplateSyntaxError."""
-    return Template._trusted([(name, value) for name, value, _ in _scan(text)])
+    return Template.trusted([(name, value) for name, value, _ in _scan(text)])
 
 
 # --- the XML form -----------------------------------------------------------------------------
@@ -487,7 +489,7 @@ def parse_xml(text: str) -> Template:
         name = _xml_name(text, element)
         value = _xml_vector(text, element) if len(element) else element.text or ""
         attrs.append((name, value))
-    return Template._trusted(attrs)
+    return Template.trusted(attrs)
 
 
 def parse_any(text: str) -> Template:
