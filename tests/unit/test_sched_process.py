@@ -263,18 +263,16 @@ def dispatcher_for(server: FakeOned, workers: int = 8) -> Dispatcher:
 
 
 def test_deployments_go_out_concurrently_not_one_per_round_trip(fake):
-    """Sixteen 50 ms deploys over eight connections take about two deploy times, not sixteen."""
+    """Sixteen 50 ms deploys over eight connections overlap at the fake oned (structural: the
+    wall time belongs to bench/, and varies with the machine's load)."""
     fake.deploy_delay = 0.05
     for vid in range(16):
         fake.add_vm(vid)
     dispatcher = dispatcher_for(fake)
-    started = time.monotonic()
     outcomes = dispatcher.deploy([Placement(vid, 0, "host01") for vid in range(16)])
-    elapsed = time.monotonic() - started
     dispatcher.close()
     assert all(o.ok for o in outcomes) and len(fake.deploys) == 16
     assert fake.most_in_flight > 1, "deployments were sent one at a time"
-    assert elapsed < 16 * 0.05 * 0.75, f"{elapsed:.2f} s for 16 deployments"
 
 
 def test_a_refused_deployment_is_an_outcome_with_oneds_message(fake):
