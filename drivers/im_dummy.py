@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ from drivers.protocol import (
     Logger,
     NoReply,
     Request,
+    ScriptFile,
     driver_parser,
     format_attribute,
     parse_driver_args,
@@ -87,39 +87,11 @@ def rule_for(rules: Sequence[Rule], host: str) -> Rule | None:
     return next((rule for rule in rules if fnmatch.fnmatchcase(host, rule.pattern)), None)
 
 
-class Script:
-    """The ``--script`` file: re-read when its mtime, size or inode change. A file that does
-    not parse is reported once and the previous rules are kept."""
+class Script(ScriptFile[tuple[Rule, ...]]):
+    """The ``--script`` file: glob -> outcome rules, re-read when it changes."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        self._stamp: tuple[int, int, int] | None = None
-        self._rules: tuple[Rule, ...] = ()
-        self._lock = threading.Lock()
-
-    def rules(self, log: Logger) -> tuple[Rule, ...]:
-        try:
-            st = os.stat(self.path)
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
-            stamp = (0, 0, 0)
-        if stamp != self._stamp:
-            with self._lock:  # the stamp moves only once the rules are in: none read stale ones
-                if stamp != self._stamp:
-                    self._reload(log)
-                    self._stamp = stamp
-        return self._rules
-
-    def _reload(self, log: Logger) -> None:
-        import yaml  # here: the driver must start in milliseconds without a script
-
-        try:
-            with open(self.path) as script:
-                self._rules = parse_rules(yaml.safe_load(script))
-        except FileNotFoundError:
-            self._rules = ()
-        except (OSError, ValueError, yaml.YAMLError) as err:
-            log(f"ignoring the changes to {self.path}: {' '.join(str(err).split())}")
+        super().__init__(path, parse_rules, ())
 
 
 class Context(NamedTuple):

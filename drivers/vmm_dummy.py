@@ -42,6 +42,7 @@ from drivers.protocol import (
     Logger,
     NoReply,
     Request,
+    ScriptFile,
     driver_parser,
     parse_driver_args,
     serve,
@@ -123,15 +124,11 @@ def parse_script(data: Any) -> dict[str, list[Rule]]:
     return rules
 
 
-class Script:
-    """The ``--script`` file, re-read when its mtime, size or inode change. A file that does
-    not parse is reported once and the previous rules are kept."""
+class Script(ScriptFile[dict[str, list[Rule]]]):
+    """The ``--script`` file: per action, VM-id glob -> outcome rules, re-read when it changes."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        self.lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
-        self._rules: dict[str, list[Rule]] = {}
+        super().__init__(path, parse_script, {})
 
     def rule_for(self, action: str, vid: str, log: Logger) -> Rule | None:
         """The first rule of ``action`` whose glob matches ``vid`` and that still applies."""
@@ -139,30 +136,6 @@ class Script:
             if fnmatch.fnmatchcase(vid, rule.pattern) and rule.claim(self.lock):
                 return rule
         return None
-
-    def rules(self, log: Logger) -> dict[str, list[Rule]]:
-        try:
-            st = os.stat(self.path)
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
-            stamp = (0, 0, 0)
-        if stamp != self._stamp:
-            with self.lock:
-                if stamp != self._stamp:
-                    self._reload(log)
-                    self._stamp = stamp  # after: no other thread uses the rules before they load
-        return self._rules
-
-    def _reload(self, log: Logger) -> None:
-        import yaml  # here: the driver must start in milliseconds without a script
-
-        try:
-            with open(self.path) as script:
-                self._rules = parse_script(yaml.safe_load(script))
-        except FileNotFoundError:
-            self._rules = {}
-        except (OSError, ValueError, yaml.YAMLError) as err:
-            log(f"ignoring the changes to {self.path}: {' '.join(str(err).split())}")
 
 
 @dataclass
