@@ -4,7 +4,10 @@ Everything is a real process: oned, one_im_dummy, one_vmm_dummy, one_tm (dummy),
 The VMs are allocated first (nothing placed yet); then mm_sched starts and the clock runs
 until every VM is RUNNING. Then one more VM on the idle cloud: allocate to RUNNING.
 
-    .venv/bin/python bench/schedule.py [--hosts 100] [--vms 1000] [--max-host 20]
+    .venv/bin/python bench/schedule.py [--hosts 100] [--vms 1000] [--max-host 20] [--fs auto]
+
+ONE_LOCATION is on a fresh ext4 file system when run as root (see bench/fresh_fs.py: a disk
+that just deleted thousands of files makes every file creation 25 times slower).
 """
 
 from __future__ import annotations
@@ -16,14 +19,18 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
+import xml.etree.ElementTree as ET
 import xmlrpc.client
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import fresh_fs
 from bench.api import machine
+from oned.expr import parse_requirements
+from scheduler.pools import parse_hosts
 from tests.functional.oned_process import BIN, OnedProcess
 
 SESSION = "oneadmin:onecloud"
@@ -60,6 +67,32 @@ class Rpc:
         return len(re.findall(rb"&lt;LCM_STATE&gt;3&lt;/LCM_STATE&gt;", reply))
 
 
+def check(rpc: Rpc) -> list[str]:
+    """Every violation once all VMs run: a host over its capacity, a VM on a host against its
+    REQUIREMENTS (evaluated on the host as it is now, its attributes being static here)."""
+    hosts = {
+        h.id: h for h in parse_hosts(xmlrpc.client.loads(rpc.call("one.hostpool.info"))[0][0][1])
+    }
+    reply = rpc.call("one.vmpool.infoextended", -2, -1, -1, -1)
+    used: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    problems = []
+    for vm in ET.fromstring(xmlrpc.client.loads(reply)[0][0][1]).iter("VM"):
+        hid = int(vm.findtext("HISTORY_RECORDS/HISTORY[last()]/HID", "-1"))
+        host = hosts.get(hid)
+        if host is None:
+            problems.append(f"VM {vm.findtext('ID')} has no host")
+            continue
+        used[hid][0] += float(vm.findtext("TEMPLATE/CPU", "0")) * 100
+        used[hid][1] += int(vm.findtext("TEMPLATE/MEMORY", "0")) * 1024
+        requirements = vm.findtext("TEMPLATE/REQUIREMENTS", "")
+        if requirements and not parse_requirements(requirements)(host.attrs):
+            problems.append(f"VM {vm.findtext('ID')} on {host.name} against {requirements}")
+    for hid, (cpu, memory) in used.items():
+        if cpu > hosts[hid].max_cpu or memory > hosts[hid].max_mem:
+            problems.append(f"{hosts[hid].name} over capacity: CPU {cpu:.0f}, MEMORY {memory}")
+    return problems
+
+
 def wait(predicate, timeout: float, step: float = 0.02) -> float:
     start = time.monotonic()
     while not predicate():
@@ -82,14 +115,19 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=100)
     parser.add_argument("--vms", type=int, default=1000)
     parser.add_argument("--max-host", type=int, default=20)
+    parser.add_argument(
+        "--fs", choices=["auto", "ext4", "tmp"], default="auto",
+        help="where ONE_LOCATION goes (auto: a fresh ext4 image when root)",
+    )  # fmt: skip
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with fresh_fs.folder(args.fs) as (tmp, where):
         oned = OnedProcess(Path(tmp) / "one").set(DEBUG_LEVEL=1, VM_POLLING_INTERVAL=0)
         oned.start()
         sched = None
         try:
             rpc = Rpc(oned.port)
             print(f"machine: {machine()}")
+            print(f"ONE_LOCATION: {where}")
             for h in range(args.hosts):
                 rpc.call("one.host.allocate", f"dummy{h:04d}", "im_dummy", "vmm_dummy", "tm_dummy")
             wait(
@@ -106,6 +144,9 @@ def main() -> None:
                 f"{args.vms} pending VMs on {args.hosts} dummy hosts RUNNING in {took:.2f} s "
                 f"(mm_sched start included; MAX_HOST {args.max_host})"
             )
+            problems = check(rpc)
+            fine = "no host over capacity, every REQUIREMENTS honoured"
+            print(f"checks: {'; '.join(problems[:5]) if problems else fine}")
             time.sleep(1)
             start = time.monotonic()
             rpc.call("one.vm.allocate", TEMPLATES[0])

@@ -161,8 +161,9 @@ def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -
     from oned.drivers import start_drivers
     from oned.hm import HookRunner
     from oned.im import HostMonitor
-    from oned.lcm import LifeCycle, VmLog, route_effects
+    from oned.lcm import LifeCycle, route_effects
     from oned.tm import TransferManager
+    from oned.vmfiles import VmFiles
     from oned.vmm import VirtualMachineManager
 
     drivers = start_drivers(config, locs, reactor)
@@ -171,20 +172,17 @@ def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -
     hooks = HookRunner(drivers.hm, config.host_hooks, locs.hooks, onelog.module("HKM"),
                        config.vm_hooks)  # fmt: skip
     monitor = HostMonitor(cloud, drivers, reactor, onelog.module("InM"), hooks)
-    vm_log = VmLog(locs.var)
-    lcm = LifeCycle(cloud, vm_log, onelog.module("LCM"), monitor.changed)
-    from twisted.internet import threads
-
-    io = threads.deferToThread
-    vmm = VirtualMachineManager(lcm, drivers, reactor, onelog.module("VMM"), locs.var, io)
-    tm = TransferManager(lcm, drivers, reactor, onelog.module("TM"), locs.var, io)
+    files = VmFiles(locs.var, reactor.callFromThread)  # type: ignore[attr-defined]
+    lcm = LifeCycle(cloud, files, onelog.module("LCM"), monitor.changed)
+    vmm = VirtualMachineManager(lcm, drivers, reactor, onelog.module("VMM"), locs.var)
+    tm = TransferManager(lcm, drivers, reactor, onelog.module("TM"), locs.var)
     lcm.effects = route_effects(vmm, tm, hooks)
     cloud.lcm, cloud.var_dir = lcm, locs.var
     monitor.start()
     vmm.start_polling()
     reactor.addSystemEventTrigger("before", "shutdown", monitor.stop)
     reactor.addSystemEventTrigger("before", "shutdown", vmm.stop)
-    reactor.addSystemEventTrigger("after", "shutdown", vm_log.close)
+    reactor.addSystemEventTrigger("after", "shutdown", files.close)
     return drivers
 
 

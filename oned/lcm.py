@@ -11,11 +11,6 @@ longer fits the VM's state is logged and dropped.
 from __future__ import annotations
 
 import logging
-import os
-import queue
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -25,83 +20,9 @@ from oned.api.vnets import leases_of
 from oned.errors import InternalError
 from oned.records import History, Host, Vm
 from oned.states import LcmState, VmState
+from oned.vmfiles import VmFiles
 
 _MODULE_OF = {"DEPLOY": "VMM", "SHUTDOWN": "VMM", "POLL": "VMM", "TRANSFER": "TM"}
-
-
-class VmLog:
-    """``<var>/<vid>/vm.log`` in oned.log's format (reference §2).
-
-    Lines are handed to one writer thread (creating a file costs ~0.5 ms on a journalled disk,
-    too much for the reactor thread); it keeps the last ``keep`` files open, so a line usually
-    costs one ``write``. Lines of a VM keep their order.
-    """
-
-    def __init__(self, var_dir: str, keep: int = 256, threaded: bool = True):
-        self._var = var_dir
-        self._keep = keep
-        self._open: OrderedDict[int, int] = OrderedDict()
-        self._queue: queue.SimpleQueue[tuple[int, bytes] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        if threaded:
-            self._thread = threading.Thread(target=self._drain, name="vm.log", daemon=True)
-            self._thread.start()
-
-    def write(self, vid: int, module: str, *messages: str, level: str = "I") -> None:
-        """Append ``messages`` (one line each) in a single write."""
-        stamp = time.strftime("%a %b %d %H:%M:%S %Y")
-        text = "".join(f"{stamp} [{module}][{level}]: {m}\n" for m in messages)
-        data = text.encode("utf-8", "replace")
-        if self._thread is None:
-            self._append(vid, data)
-        else:
-            self._queue.put((vid, data))
-
-    def close(self) -> None:
-        """Write what is queued, then close every file."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(10)
-        for fd in self._open.values():
-            os.close(fd)
-        self._open.clear()
-
-    def _drain(self) -> None:
-        while (item := self._queue.get()) is not None:
-            try:
-                self._append(*item)
-            except OSError as exc:
-                logging.getLogger("one.LCM").error(f"vm.log of VM {item[0]}: {exc}")
-
-    def _append(self, vid: int, data: bytes) -> None:
-        fd = self._open.get(vid)
-        if fd is None:
-            folder = os.path.join(self._var, str(vid))
-            os.makedirs(folder, exist_ok=True)
-            path = os.path.join(folder, "vm.log")
-            fd = self._open[vid] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            if len(self._open) > self._keep:
-                os.close(self._open.popitem(last=False)[1])
-        else:
-            self._open.move_to_end(vid)
-        os.write(fd, data)
-
-
-def vm_folder(var_dir: str, vid: int) -> str:
-    """``<var>/<vid>``: where oned writes a VM's files on the front-end."""
-    return os.path.join(var_dir, str(vid))
-
-
-def write_file(path: str, text: str) -> None:
-    """Write a whole file (deployment, transfer script, context.sh), making its folder if
-    needed; run in a worker thread."""
-    try:
-        f = open(path, "w", encoding="utf-8")  # noqa: SIM115
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        f = open(path, "w", encoding="utf-8")  # noqa: SIM115
-    with f:
-        f.write(text)
 
 
 class LifeCycle:
@@ -110,12 +31,12 @@ class LifeCycle:
     def __init__(
         self,
         cloud: Cloud,
-        vm_log: VmLog,
+        files: VmFiles,
         log: logging.Logger,
         host_changed: Callable[[Host], None],
     ):
         self.cloud = cloud
-        self.vm_log = vm_log
+        self.files = files
         self._log = log
         self._host_changed = host_changed
         self.effects: Callable[[Vm, lc.Effect], None] = lambda vm, effect: None
@@ -125,7 +46,7 @@ class LifeCycle:
         outcome = lc.step(vm, event, now=self.cloud.now(), host=host)
         if isinstance(outcome, lc.Ignored):  # step raises for user actions; kept for safety
             raise InternalError(f"VM {vm.id}: {outcome.reason}")
-        self.vm_log.write(vm.id, "DiM", f"{event.value} requested")
+        self.files.log(vm.id, "DiM", f"{event.value} requested")
         return self._commit(vm, outcome)
 
     def driver_event(self, vid: int, event: lc.Event, message: str = "") -> Vm | None:
@@ -139,12 +60,12 @@ class LifeCycle:
         outcome = lc.step(vm, event, now=self.cloud.now())
         if isinstance(outcome, lc.Ignored):
             self._log.warning(f"Ignored: {outcome.reason}")
-            self.vm_log.write(vid, "LCM", f"Ignored: {outcome.reason}", level="W")
+            self.files.log(vid, "LCM", f"Ignored: {outcome.reason}", level="W")
             return None
         return self._commit(vm, outcome)
 
     def _record_error(self, vm: Vm, event: lc.Event, message: str) -> None:
-        self.vm_log.write(vm.id, "LCM", f"{event.value}: {message}", level="E")
+        self.files.log(vm.id, "LCM", f"{event.value}: {message}", level="E")
         if event.value.endswith("FAILURE"):
             vm.template.set("ERROR", {"MESSAGE": message, "TIMESTAMP": str(self.cloud.now())})
 
@@ -164,7 +85,7 @@ class LifeCycle:
         # enough, and ACTIVE/PROLOG names the pair.
         lines = [line for line in outcome.log if not line.startswith("New VM state is ")]
         state = lc.state_name(new.state, new.lcm_state)
-        self.vm_log.write(vm.id, "LCM", *lines, f"New VM state is {state}")
+        self.files.log(vm.id, "LCM", *lines, f"New VM state is {state}")
         for effect in outcome.effects:
             if effect.in_transaction:
                 self._capacity(new, effect)

@@ -9,18 +9,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
 from typing import Any
 
-from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from oned import lifecycle as lc
 from oned import transfer, vmvars
 from oned.drivers import Drivers
-from oned.lcm import LifeCycle, history_of, vm_folder, write_file
+from oned.lcm import LifeCycle, history_of
 from oned.mad import DriverCancelled, Reply
 from oned.records import Vm
+from oned.vmfiles import vm_folder
 
 TIMEOUT = 3600.0
 
@@ -33,10 +32,7 @@ class TransferManager:
         reactor: Any,
         log: logging.Logger,
         var_dir: str,
-        io: Callable[..., defer.Deferred] = defer.maybeDeferred,
     ):
-        """``io`` runs file writes (``deferToThread`` in oned: off the reactor thread)."""
-        self._io = io
         self._lcm = lcm
         self._drivers = drivers
         self._reactor = reactor
@@ -56,7 +52,7 @@ class TransferManager:
         except (transfer.TransferError, OSError) as exc:
             self._fail_later(vm, str(exc))
             return
-        d = self._io(_write_all, files)
+        d = self._lcm.files.write(files)
         d.addCallback(lambda _: channel.request("TRANSFER", vm.id, path, timeout=TIMEOUT))
         d.addCallbacks(self._replied, self._errored, (vm.id,), None, (vm.id,))
 
@@ -108,8 +104,3 @@ class TransferManager:
         if failure.check(DriverCancelled):
             return
         self._replied(Reply("TRANSFER", str(vid), False, failure.getErrorMessage()), vid)
-
-
-def _write_all(files: list[tuple[str, str]]) -> None:
-    for path, text in files:
-        write_file(path, text)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer, task
@@ -18,11 +17,12 @@ from twisted.python.failure import Failure
 from oned import lifecycle as lc
 from oned import views
 from oned.drivers import Drivers
-from oned.lcm import LifeCycle, history_of, vm_folder, write_file
+from oned.lcm import LifeCycle, history_of
 from oned.mad import DriverCancelled, Reply
 from oned.records import Vm
 from oned.states import LcmState, VmState
 from oned.template import TemplateSyntaxError, parse
+from oned.vmfiles import vm_folder
 
 TIMEOUTS = {"DEPLOY": 600.0, "SHUTDOWN": 600.0, "SAVE": 900.0, "RESTORE": 900.0,
             "MIGRATE": 1800.0, "CANCEL": 300.0, "POLL": 120.0}  # fmt: skip
@@ -38,10 +38,7 @@ class VirtualMachineManager:
         reactor: Any,
         log: logging.Logger,
         var_dir: str,
-        io: Callable[..., defer.Deferred] = defer.maybeDeferred,
     ):
-        """``io`` runs file writes (``deferToThread`` in oned: off the reactor)."""
-        self._io = io
         self._lcm = lcm
         self._drivers = drivers
         self._reactor = reactor
@@ -66,7 +63,7 @@ class VirtualMachineManager:
         if effect.action == "DEPLOY":
             path = os.path.join(vm_folder(self._var, vm.id), f"deployment.{vm.history[-1].seq}")
             text = views.vm_xml(vm, self._lcm.cloud.pools.uname(vm.uid))
-            d = self._io(write_file, path, text)
+            d = self._lcm.files.write([(path, text)])
         else:
             d = defer.succeed(None)
         timeout = TIMEOUTS[effect.action]

@@ -14,7 +14,7 @@ from oned.api.cloud import Caller, Cloud
 from oned.config import load_config
 from oned.drivers import Drivers
 from oned.errors import ActionNotAllowed
-from oned.lcm import LifeCycle, VmLog, recount_usage, route_effects
+from oned.lcm import LifeCycle, recount_usage, route_effects
 from oned.mad import Reply
 from oned.pools import Pools
 from oned.records import Host, HostShare, User, Vm
@@ -22,6 +22,7 @@ from oned.states import LcmState, VmState
 from oned.store import Store
 from oned.template import parse
 from oned.tm import TransferManager
+from oned.vmfiles import VmFiles
 from oned.vmm import VirtualMachineManager
 
 ADMIN = Caller(0, "oneadmin")
@@ -75,7 +76,7 @@ def shell(tmp_path):
     changed: list[int] = []
     lcm = LifeCycle(
         cloud,
-        VmLog(cloud.var_dir, threaded=False),
+        VmFiles(cloud.var_dir, threaded=False),
         logging.getLogger("t"),
         lambda h: changed.append(h.id),
     )

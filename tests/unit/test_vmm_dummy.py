@@ -77,8 +77,9 @@ def test_every_action_succeeds_and_deploy_answers_a_dummy_deploy_id(drivers, tmp
 def test_poll_reports_the_memory_of_the_deployed_vm_and_plausible_figures(drivers, tmp_path):
     """USEDMEMORY is the VM's MEMORY in KB; CPU and traffic are numbers."""
     driver = drivers()
-    driver.send(f"DEPLOY 4 host01 {deployment(tmp_path, 4, 512)} -", "POLL 4 host01 dummy-4 -")
-    driver.reply("DEPLOY", 4)
+    driver.send(f"DEPLOY 4 host01 {deployment(tmp_path, 4, 512)} -")
+    driver.reply("DEPLOY", 4)  # requests run concurrently: POLL only once the deploy is done
+    driver.send("POLL 4 host01 dummy-4 -")
     info = dict(word.split("=") for word in driver.reply("POLL", 4).split()[3:])
     assert info["STATE"] == "a" and info["USEDMEMORY"] == str(512 * 1024)
     assert 0 < int(info["USEDCPU"]) <= 10 and int(info["NETRX"]) >= 0 <= int(info["NETTX"])
