@@ -1,10 +1,11 @@
 """one: start, stop and show the onecloud services of this install: oned and the scheduler.
 
-NOTE: follows OpenNebula's share/scripts/one (reference §12.4): `one [-b] start|stop`, pid files
-and the lock under the install's var/ (or /var/run/one, /var/lock/one), "ONE is still running
-(PID:N). Please try 'one stop' first.", and the ONE_AUTH check before the first start; oned
-first, then `mm_sched -p PORT` (sched.pid, sched.log), "oned and scheduler started". Unlike the
-1.4 script, start waits until oned answers on its XML-RPC port instead of sleeping one second.
+The command line and its start, stop and status commands; the processes themselves (launching,
+waiting until ready, pid files, stopping) are cli/services.py.
+
+NOTE: follows OpenNebula's share/scripts/one (reference §12.4): `one [-b] start|stop`, the lock
+under the install's var/ (or /var/lock/one), "ONE is still running (PID:N). Please try 'one stop'
+first.", the ONE_AUTH check before the first start, and "oned and scheduler started".
 """
 
 from __future__ import annotations
@@ -14,76 +15,23 @@ import contextlib
 import fcntl
 import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
-from oned.locations import Locations, default_auth_file, locations
-
-DEFAULT_PORT = 2633
-START_TIMEOUT = 20.0  # s for a service to answer after it was launched
-STOP_TIMEOUT = 15.0  # s between SIGTERM and SIGKILL
-POLL_INTERVAL = 0.05
-
-
-class OneError(Exception):
-    """A failure reported to the user as one line on stderr, exit status 1."""
-
-
-@dataclass(frozen=True)
-class Service:
-    """A process that `one` starts and stops.
-
-    ``name`` is the executable; ``label`` is the word used in "... started"; ``args`` may contain
-    ``{port}``; a service with ``listens`` is ready when its XML-RPC port answers, otherwise when
-    it is still alive after ``settle`` seconds; ``writes_pid_file`` says the service writes (and
-    removes) its own. Its pid, log and output files are ``<stem>.pid/.log/.out`` (stem: the name
-    unless given).
-    """
-
-    name: str
-    label: str
-    args: tuple[str, ...]
-    listens: bool = False
-    writes_pid_file: bool = False
-    settle: float = 1.0
-    stem: str = ""
-
-    def _file(self, folder: str, suffix: str) -> str:
-        return os.path.join(folder, f"{self.stem or self.name}.{suffix}")
-
-    def pid_file(self, loc: Locations) -> str:
-        return self._file(loc.run, "pid")
-
-    def log_file(self, loc: Locations) -> str:
-        return self._file(loc.log, "log")
-
-    def out_file(self, loc: Locations) -> str:
-        return self._file(loc.log, "out")
-
-
-# Started in this order, stopped in the reverse one.
-# NOTE: OpenNebula 1.4's script starts `mm_sched -p $PORT`, and so do we, so that sched.conf's
-# knobs are not overridden (2.0 added -t 30 -m 300 -d 30 -h 1, sched.conf's defaults anyway).
-SERVICES: tuple[Service, ...] = (
-    Service("oned", "oned", ("-f",), listens=True, writes_pid_file=True),
-    Service("mm_sched", "scheduler", ("-p", "{port}"), writes_pid_file=True, stem="sched"),
+from cli.services import (
+    DEFAULT_PORT,
+    SERVICES,
+    OneError,
+    Service,
+    Settings,
+    connect_address,
+    port_answers,
+    running_pid,
+    start_service,
+    stop_pid,
 )
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What `one` needs from oned.conf."""
-
-    port: int = DEFAULT_PORT
-    listen_address: str = "0.0.0.0"
-    db_backend: str = "sqlite"
-
+from oned.locations import Locations, default_auth_file, locations
 
 # --- messages --------------------------------------------------------------------------------
 
@@ -165,102 +113,7 @@ def read_settings(path: str) -> Settings:
     return _settings_from_config_module(path, text) or settings_from_text(text)
 
 
-def connect_address(settings: Settings) -> tuple[str, int]:
-    """Where to check that oned answers: loopback unless it listens on one address only."""
-    host = settings.listen_address
-    if host in ("", "0.0.0.0", "::", "*"):
-        host = "127.0.0.1"
-    return host, settings.port
-
-
-# --- processes and pid files -----------------------------------------------------------------
-
-
-def read_pid(path: str) -> int | None:
-    """The pid in a pid file, or None when the file is missing, empty or not a number."""
-    try:
-        with open(path, encoding="ascii", errors="replace") as pid_file:
-            text = pid_file.read().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() and int(text) > 0 else None
-
-
-def pid_alive(pid: int, name: str | None = None) -> bool:
-    """True when ``pid`` is a live process (not a zombie), running ``name`` when given.
-
-    Checking the name keeps a pid file that survived a reboot from blocking a start because its
-    number now belongs to an unrelated process.
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, as another user
-    if not os.path.isdir("/proc/self"):
-        return True
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            args = cmdline.read().split(b"\0")
-    except OSError:
-        return False
-    if not args[0]:
-        return False  # a zombie: exited, not yet reaped
-    if name is None:
-        return True
-    return any(os.path.basename(arg.decode(errors="replace")) == name for arg in args[:3])
-
-
-def running_pid(service: Service, loc: Locations, tidy: bool = False) -> int | None:
-    """The pid of the running ``service``, or None; with ``tidy`` a stale pid file is removed."""
-    path = service.pid_file(loc)
-    pid = read_pid(path)
-    if pid is not None and pid_alive(pid, service.name):
-        return pid
-    if tidy:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-    return None
-
-
-def port_answers(address: tuple[str, int]) -> bool:
-    try:
-        with socket.create_connection(address, timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def find_executable(name: str, argv0: str | None = None) -> str:
-    """``name`` next to the running `one` (also through a symlink), else on PATH."""
-    argv0 = sys.argv[0] if argv0 is None else argv0
-    for directory in (os.path.dirname(argv0), os.path.dirname(os.path.realpath(argv0))):
-        candidate = os.path.join(directory, name)
-        if directory and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    found = shutil.which(name)
-    if found is None:
-        raise OneError(f"cannot find the {name} executable next to {argv0} or on PATH")
-    return found
-
-
-def last_line(path: str, offset: int = 0) -> str:
-    """The last non-empty line of a file from ``offset`` on, or ''."""
-    try:
-        with open(path, "rb") as log:
-            log.seek(offset)
-            lines = log.read().decode(errors="replace").splitlines()
-    except OSError:
-        return ""
-    return next((line.strip() for line in reversed(lines) if line.strip()), "")
-
-
-def file_size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
+# --- the lock --------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -306,74 +159,6 @@ def backup_logs(services: Sequence[Service], loc: Locations) -> None:
             os.replace(log, f"{log}.{stamp}")
 
 
-def launch(service: Service, settings: Settings, loc: Locations) -> subprocess.Popen[bytes]:
-    """Start ``service`` detached, its output appended to <log>/<name>.out."""
-    argv = [find_executable(service.name)]
-    argv += [arg.format(port=settings.port) for arg in service.args]
-    env = dict(os.environ)
-    if loc.root:
-        env["ONE_LOCATION"] = os.path.abspath(loc.root)
-    with open(service.out_file(loc), "ab") as out:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )
-    if not service.writes_pid_file:
-        write_pid_file(service.pid_file(loc), process.pid)
-    return process
-
-
-def write_pid_file(path: str, pid: int) -> None:
-    with open(path, "w", encoding="ascii") as pid_file:
-        pid_file.write(f"{pid}\n")
-
-
-def wait_ready(
-    service: Service,
-    process: subprocess.Popen[bytes],
-    settings: Settings,
-    out_offset: int,
-    loc: Locations,
-) -> None:
-    """Return once ``service`` is ready; raise OneError with its last words when it died."""
-    deadline = time.monotonic() + (START_TIMEOUT if service.listens else service.settle)
-    while True:
-        if process.poll() is not None:
-            reason = last_line(service.out_file(loc), out_offset) or last_line(
-                service.log_file(loc)
-            )
-            raise OneError(f"{service.name} failed to start: {reason or 'no message'}")
-        if service.listens and port_answers(connect_address(settings)):
-            return
-        if time.monotonic() >= deadline:
-            if not service.listens:
-                return
-            raise OneError(
-                f"{service.name} did not answer on port {settings.port} "
-                f"within {START_TIMEOUT:.0f} s (see {service.log_file(loc)})"
-            )
-        time.sleep(POLL_INTERVAL)
-
-
-def start_service(service: Service, settings: Settings, loc: Locations) -> None:
-    out_offset = file_size(service.out_file(loc))
-    process = launch(service, settings, loc)
-    try:
-        wait_ready(service, process, settings, out_offset, loc)
-    except OneError:
-        stop_pid(process.pid)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(service.pid_file(loc))
-        raise
-    if not os.path.exists(service.pid_file(loc)):
-        write_pid_file(service.pid_file(loc), process.pid)
-
-
 def start(services: Sequence[Service], loc: Locations, backup: bool) -> str:
     """Start every service; on a failure stop those already started. Returns the message."""
     for directory in (loc.var, loc.log, loc.run):
@@ -397,25 +182,6 @@ def start(services: Sequence[Service], loc: Locations, backup: bool) -> str:
 
 
 # --- stop and status -------------------------------------------------------------------------
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(POLL_INTERVAL)
-    return True
-
-
-def stop_pid(pid: int, timeout: float = STOP_TIMEOUT) -> None:
-    """SIGTERM, then SIGKILL when ``pid`` is still there after ``timeout`` seconds."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if not wait_gone(pid, timeout):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        wait_gone(pid, timeout)
 
 
 def stop(services: Sequence[Service], loc: Locations) -> str:

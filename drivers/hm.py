@@ -26,7 +26,8 @@ from drivers.protocol import (
     parse_driver_args,
     serve,
 )
-from drivers.runner import RunResult, SshPool, run_local
+from drivers.runner import RunResult, run_local
+from drivers.ssh import SshPool
 
 LOCAL = "LOCAL"
 

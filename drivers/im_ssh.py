@@ -30,7 +30,8 @@ from drivers.protocol import (
     parse_driver_args,
     serve,
 )
-from drivers.runner import TIMED_OUT, UNREACHABLE, RunResult, SshPool
+from drivers.runner import TIMED_OUT, UNREACHABLE, RunResult
+from drivers.ssh import SshPool
 
 HYPERVISORS = ("kvm", "xen")
 PROBES_MISSING = 66  # exit code of the launcher when the bundle is not on the host (EX_NOINPUT)

@@ -3,10 +3,11 @@
 Answers ``TRANSFER <vid> <script_file>`` by running the script oned wrote (reference §1.6): CLONE,
 LN, MKSWAP, MKIMAGE, DELETE, MV, CONTEXT on ``host:path`` arguments; a path without ``host:`` or
 on the front-end's own name is local. ssh: VM_DIR is not shared; files go between machines in
-chunks over each host's reused SSH connection (drivers/runner.py), LN copies unless the image is
-on that host, MV copies then removes the source. nfs: VM_DIR is shared; every command works on
-the path here (``--vm-dir`` rewritten to the var dir), MV skips directories, as 1.4's nfs
-scripts. dummy: every command succeeds, nothing is touched (1.4's tm_dummy).
+chunks (drivers/runner.py) over each host's reused SSH connection (drivers/ssh.py), LN copies
+unless the image is on that host, MV copies then removes the source. nfs: VM_DIR is shared;
+every command works on the path here (``--vm-dir`` rewritten to the var dir), MV skips
+directories, as 1.4's nfs scripts. dummy: every command succeeds, nothing is touched (1.4's
+tm_dummy).
 
 Contract: the script is checked first (syntax; every image it reads exists), then run in order;
 the first failing command stops it (``TRANSFER FAILURE <vid> <command line>: <why>``) and what
@@ -17,7 +18,6 @@ MV moved is never removed.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import posixpath
 import re
@@ -25,7 +25,7 @@ import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -40,19 +40,17 @@ from drivers.protocol import (
     parse_driver_args,
     serve,
 )
-from drivers.runner import RunResult, SshPool, run_local
+from drivers.runner import Place, RunResult, copy_file, copy_tree, run_local
+from drivers.ssh import SshPool
 
 SETS = ("ssh", "nfs", "dummy")
 ARITY = {"CLONE": (2, 3), "LN": (2, 2), "MKSWAP": (2, 2), "MKIMAGE": (3, 3), "DELETE": (1, 1)}
 ARITY |= {"MV": (2, 2), "CONTEXT": (2, 99)}
-CHUNK = 8 << 20  # bytes a write sends
-READ_CHUNK = 1 << 20  # bytes a read fetches: base64 text through the runner's shell
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 MKPARENT = (  # prints the topmost directory it had to create (what a rollback removes)
     'd=$(dirname -- "$1"); top=; while [ ! -e "$d" ]; do top=$d; d=$(dirname -- "$d"); done; '
     'mkdir -p -- "$(dirname -- "$1")" && printf %s "$top"'
 )
-READ = 'dd if="$1" bs=1M skip="$2" count="$3" iflag=skip_bytes,count_bytes status=none | base64 -w0'
 
 
 class Command(NamedTuple):
@@ -81,19 +79,6 @@ def parse_script(text: str) -> list[Command]:
             raise ValueError(f"line {number}: {name} takes {count} arguments: {line.strip()}")
         commands.append(Command(name, args))
     return commands
-
-
-class Place(NamedTuple):
-    """A path on a host, or on the front-end (host None)."""
-
-    host: str | None
-    path: str
-
-    def __str__(self) -> str:
-        return self.path if self.host is None else f"{self.host}:{self.path}"
-
-    def join(self, relative: str) -> Place:
-        return Place(self.host, posixpath.join(self.path, relative) if relative else self.path)
 
 
 @dataclass
@@ -167,92 +152,6 @@ class Transfer:
                 f"removed {place}" if result.ok else f"cannot remove {place}: {result.reason()}"
             )
         self.created.clear()
-
-
-# ---------------------------------------------------------------------------------------------
-# Files between places
-
-
-def read_chunks(t: Transfer, src: Place) -> Iterator[bytes]:
-    """The bytes of a file, in chunks (a host's come base64-encoded: RunResult is text)."""
-    if src.host is None:
-        with open(src.path, "rb") as file:
-            while chunk := file.read(CHUNK):
-                yield chunk
-        return
-    size = int(t.must(src.host, ["stat", "-L", "-c", "%s", "--", src.path]))
-    for offset in range(0, size, READ_CHUNK):
-        argv = ["sh", "-c", READ, "read", src.path, str(offset), str(READ_CHUNK)]
-        chunk = base64.b64decode(t.must(src.host, argv))
-        if len(chunk) != min(READ_CHUNK, size - offset):
-            raise DriverFailure(f"short read of {src} at byte {offset}")
-        yield chunk
-
-
-def batched(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """The same bytes in pieces of ``size`` (the last shorter): one SSH channel a piece."""
-    buffer = bytearray()
-    for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
-
-
-def write_chunks(t: Transfer, chunks: Iterable[bytes], dst: Place) -> None:
-    """Write a file from chunks to ``<dst>.part``, then rename it; no ``.part`` is left."""
-    part = Place(dst.host, dst.path + ".part")
-    try:
-        if dst.host is None:
-            with open(part.path, "wb") as file:
-                for chunk in chunks:
-                    file.write(chunk)
-        else:
-            mode = ">"
-            for chunk in batched(chunks, CHUNK):
-                t.must(dst.host, ["sh", "-c", f'cat {mode} "$1"', "write", part.path], chunk)
-                mode = ">>"
-            if mode == ">":  # an empty file
-                t.must(dst.host, ["sh", "-c", ': > "$1"', "write", part.path])
-        t.must(dst.host, ["mv", "-f", "--", part.path, dst.path])
-    except BaseException:
-        t.run(part.host, ["rm", "-f", "--", part.path], cancel=False)
-        raise
-
-
-def copy_file(t: Transfer, src: Place, dst: Place) -> None:
-    """``cp`` when both are on one machine, else through this driver, chunk by chunk."""
-    if src.host == dst.host:
-        t.must(dst.host, ["cp", "--", src.path, dst.path])
-    else:
-        write_chunks(t, read_chunks(t, src), dst)
-
-
-def list_files(t: Transfer, src: Place) -> list[str]:
-    """The files under ``src`` relative to it (links followed); ``['']`` when it is a file."""
-    if src.host is None:
-        if not os.path.exists(src.path):
-            raise DriverFailure(f"{src} does not exist")
-        if not os.path.isdir(src.path):
-            return [""]
-        return [
-            os.path.relpath(os.path.join(top, name), src.path)
-            for top, _, names in os.walk(src.path, followlinks=True)
-            for name in names
-        ]
-    found = t.must(src.host, ["find", "-L", src.path, "-type", "f"]).splitlines()
-    return [posixpath.relpath(path, src.path) if path != src.path else "" for path in found]
-
-
-def copy_tree(t: Transfer, src: Place, dst: Place) -> None:
-    files = list_files(t, src)
-    if files != [""]:
-        t.must(dst.host, ["mkdir", "-p", "--", dst.path])
-    for relative in files:
-        t.make_parent(dst.join(relative))
-        copy_file(t, src.join(relative), dst.join(relative))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ Each host's libvirtd is reached with libvirt-python over libvirt's own SSH trans
 per host, kept, with keepalives (a host that stops answering is dropped within ~20 s and
 reconnected by the next action). DEPLOY renders the domain from the local deployment file (the
 VM's XML; drivers/vmm_kvm_xml.py), writes it to the remote path over the host's reused SSH
-connection (drivers/runner.py) and creates a transient domain ``one-<vid>`` (the deploy_id); with
+connection (drivers/ssh.py) and creates a transient domain ``one-<vid>`` (the deploy_id); with
 ``--domain-type auto`` it asks for kvm and falls back to qemu (TCG) where KVM is not available.
 SHUTDOWN (ACPI, then at most ``--shutdown-timeout`` s for the domain to go), CANCEL (destroy),
 SAVE and RESTORE (the checkpoint file), MIGRATE (live, driven by this driver over its connections
@@ -39,7 +39,7 @@ from drivers.protocol import (
     parse_driver_args,
     serve,
 )
-from drivers.runner import SshPool
+from drivers.ssh import SshPool
 from drivers.vmm_kvm_xml import (
     STATES,
     RenderError,

@@ -7,7 +7,7 @@ shutdown`` (then ``xl list`` until the domain is gone, at most ``--shutdown-time
 ``xl destroy``, ``xl save``, ``xl restore``, ``xl migrate`` (on the source host: xl reaches the
 destination over its own SSH) and ``xl list`` for POLL: STATE from the state column (r or b: a,
 p: p, c: e, not found: d), USEDMEMORY from Mem, USEDCPU from Time(s) between two POLLs.
-Commands go over each host's reused SSH connection (drivers/runner.py), or run here for the
+Commands go over each host's reused SSH connection (drivers/ssh.py), or run here for the
 front-end's own names (localhost, its host name).
 """
 
@@ -35,7 +35,8 @@ from drivers.protocol import (
     parse_driver_args,
     serve,
 )
-from drivers.runner import RunResult, SshPool, run_local
+from drivers.runner import RunResult, run_local
+from drivers.ssh import SshPool
 
 _REMOTE_FILE = re.compile(r"/(\d+)/images/(deployment\.\d+)$")
 VECTORS = frozenset({"OS", "FEATURES", "DISK", "NIC", "INPUT", "GRAPHICS", "RAW", "CONTEXT"})

@@ -2,13 +2,13 @@
 
 A template is an ordered multimap of attributes. A single attribute holds a string; a vector
 attribute holds a ``dict`` of UPPER-case keys to strings. Names are case-insensitive and stored
-upper-cased; values keep their case. Pure module: no I/O.
+upper-cased; values keep their case. A template is written as text or XML; it is read from
+text here and from XML in oned/template_xml.py. Pure module: no I/O.
 """
 
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -57,7 +57,6 @@ _PUNCT_NAMES = {"=": "EQUAL", ",": "COMMA", "[": "OBRACKET", "]": "CBRACKET"}
 _XML_INVALID_CHARS = "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
 _XML_INVALID = re.compile(_XML_INVALID_CHARS)
 _XML_AWKWARD = re.compile("]]>|\r|" + _XML_INVALID_CHARS)
-_XML_DTD = re.compile(r"<!(DOCTYPE|ENTITY)")
 
 
 @dataclass(frozen=True)
@@ -442,56 +441,3 @@ def parse_entries(text: str) -> list[Entry]:
 def parse(text: str) -> Template:
     """The template written in ``text``. Raises TemplateSyntaxError."""
     return Template.trusted([(name, value) for name, value, _ in _scan(text)])
-
-
-# --- the XML form -----------------------------------------------------------------------------
-
-
-def _xml_error(text: str, reason: str, tag: str | None = None) -> TemplateSyntaxError:
-    offset = max(text.find(f"<{tag}"), 0) if tag else 0
-    line, column = _position(text, offset)
-    return TemplateSyntaxError(f"syntax error, {reason}", line, column)
-
-
-def _xml_name(text: str, element: ET.Element) -> str:
-    if not _NAME.fullmatch(element.tag):
-        raise _xml_error(text, f"invalid attribute name <{element.tag}>", element.tag)
-    return element.tag.upper()
-
-
-def _xml_vector(text: str, element: ET.Element) -> dict[str, str]:
-    vector: dict[str, str] = {}
-    for child in element:
-        if len(child):
-            raise _xml_error(text, f"<{element.tag}><{child.tag}> holds elements", child.tag)
-        vector.setdefault(_xml_name(text, child), child.text or "")
-    return vector
-
-
-def parse_xml(text: str) -> Template:
-    """The template of an XML document ``<ANY><A>1</A><B><C>2</C></B></ANY>``.
-
-    An element with children is a vector; the root's name is ignored. Raises TemplateSyntaxError
-    on malformed XML, DTDs (refused: templates never need entities), or a deeper nesting.
-    """
-    dtd = _XML_DTD.search(text)
-    if dtd:
-        line, column = _position(text, dtd.start())
-        raise TemplateSyntaxError("syntax error, DTDs are not accepted", line, column)
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError as error:
-        line, column = error.position
-        reason = str(error).split(": line ")[0]
-        raise TemplateSyntaxError(f"syntax error, {reason}", line, column + 1) from None
-    attrs: list[tuple[str, Value]] = []
-    for element in root:
-        name = _xml_name(text, element)
-        value = _xml_vector(text, element) if len(element) else element.text or ""
-        attrs.append((name, value))
-    return Template.trusted(attrs)
-
-
-def parse_any(text: str) -> Template:
-    """``parse_xml`` if ``text`` looks like XML (starts with ``<``), else ``parse``."""
-    return parse_xml(text) if text.lstrip().startswith("<") else parse(text)

@@ -21,7 +21,7 @@ from oned.errors import (
 )
 from oned.lcm import demand
 from oned.records import Host, Vm
-from oned.template import parse_any
+from oned.template_xml import parse_any
 
 # NOTE: names of every era map onto 1.4's actions (reference §4, pyone.md): 2.0's finalize and
 # 4.x's delete are 1.4's delete; 5.x's terminate(-hard) are shutdown and cancel.

@@ -19,7 +19,7 @@ from oned.errors import BadCall, NoSuchObject, TemplateSyntaxError
 from oned.records import Vm
 from oned.rpc.marshal import Escaped, escape_bytes
 from oned.states import VmState
-from oned.template import parse_any
+from oned.template_xml import parse_any
 from oned.vmtemplate import check_vm_template
 
 ANY_STATE, NOT_DONE = -2, -1

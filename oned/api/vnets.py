@@ -27,7 +27,8 @@ from oned.pools import Pools
 from oned.records import Lease, Vm, Vnet
 from oned.rpc.marshal import Escaped
 from oned.store import DuplicateName
-from oned.template import Template, parse_any
+from oned.template import Template
+from oned.template_xml import parse_any
 
 
 def allocate(cloud: Cloud, caller: Caller, text: str, cluster_id: int = -1) -> int:

@@ -1,4 +1,4 @@
-"""drivers/runner.py against real processes and the namespace hosts' sshd."""
+"""drivers/runner.py and drivers/ssh.py against real processes and the namespace hosts' sshd."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from drivers.runner import SshPool, run_local
+from drivers.runner import run_local
+from drivers.ssh import SshPool
 
 pytestmark = pytest.mark.e2e
 

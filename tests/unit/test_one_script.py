@@ -1,4 +1,4 @@
-"""The `one` command (cli/one.py): pid files, the lock, oned.conf reading and its messages.
+"""`one` (cli/one.py, cli/services.py): pid files, the lock, oned.conf reading and its messages.
 
 A fake `oned` written by the tests (a small Python script that binds the PORT of oned.conf and
 writes its pid file, as the real one does) stands in for the daemon, and a fake `mm_sched`
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import one
+from cli import one, services
 from oned.locations import locations
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,7 +129,7 @@ class Install:
         oned = subprocess.Popen([str(self.root / "fakebin" / "oned"), "-f"], env=self.env)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # waits on a real process: no virtual time here
-            if self.pid_file.exists() and one.port_answers(("127.0.0.1", self.port)):
+            if self.pid_file.exists() and services.port_answers(("127.0.0.1", self.port)):
                 return oned
             time.sleep(0.01)
         oned.kill()
@@ -161,8 +161,8 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install
         monkeypatch.setenv(name, env[name])
     yield Install(root, port, env)
     for name, pid_file in (("oned", "oned.pid"), ("mm_sched", "sched.pid")):
-        pid = one.read_pid(str(root / "var" / pid_file))
-        if pid is not None and one.pid_alive(pid, name):
+        pid = services.read_pid(str(root / "var" / pid_file))
+        if pid is not None and services.pid_alive(pid, name):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -193,23 +193,25 @@ def test_settings_are_read_from_an_oned_conf_ignoring_comments() -> None:
                SERVER = "localhost" ]
         """
     )
-    assert one.settings_from_text(text) == one.Settings(2700, "127.0.0.2", "postgresql")
+    assert one.settings_from_text(text) == services.Settings(2700, "127.0.0.2", "postgresql")
 
 
 def test_settings_default_to_port_2633_and_sqlite() -> None:
     """An oned.conf that sets nothing gives OpenNebula's defaults."""
-    assert one.settings_from_text("DEBUG_LEVEL = 3\n") == one.Settings(2633, "0.0.0.0", "sqlite")
+    assert one.settings_from_text("DEBUG_LEVEL = 3\n") == services.Settings(
+        2633, "0.0.0.0", "sqlite"
+    )
 
 
 def test_a_missing_oned_conf_gives_the_default_settings(tmp_path: Path) -> None:
     """No oned.conf: `one` still knows where to wait (oned reports the missing file itself)."""
-    assert one.read_settings(str(tmp_path / "oned.conf")) == one.Settings()
+    assert one.read_settings(str(tmp_path / "oned.conf")) == services.Settings()
 
 
 def test_oned_is_awaited_on_loopback_unless_it_listens_on_one_address() -> None:
     """A wildcard LISTEN_ADDRESS is checked on 127.0.0.1, a specific one on itself."""
-    assert one.connect_address(one.Settings(2633, "0.0.0.0")) == ("127.0.0.1", 2633)
-    assert one.connect_address(one.Settings(2700, "127.0.0.5")) == ("127.0.0.5", 2700)
+    assert services.connect_address(services.Settings(2633, "0.0.0.0")) == ("127.0.0.1", 2633)
+    assert services.connect_address(services.Settings(2700, "127.0.0.5")) == ("127.0.0.5", 2700)
 
 
 @pytest.mark.parametrize("content", ["", "garbage\n", "-3\n"])
@@ -217,15 +219,15 @@ def test_an_unreadable_pid_file_names_no_process(tmp_path: Path, content: str) -
     """An empty or garbled pid file is treated as no pid at all."""
     path = tmp_path / "oned.pid"
     path.write_text(content)
-    assert one.read_pid(str(path)) is None
-    assert one.read_pid(str(tmp_path / "missing.pid")) is None
+    assert services.read_pid(str(path)) is None
+    assert services.read_pid(str(tmp_path / "missing.pid")) is None
 
 
 def test_a_pid_is_alive_only_while_its_process_runs_the_named_program() -> None:
     """A reaped pid is dead, and a live pid running another program is not oned."""
-    assert one.pid_alive(os.getpid())
-    assert not one.pid_alive(os.getpid(), "oned")
-    assert not one.pid_alive(reaped_pid())
+    assert services.pid_alive(os.getpid())
+    assert not services.pid_alive(os.getpid(), "oned")
+    assert not services.pid_alive(reaped_pid())
 
 
 def test_a_zombie_counts_as_dead() -> None:
@@ -233,7 +235,7 @@ def test_a_zombie_counts_as_dead() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     while os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT) is None:
         pass
-    assert not one.pid_alive(child.pid)
+    assert not services.pid_alive(child.pid)
     child.wait()
 
 
@@ -246,7 +248,7 @@ def test_stop_pid_kills_a_process_that_ignores_sigterm() -> None:
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE) as child:
         assert child.stdout is not None
         child.stdout.readline()
-        one.stop_pid(child.pid, timeout=0.2)
+        services.stop_pid(child.pid, timeout=0.2)
         assert child.wait(timeout=5) == -signal.SIGKILL
 
 
@@ -255,7 +257,7 @@ def test_oned_is_looked_for_next_to_the_one_executable_first(tmp_path: Path) -> 
     (tmp_path / "one").touch()
     oned = tmp_path / "oned"
     oned.touch(mode=0o755)
-    assert one.find_executable("oned", str(tmp_path / "one")) == str(oned)
+    assert services.find_executable("oned", str(tmp_path / "one")) == str(oned)
 
 
 def test_start_b_and_b_start_both_ask_for_a_log_backup() -> None:
@@ -269,7 +271,7 @@ def test_the_backup_moves_oned_log_aside(install: Install) -> None:
     """`-b` renames oned.log to oned.log.<timestamp> and keeps its content."""
     log = install.root / "var" / "oned.log"
     log.write_text("old run\n")
-    one.backup_logs(one.SERVICES, locations())
+    one.backup_logs(services.SERVICES, locations())
     (backup,) = install.root.joinpath("var").glob("oned.log.*")
     assert backup.read_text() == "old run\n"
     assert not log.exists()
@@ -321,13 +323,13 @@ def test_start_and_stop_run_oned_detached_and_clean_up(install: Install) -> None
     """start waits until the port answers; stop ends oned and removes its pid file."""
     started = install.one("start")
     assert (started.returncode, started.stdout) == (0, STARTED), started.stderr
-    pid = one.read_pid(str(install.pid_file))
-    assert pid is not None and one.pid_alive(pid, "oned")
-    assert one.port_answers(("127.0.0.1", install.port))
+    pid = services.read_pid(str(install.pid_file))
+    assert pid is not None and services.pid_alive(pid, "oned")
+    assert services.port_answers(("127.0.0.1", install.port))
     stopped = install.one("stop")
     assert (stopped.returncode, stopped.stdout) == (0, STOPPED), stopped.stderr
     assert not install.pid_file.exists()
-    assert not one.pid_alive(pid)
+    assert not services.pid_alive(pid)
 
 
 def test_stop_when_nothing_runs_says_so_and_succeeds(install: Install) -> None:
@@ -343,7 +345,7 @@ def test_a_stale_pid_file_and_lock_do_not_block_a_start(install: Install) -> Non
     (install.root / "var" / ".lock").write_text("stale\n")
     result = install.one("start")
     assert (result.returncode, result.stdout) == (0, STARTED), result.stderr
-    assert one.read_pid(str(install.pid_file)) not in (None, stale)
+    assert services.read_pid(str(install.pid_file)) not in (None, stale)
     install.one("stop")
 
 
@@ -391,7 +393,7 @@ def test_a_second_one_command_fails_while_the_lock_is_held(install: Install) -> 
 
 def test_the_scheduler_is_started_after_oned_with_opennebula_s_file_names() -> None:
     """mm_sched comes second, with -p PORT only, and keeps sched.pid and sched.log."""
-    oned, sched = one.SERVICES
+    oned, sched = services.SERVICES
     assert (oned.name, sched.name, sched.label, sched.args) == (
         "oned",
         "mm_sched",
@@ -414,8 +416,8 @@ def test_start_runs_mm_sched_with_the_port_only_and_stop_ends_it(install: Instal
     started = install.one("start")
     assert (started.returncode, started.stdout) == (0, STARTED), started.stderr
     assert (install.root / "var" / "sched.args").read_text() == f"-p {install.port}"
-    oned, sched = (one.read_pid(str(p)) for p in (install.pid_file, install.sched_pid_file))
-    assert sched is not None and one.pid_alive(sched, "mm_sched")
+    oned, sched = (services.read_pid(str(p)) for p in (install.pid_file, install.sched_pid_file))
+    assert sched is not None and services.pid_alive(sched, "mm_sched")
     status = install.one("status")
     assert (status.returncode, status.stdout) == (
         0,
@@ -424,7 +426,7 @@ def test_start_runs_mm_sched_with_the_port_only_and_stop_ends_it(install: Instal
     stopped = install.one("stop")
     assert (stopped.returncode, stopped.stdout) == (0, STOPPED), stopped.stderr
     assert not install.sched_pid_file.exists() and not install.pid_file.exists()
-    assert not one.pid_alive(sched)
+    assert not services.pid_alive(sched)
 
 
 def test_a_scheduler_that_fails_to_start_is_reported_and_oned_is_stopped_again(
@@ -438,16 +440,16 @@ def test_a_scheduler_that_fails_to_start_is_reported_and_oned_is_stopped_again(
         "one: mm_sched failed to start: mm_sched: sched.conf line 1: MAX_VM is not an integer\n"
     )
     assert not install.pid_file.exists() and not install.sched_pid_file.exists()
-    assert not one.port_answers(("127.0.0.1", install.port))
+    assert not services.port_answers(("127.0.0.1", install.port))
 
 
 def test_stop_with_only_the_scheduler_left_stops_it(install: Install) -> None:
     """When oned died on its own, `one stop` still ends the scheduler and names it alone."""
     assert install.one("start").returncode == 0
-    oned = one.read_pid(str(install.pid_file))
+    oned = services.read_pid(str(install.pid_file))
     assert oned is not None
     os.kill(oned, signal.SIGKILL)
-    assert one.wait_gone(oned, 10)
+    assert services.wait_gone(oned, 10)
     result = install.one("stop")
     assert (result.returncode, result.stdout) == (0, "scheduler stopped\n"), result.stderr
     assert not install.sched_pid_file.exists()
@@ -457,7 +459,7 @@ def test_the_backup_moves_sched_log_aside_too(install: Install) -> None:
     """`-b` keeps the scheduler's previous log as sched.log.<timestamp>."""
     log = install.root / "var" / "sched.log"
     log.write_text("old rounds\n")
-    one.backup_logs(one.SERVICES, locations())
+    one.backup_logs(services.SERVICES, locations())
     (backup,) = install.root.joinpath("var").glob("sched.log.*")
     assert backup.read_text() == "old rounds\n"
     assert not log.exists()

@@ -15,10 +15,9 @@ from oned.template import (
     _scan,
     _scan_tokens,
     parse,
-    parse_any,
     parse_entries,
-    parse_xml,
 )
+from oned.template_xml import parse_any, parse_xml
 
 # --- literal templates from the seed workshop (003) and OpenNebula's examples ----------------
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from drivers.protocol import DriverFailure, Logger, Output, Request
+from drivers.runner import Place
 from drivers.tm import (
     Command,
     Context,
-    Place,
     command_set,
     local_names,
     parse_script,
@@ -303,8 +303,8 @@ def test_ssh_moves_a_tree_between_hosts_in_chunks_and_removes_the_source(
     tmp_path, image, monkeypatch
 ):
     """MV h1:R h2:R2 relays every file through the driver, chunk by chunk, then removes R."""
-    monkeypatch.setattr("drivers.tm.CHUNK", 300_000)  # the 1 MB image takes four chunks
-    monkeypatch.setattr("drivers.tm.READ_CHUNK", 300_000)
+    monkeypatch.setattr("drivers.runner.CHUNK", 300_000)  # the 1 MB image takes four chunks
+    monkeypatch.setattr("drivers.runner.READ_CHUNK", 300_000)
     src, dst = tmp_path / "h1" / "7" / "images", tmp_path / "h2" / "7" / "images"
     (src / "sub").mkdir(parents=True)
     shutil.copyfile(image, src / "disk.0")
@@ -323,7 +323,7 @@ def test_ssh_clone_uploads_from_the_front_end_and_a_failed_write_leaves_no_part_
     tmp_path, image, monkeypatch
 ):
     """CLONE to a host whose disk is 'full' (the write fails): FAILURE, no .part, no dirs."""
-    monkeypatch.setattr("drivers.tm.CHUNK", 300_000)
+    monkeypatch.setattr("drivers.runner.CHUNK", 300_000)
     vm = tmp_path / "h1" / "7"
     pool = HostsHere()
     original = pool.run

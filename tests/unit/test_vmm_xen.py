@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from drivers.protocol import Logger, Output, Request, run_action
-from drivers.runner import SshPool
+from drivers.ssh import SshPool
 from drivers.vmm_xen import (
     Context,
     actions,
