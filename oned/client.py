@@ -10,11 +10,14 @@ from __future__ import annotations
 import http.client
 import ssl
 import xmlrpc.client
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 from xml.parsers.expat import ExpatError
 
 from oned.locations import default_auth_file, default_endpoint
+
+MULTICALL = "system.multicall"
 
 # Failures that mean a kept-alive connection was closed by the server while idle; the request
 # is sent once more on a fresh connection (as the stdlib's xmlrpc.client.Transport does).
@@ -93,6 +96,20 @@ class OneClient:
         body = xmlrpc.client.dumps((self.session, *params), methodname=method, allow_none=True)
         reply = self._post(body.encode("utf-8"))
         return _unwrap(method, reply)
+
+    def multicall(self, calls: Sequence[tuple[str, tuple]]) -> list[Any]:
+        """Make ``calls`` (method, params without the session) in one ``system.multicall``.
+
+        Returns, per call and in order, its value or the ``OneCallError`` it failed with.
+        Raises ``OneCallError`` when oned refuses the multicall as a whole (code 0x1000 from an
+        oned that does not know the method) and ``OneClientError`` as ``call`` does.
+        """
+        structs = [{"methodName": m, "params": [self.session, *p]} for m, p in calls]
+        body = xmlrpc.client.dumps((structs,), methodname=MULTICALL, allow_none=True)
+        replies = _unwrap(MULTICALL, self._post(body.encode("utf-8")), whole=True)
+        if not isinstance(replies, list) or len(replies) != len(calls):
+            raise OneClientError(f"malformed reply to {MULTICALL}: {len(calls)} calls made")
+        return [_one_of(method, reply) for (method, _), reply in zip(calls, replies, strict=True)]
 
     def close(self) -> None:
         """Close the persistent connection; the next call opens a new one."""
@@ -180,14 +197,37 @@ def _split_endpoint(endpoint: str) -> tuple[str, str, int, str]:
     return parts.scheme, parts.hostname, port, path
 
 
-def _unwrap(method: str, data: bytes) -> Any:
-    """The value of a ``[success, value, errcode]`` reply, or the matching exception."""
+def _unwrap(method: str, data: bytes, whole: bool = False) -> Any:
+    """The value of a ``[success, value, errcode]`` reply, or the matching exception.
+
+    ``whole``: a multicall's reply, an array of one-item arrays, is returned as it is (an
+    error reply, ``[false, ...]``, still raises).
+    """
     try:
         (reply,), _ = xmlrpc.client.loads(data, use_builtin_types=True)
     except xmlrpc.client.Fault as fault:
         raise OneCallError(str(fault.faultString), int(fault.faultCode)) from None
     except (ExpatError, ValueError, TypeError, xmlrpc.client.ResponseError) as e:
         raise OneClientError(f"malformed reply to {method}: {e}") from e
+    if whole and isinstance(reply, list) and (not reply or isinstance(reply[0], list | dict)):
+        return reply
+    return _value_of(method, reply)
+
+
+def _one_of(method: str, entry: Any) -> Any:
+    """One entry of a multicall's reply: ``[reply]`` or a fault struct; the value or the
+    ``OneCallError``."""
+    if isinstance(entry, dict):
+        return OneCallError(str(entry.get("faultString", "")), int(entry.get("faultCode", 0)))
+    if not isinstance(entry, list) or len(entry) != 1:
+        return OneClientError(f"malformed reply to {method} in a multicall: {entry!r}")
+    try:
+        return _value_of(method, entry[0])
+    except OneClientError as e:
+        return e
+
+
+def _value_of(method: str, reply: Any) -> Any:
     if not isinstance(reply, list | tuple) or not reply:
         raise OneClientError(f"malformed reply to {method}: {reply!r}")
     if reply[0]:

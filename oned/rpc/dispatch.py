@@ -2,6 +2,12 @@
 
 Never raises and never leaks a traceback: OneErrors become ``[false, message, code]``; anything
 else is logged with its traceback and answered as an internal error.
+
+``system.multicall`` (the XML-RPC extension xmlrpc-c, and so OpenNebula's oned, serves) takes
+an array of ``{methodName, params}`` structs and answers an array with, per call, a one-item
+array holding that call's reply. Each call carries its own session. They run in order, in one
+reactor turn when their sessions are known: the scheduler sends its deployments this way, one
+HTTP request for many VMs.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from oned.rpc import marshal
 from oned.rpc.methods import METHODS, Method
 
 RunInThread = Callable[..., defer.Deferred]
+Reply = list[bytes] | defer.Deferred
+MULTICALL = "system.multicall"
 
 
 class Dispatcher:
@@ -30,11 +38,19 @@ class Dispatcher:
         self._run_in_thread = run_in_thread
         self._log = log
 
-    def handle(self, body: bytes) -> list[bytes] | defer.Deferred:
+    def handle(self, body: bytes) -> Reply:
         """The reply (a list of byte strings), or a Deferred of it when the session must first
         be verified."""
         try:
             name, params = marshal.decode_call(body)
+        except ValueError as exc:
+            return marshal.failure(str(exc), BadCall.code)
+        if name == MULTICALL:
+            return self._multicall(params)
+        return self._one(name, params)
+
+    def _one(self, name: str, params: tuple) -> Reply:
+        try:
             method = METHODS.get(name)
             if method is None:
                 raise BadCall(f"[{name[:80]}] unknown method")
@@ -53,6 +69,39 @@ class Dispatcher:
             lambda who: self._call(method, who, args), self._auth_failed, errbackArgs=(method,)
         )
         return d
+
+    def _multicall(self, params: tuple) -> Reply:
+        calls = params[0] if len(params) == 1 else None
+        if not isinstance(calls, list | tuple):
+            return marshal.failure(
+                f"[{MULTICALL}] expects one array of {{methodName, params}} structs", BadCall.code
+            )
+        replies: list[list[bytes]] = []
+
+        def run(at: int) -> Reply:
+            """Calls from ``at`` on, in order; a call waiting for its session holds the rest."""
+            while at < len(calls):
+                reply = self._inner(calls[at], at)
+                at += 1
+                if not isinstance(reply, list):
+                    return reply.addCallback(lambda done, at=at: (replies.append(done), run(at))[1])
+                replies.append(reply)
+            return marshal.multicall(replies)
+
+        return run(0)
+
+    def _inner(self, call: object, at: int) -> Reply:
+        if not isinstance(call, dict):
+            return marshal.failure(f"[{MULTICALL}] call {at} is not a struct", BadCall.code)
+        name, params = call.get("methodName"), call.get("params", [])
+        if not isinstance(name, str) or not isinstance(params, list | tuple):
+            return marshal.failure(
+                f"[{MULTICALL}] call {at} needs a methodName string and a params array",
+                BadCall.code,
+            )
+        if name == MULTICALL:
+            return marshal.failure(f"[{MULTICALL}] call {at}: multicalls do not nest", BadCall.code)
+        return self._one(name, tuple(params))
 
     def _call(self, method: Method, caller: Caller, args: tuple) -> list[bytes]:
         self._log.debug(f"{method.name} invoked by {caller.name}")

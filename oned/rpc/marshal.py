@@ -14,6 +14,8 @@ _HEAD = b"<?xml version='1.0'?>\n<methodResponse><params><param><value><array><d
 _TAIL = b"</data></array></value></param></params></methodResponse>"
 _TRUE = b"<value><boolean>1</boolean></value>"
 _FALSE = b"<value><boolean>0</boolean></value>"
+_ARRAY = b"<value><array><data>"
+_END_ARRAY = b"</data></array></value>"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,16 @@ def success(value: object) -> list[bytes]:
 
 def failure(message: str, code: int) -> list[bytes]:
     return [_HEAD, _FALSE, *_value(message), *_value(code), _TAIL]
+
+
+def multicall(replies: list[list[bytes]]) -> list[bytes]:
+    """The reply to ``system.multicall``: per call, a one-item array holding its reply (the
+    reply's own parts between ``_HEAD`` and ``_TAIL``, wrapped)."""
+    parts = [_HEAD]
+    for reply in replies:
+        parts += [_ARRAY, _ARRAY, *reply[1:-1], _END_ARRAY, _END_ARRAY]
+    parts.append(_TAIL)
+    return parts
 
 
 def decode_call(body: bytes) -> tuple[str, tuple]:

@@ -26,6 +26,16 @@ def test_escaped_fragments_are_sent_without_escaping_again():
     assert decode(marshal.success(marshal.Escaped(parts))) == [True, "<A>1 & 2</A><B/>", 0]
 
 
+def test_a_multicall_reply_wraps_each_reply_in_a_one_item_array():
+    """The XML-RPC multicall convention: [[reply0], [reply1], ...], any reply kind inside."""
+    escaped = marshal.Escaped((marshal.escape_bytes("<VM/>"),))
+    parts = marshal.multicall(
+        [marshal.success(3), marshal.failure("no such VM", 0x400), marshal.success(escaped)]
+    )
+    assert decode(parts) == [[[True, 3, 0]], [[False, "no such VM", 0x400]], [[True, "<VM/>", 0]]]
+    assert decode(marshal.multicall([])) == []
+
+
 def test_failure_replies_carry_message_and_code():
     """[false, message, code]: pyone picks its exception class from the code."""
     assert decode(marshal.failure("no <such> VM", 0x400)) == [False, "no <such> VM", 0x400]
