@@ -5,9 +5,11 @@ else is logged with its traceback and answered as an internal error.
 
 ``system.multicall`` (the XML-RPC extension xmlrpc-c, and so OpenNebula's oned, serves) takes
 an array of ``{methodName, params}`` structs and answers an array with, per call, a one-item
-array holding that call's reply. Each call carries its own session. They run in order, in one
+array holding that call's reply (a multicall refused as a whole is an XML-RPC fault, as
+standard clients expect). Each call carries its own session. They run in order, in one
 reactor turn when their sessions are known: the scheduler sends its deployments this way, one
-HTTP request for many VMs.
+HTTP request for many VMs. At most MAX_CALLS calls; once the replies pass MAX_REPLY bytes, the
+remaining calls are not run and each says so.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from oned.rpc.methods import METHODS, Method
 RunInThread = Callable[..., defer.Deferred]
 Reply = list[bytes] | defer.Deferred
 MULTICALL = "system.multicall"
+# A multicall runs in one go and its reply is built whole: bounded, so that one request cannot
+# hold the reactor for long or make a reply of gigabytes (1,000 pool listings).
+MAX_CALLS = 1000
+MAX_REPLY = 64 * 2**20
 
 
 class Dispatcher:
@@ -73,20 +79,38 @@ class Dispatcher:
     def _multicall(self, params: tuple) -> Reply:
         calls = params[0] if len(params) == 1 else None
         if not isinstance(calls, list | tuple):
-            return marshal.failure(
+            return marshal.fault(
                 f"[{MULTICALL}] expects one array of {{methodName, params}} structs", BadCall.code
             )
+        if len(calls) > MAX_CALLS:
+            return marshal.fault(
+                f"[{MULTICALL}] {len(calls)} calls; at most {MAX_CALLS} in one multicall",
+                BadCall.code,
+            )
         replies: list[list[bytes]] = []
+        size = 0
 
         def run(at: int) -> Reply:
             """Calls from ``at`` on, in order; a call waiting for its session holds the rest."""
             while at < len(calls):
-                reply = self._inner(calls[at], at)
+                if size > MAX_REPLY:
+                    reply = marshal.failure(
+                        f"[{MULTICALL}] call {at} not run: the replies before it passed "
+                        f"{MAX_REPLY // 2**20} MB",
+                        BadCall.code,
+                    )
+                else:
+                    reply = self._inner(calls[at], at)
                 at += 1
                 if not isinstance(reply, list):
-                    return reply.addCallback(lambda done, at=at: (replies.append(done), run(at))[1])
-                replies.append(reply)
+                    return reply.addCallback(lambda done, at=at: (add(done), run(at))[1])
+                add(reply)
             return marshal.multicall(replies)
+
+        def add(reply: list[bytes]) -> None:
+            nonlocal size
+            replies.append(reply)
+            size += sum(map(len, reply))
 
         return run(0)
 

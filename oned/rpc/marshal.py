@@ -61,6 +61,12 @@ def failure(message: str, code: int) -> list[bytes]:
     return [_HEAD, _FALSE, *_value(message), *_value(code), _TAIL]
 
 
+def fault(message: str, code: int) -> list[bytes]:
+    """An XML-RPC fault: only for ``system.multicall`` refused as a whole, where standard
+    clients (``xmlrpc.client.MultiCall``) expect one; OpenNebula's methods never fault."""
+    return [xmlrpc.client.dumps(xmlrpc.client.Fault(code, message), methodresponse=True).encode()]
+
+
 def multicall(replies: list[list[bytes]]) -> list[bytes]:
     """The reply to ``system.multicall``: per call, a one-item array holding its reply (the
     reply's own parts between ``_HEAD`` and ``_TAIL``, wrapped)."""

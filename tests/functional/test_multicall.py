@@ -63,10 +63,14 @@ def test_a_session_not_yet_verified_holds_the_calls_after_it(oned, proxy):
     assert [r[:2] for r in batch()] == [[True, 0], [True, 1], [True, 2]]
 
 
+def test_a_multicall_without_its_array_is_a_fault(oned):
+    with pytest.raises(xmlrpc.client.Fault, match="expects one array"):
+        call(oned, "system.multicall")
+
+
 @pytest.mark.parametrize(
     ("params", "names"),
     [
-        ((), "one array"),
         (([1, 2],), "call 0 is not a struct"),
         (([{"params": []}],), "call 0 needs a methodName"),
         (([{"methodName": "one.vm.info", "params": 3}],), "call 0 needs a methodName"),
@@ -74,9 +78,7 @@ def test_a_session_not_yet_verified_holds_the_calls_after_it(oned, proxy):
     ],
 )
 def test_malformed_multicalls_get_a_clear_error(oned, params, names):
-    reply = call(oned, "system.multicall", *params)
-    if reply and isinstance(reply[0], list):  # refused per call
-        reply = reply[0][0]
+    reply = call(oned, "system.multicall", *params)[0][0]  # refused per call
     assert reply[0] is False and names in reply[1] and reply[2] == 0x1000
 
 
@@ -92,3 +94,27 @@ def test_one_client_multicall_gives_each_value_or_its_error(oned):
     client.close()
     assert results[0] == 0 and results[2] == 1
     assert isinstance(results[1], OneCallError) and results[1].code == 0x400
+
+
+def test_at_most_a_thousand_calls_and_nothing_runs_when_over(oned, proxy):
+    batch = xmlrpc.client.MultiCall(proxy)
+    for _ in range(1001):
+        batch.one.vm.allocate(SESSION, TTYLINUX)
+    with pytest.raises(xmlrpc.client.Fault, match="1001 calls; at most 1000"):
+        list(batch())
+    assert call(oned, "one.vm.info", SESSION, 0)[0] is False  # none was allocated
+
+
+def test_calls_after_the_replies_pass_64_mb_are_not_run(oned, proxy):
+    """A reply is built whole: 1,000 pool listings must not make one of gigabytes."""
+    big = "x" * (1 << 20)
+    vid = proxy.one.vm.allocate(SESSION, f'{TTYLINUX}\nNOTES = "{big}"')[1]
+    batch = xmlrpc.client.MultiCall(proxy)
+    for _ in range(70):
+        batch.one.vm.info(SESSION, vid)
+    batch.one.vm.allocate(SESSION, TTYLINUX)
+    replies = list(batch())
+    ran = [r for r in replies if r[0]]
+    assert 60 <= len(ran) <= 65 and all(r[0] for r in replies[: len(ran)])
+    assert "not run: the replies before it passed 64 MB" in replies[-1][1]
+    assert call(oned, "one.vm.info", SESSION, vid + 1)[0] is False  # the last call did not run
