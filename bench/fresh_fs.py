@@ -14,6 +14,7 @@ back to a temporary folder, and the results say which one was used.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
@@ -22,6 +23,14 @@ import tempfile
 from collections.abc import Iterator
 
 SIZE = "4G"  # sparse: only what the run writes takes room
+
+
+def add_option(parser: argparse.ArgumentParser) -> None:
+    """``--fs auto|ext4|tmp``, for ``folder``."""
+    parser.add_argument(
+        "--fs", choices=["auto", "ext4", "tmp"], default="auto",
+        help="where ONE_LOCATION goes (auto: a fresh ext4 image when root)",
+    )  # fmt: skip
 
 
 def available() -> bool:

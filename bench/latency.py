@@ -1,7 +1,9 @@
 """Latency benchmark: from one.vm.allocate returning to RUNNING, with an explicit deploy, at a
 steady arrival rate (open loop), through oned and the real dummy driver processes.
 
-    .venv/bin/python bench/latency.py [--rate 20] [--vms 300] [--hosts 10]
+    .venv/bin/python bench/latency.py [--rate 20] [--vms 300] [--hosts 10] [--fs auto]
+
+ONE_LOCATION is on a fresh ext4 file system when run as root (bench/fresh_fs.py).
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import fresh_fs
 from bench.api import machine, percentile
 from bench.schedule import Rpc, wait
 from tests.functional.oned_process import OnedProcess
@@ -40,12 +42,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--vms", type=int, default=300)
     parser.add_argument("--hosts", type=int, default=10)
+    fresh_fs.add_option(parser)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with fresh_fs.folder(args.fs) as (tmp, where):
         oned = OnedProcess(Path(tmp) / "one").set(DEBUG_LEVEL=1, VM_POLLING_INTERVAL=0)
         oned.start()
         try:
             print(f"machine: {machine()}")
+            print(f"ONE_LOCATION: {where}")
             rpc = Rpc(oned.port)
             for h in range(args.hosts):
                 rpc.call("one.host.allocate", f"h{h}", "im_dummy", "vmm_dummy", "tm_dummy")

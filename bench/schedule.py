@@ -115,10 +115,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=100)
     parser.add_argument("--vms", type=int, default=1000)
     parser.add_argument("--max-host", type=int, default=20)
-    parser.add_argument(
-        "--fs", choices=["auto", "ext4", "tmp"], default="auto",
-        help="where ONE_LOCATION goes (auto: a fresh ext4 image when root)",
-    )  # fmt: skip
+    fresh_fs.add_option(parser)
     args = parser.parse_args()
     with fresh_fs.folder(args.fs) as (tmp, where):
         oned = OnedProcess(Path(tmp) / "one").set(DEBUG_LEVEL=1, VM_POLLING_INTERVAL=0)
