@@ -6,6 +6,9 @@ and a cancel (code 130) alike. Commands are argv lists; no shell string is ever 
 ``run_local`` runs them on the front end; ``SshPool`` (drivers/ssh.py) runs them on a host over
 its reused SSH connection and answers the same values.
 
+On the front end: ``local_names`` are the names by which oned and its scripts call it, and
+``front_end_var`` is its ``var`` folder, where oned writes each VM's files.
+
 Files go between places (a path on the front end or on a host) in chunks, through whatever runs
 the commands (``Commands``: drivers/tm.py's ``Transfer``): a host's file is read as base64 text,
 written in pieces of ``CHUNK`` bytes to ``<path>.part`` and then renamed.
@@ -18,9 +21,10 @@ import contextlib
 import os
 import posixpath
 import signal
+import socket
 import subprocess
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -31,6 +35,18 @@ TIMED_OUT, UNREACHABLE, CANCELLED = 124, 255, 130
 CHUNK = 8 << 20  # bytes a write sends
 READ_CHUNK = 1 << 20  # bytes a read fetches: base64 text through the host's shell
 READ = 'dd if="$1" bs=1M skip="$2" count="$3" iflag=skip_bytes,count_bytes status=none | base64 -w0'
+
+
+def local_names(extra: Iterable[str] = ()) -> frozenset[str]:
+    """The names by which scripts call the front-end (oned writes its gethostname())."""
+    name = socket.gethostname()
+    return frozenset({"localhost", "127.0.0.1", "::1", name, name.split(".")[0], *extra})
+
+
+def front_end_var(env: Mapping[str, str] = os.environ) -> str:
+    """$ONE_LOCATION/var, or /var/lib/one for a system-wide install (ONE_LOCATION empty)."""
+    location = env.get("ONE_LOCATION", "")
+    return os.path.join(location, "var") if location else "/var/lib/one"
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,9 @@ import os
 import posixpath
 import re
 import shutil
-import socket
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -40,7 +39,15 @@ from drivers.protocol import (
     parse_driver_args,
     serve,
 )
-from drivers.runner import Place, RunResult, copy_file, copy_tree, run_local
+from drivers.runner import (
+    Place,
+    RunResult,
+    copy_file,
+    copy_tree,
+    front_end_var,
+    local_names,
+    run_local,
+)
 from drivers.ssh import SshPool
 
 SETS = ("ssh", "nfs", "dummy")
@@ -310,17 +317,6 @@ def command_set(argument: str) -> str:
     return name
 
 
-def local_names(extra: Iterable[str] = ()) -> frozenset[str]:
-    """The names by which scripts call the front-end (oned writes its gethostname())."""
-    name = socket.gethostname()
-    return frozenset({"localhost", "127.0.0.1", "::1", name, name.split(".")[0], *extra})
-
-
-def var_dir() -> str:
-    location = os.environ.get("ONE_LOCATION", "")
-    return os.path.join(location, "var") if location else "/var/lib/one"
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = driver_parser("one_tm", __doc__ or "")
     parser.add_argument("set", type=command_set, help="ssh, nfs or dummy")
@@ -336,7 +332,7 @@ def actions(ctx: Context) -> dict[str, Action]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    rewrite = (args.vm_dir.rstrip("/"), var_dir()) if args.vm_dir else None
+    rewrite = (args.vm_dir.rstrip("/"), front_end_var()) if args.vm_dir else None
     pool = SshPool(max_idle=args.concurrency) if args.set == "ssh" else None
     ctx = Context(args.set, local_names(args.front_end), args.timeout, pool, rewrite)
     try:

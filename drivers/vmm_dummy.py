@@ -47,6 +47,7 @@ from drivers.protocol import (
     parse_driver_args,
     serve,
 )
+from drivers.runner import front_end_var
 
 ACTIONS = ("DEPLOY", "SHUTDOWN", "CANCEL", "SAVE", "RESTORE", "MIGRATE", "POLL")
 OUTCOMES = ("success", "failure", "delay", "hang")
@@ -147,12 +148,6 @@ class Context:
     vms: dict[str, tuple[int, float]] = field(default_factory=dict)  # vid -> (KB, deployed at)
 
 
-def var_dir(env: Mapping[str, str] = os.environ) -> str:
-    """$ONE_LOCATION/var, or /var/lib/one for a system-wide install."""
-    location = env.get("ONE_LOCATION", "")
-    return os.path.join(location, "var") if location else "/var/lib/one"
-
-
 def memory_kb(ctx: Context, remote_file: str) -> int:
     """The VM's MEMORY (MB) in KB, read from the local deployment file; a default if unknown."""
     match = _REMOTE_FILE.search(remote_file)
@@ -218,7 +213,7 @@ def actions(ctx: Context) -> dict[str, Action]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    ctx = Context(Script(args.script) if args.script else None, var_dir())
+    ctx = Context(Script(args.script) if args.script else None, front_end_var())
     return serve(actions(ctx), concurrency=args.concurrency)
 
 

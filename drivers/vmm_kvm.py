@@ -39,6 +39,7 @@ from drivers.protocol import (
     parse_driver_args,
     serve,
 )
+from drivers.runner import front_end_var
 from drivers.ssh import SshPool
 from drivers.vmm_kvm_xml import (
     STATES,
@@ -47,7 +48,6 @@ from drivers.vmm_kvm_xml import (
     domain_for,
     interface_devices,
     local_deployment_file,
-    var_dir,
 )
 
 DEFAULT_URI = "qemu+ssh://{host}/system?no_tty=1"
@@ -369,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start_event_loop()
     pool = SshPool(max_idle=args.concurrency)
     ctx = Context(
-        args.uri, dict(args.host_uri), args.domain_type, args.shutdown_timeout, var_dir(os.environ),
+        args.uri, dict(args.host_uri), args.domain_type, args.shutdown_timeout, front_end_var(),
         args.unsafe_migration, args.timeout, pool,
     )  # fmt: skip
     try:

@@ -15,7 +15,6 @@ import os
 import re
 import string
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 Value = str | dict[str, str]
@@ -58,11 +57,6 @@ class Placement:
     console_log: str  # the serial console's file
     domain_type: str = "kvm"
     emulator: str = ""
-
-
-def var_dir(env: Mapping[str, str]) -> str:
-    """$ONE_LOCATION/var, or /var/lib/one for a system-wide install (ONE_LOCATION empty)."""
-    return os.path.join(env["ONE_LOCATION"], "var") if env.get("ONE_LOCATION") else "/var/lib/one"
 
 
 def local_deployment_file(remote: str, var: str) -> str:

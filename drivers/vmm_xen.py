@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -35,7 +34,7 @@ from drivers.protocol import (
     parse_driver_args,
     serve,
 )
-from drivers.runner import RunResult, run_local
+from drivers.runner import RunResult, front_end_var, local_names, run_local
 from drivers.ssh import SshPool
 
 _REMOTE_FILE = re.compile(r"/(\d+)/images/(deployment\.\d+)$")
@@ -331,12 +330,9 @@ def actions(ctx: Context) -> dict[str, Action]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    location = os.environ.get("ONE_LOCATION", "")
-    name = socket.gethostname()
     pool = SshPool(max_idle=args.concurrency)
-    run, put = runners(pool, frozenset({"localhost", "127.0.0.1", name, name.split(".")[0]}))
-    var = os.path.join(location, "var") if location else "/var/lib/one"
-    ctx = Context(run, put, var, args.timeout, args.shutdown_timeout)
+    run, put = runners(pool, local_names())
+    ctx = Context(run, put, front_end_var(), args.timeout, args.shutdown_timeout)
     try:
         return serve(actions(ctx), concurrency=args.concurrency)
     finally:

@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 
 from drivers.protocol import DriverFailure, Logger, Output, Request
-from drivers.runner import Place
+from drivers.runner import Place, local_names
 from drivers.tm import (
     Command,
     Context,
     command_set,
-    local_names,
     parse_script,
     transfer,
 )
