@@ -174,8 +174,8 @@ def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -
     monitor = HostMonitor(cloud, drivers, reactor, onelog.module("InM"), hooks)
     files = VmFiles(locs.var, reactor.callFromThread)  # type: ignore[attr-defined]
     lcm = LifeCycle(cloud, files, onelog.module("LCM"), monitor.changed)
-    vmm = VirtualMachineManager(lcm, drivers, reactor, onelog.module("VMM"), locs.var)
-    tm = TransferManager(lcm, drivers, reactor, onelog.module("TM"), locs.var)
+    vmm = VirtualMachineManager(lcm, drivers, reactor, onelog.module("VMM"))
+    tm = TransferManager(lcm, drivers, reactor, onelog.module("TM"))
     lcm.effects = route_effects(vmm, tm, hooks)
     cloud.lcm, cloud.var_dir = lcm, locs.var
     monitor.start()

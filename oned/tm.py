@@ -19,7 +19,6 @@ from oned.drivers import Drivers
 from oned.lcm import LifeCycle, history_of
 from oned.mad import DriverCancelled, Reply
 from oned.records import Vm
-from oned.vmfiles import vm_folder
 
 TIMEOUT = 3600.0
 
@@ -31,13 +30,11 @@ class TransferManager:
         drivers: Drivers,
         reactor: Any,
         log: logging.Logger,
-        var_dir: str,
     ):
         self._lcm = lcm
         self._drivers = drivers
         self._reactor = reactor
         self._log = log
-        self._var = var_dir
         self.front_end = socket.gethostname()
 
     def transfer(self, vm: Vm, effect: lc.TmTransfer) -> None:
@@ -64,7 +61,7 @@ class TransferManager:
 
     def _files(self, vm: Vm, kind: str) -> tuple[str, list[tuple[str, str]]]:
         """The script's path and the files to write for it: (path, text) pairs."""
-        folder = vm_folder(self._var, vm.id)
+        folder = self._lcm.files.folder(vm.id)
         current, previous = history_of(vm, lc.CURRENT), history_of(vm, lc.PREVIOUS)
         assert current is not None
         places = transfer.Places(

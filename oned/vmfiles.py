@@ -75,6 +75,10 @@ class VmFiles:
             self._thread = threading.Thread(target=self._drain, name="vmfiles", daemon=True)
             self._thread.start()
 
+    def folder(self, vid: int) -> str:
+        """``<var>/<vid>``: where the VM's files go."""
+        return vm_folder(self._var, vid)
+
     def log(self, vid: int, module: str, *messages: str, level: str = "I") -> None:
         """Append ``messages`` to the VM's vm.log, one line each, in oned.log's format."""
         stamp = time.strftime("%a %b %d %H:%M:%S %Y")
@@ -142,7 +146,7 @@ class VmFiles:
     def _append(self, vid: int, data: bytes) -> None:
         fd = self._open.get(vid)
         if fd is None:
-            folder = vm_folder(self._var, vid)
+            folder = self.folder(vid)
             os.makedirs(folder, exist_ok=True)
             path = os.path.join(folder, "vm.log")
             fd = self._open[vid] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -22,7 +22,6 @@ from oned.mad import DriverCancelled, Reply
 from oned.records import Vm
 from oned.states import LcmState, VmState
 from oned.template import TemplateSyntaxError, parse
-from oned.vmfiles import vm_folder
 
 TIMEOUTS = {"DEPLOY": 600.0, "SHUTDOWN": 600.0, "SAVE": 900.0, "RESTORE": 900.0,
             "MIGRATE": 1800.0, "CANCEL": 300.0, "POLL": 120.0}  # fmt: skip
@@ -37,13 +36,11 @@ class VirtualMachineManager:
         drivers: Drivers,
         reactor: Any,
         log: logging.Logger,
-        var_dir: str,
     ):
         self._lcm = lcm
         self._drivers = drivers
         self._reactor = reactor
         self._log = log
-        self._var = var_dir
         self._loop = task.LoopingCall(self.poll_due)
         self._loop.clock = reactor
 
@@ -61,7 +58,7 @@ class VirtualMachineManager:
         images = f"{record.vm_dir}/{vm.id}/images"
         args = self._arguments(vm, effect, record.host_name, images)
         if effect.action == "DEPLOY":
-            path = os.path.join(vm_folder(self._var, vm.id), f"deployment.{vm.history[-1].seq}")
+            path = os.path.join(self._lcm.files.folder(vm.id), f"deployment.{vm.history[-1].seq}")
             text = views.vm_xml(vm, self._lcm.cloud.pools.uname(vm.uid))
             d = self._lcm.files.write([(path, text)])
         else:

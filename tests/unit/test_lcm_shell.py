@@ -80,8 +80,8 @@ def shell(tmp_path):
         logging.getLogger("t"),
         lambda h: changed.append(h.id),
     )
-    vmm_manager = VirtualMachineManager(lcm, drivers, clock, logging.getLogger("t"), cloud.var_dir)
-    tm_manager = TransferManager(lcm, drivers, clock, logging.getLogger("t"), cloud.var_dir)
+    vmm_manager = VirtualMachineManager(lcm, drivers, clock, logging.getLogger("t"))
+    tm_manager = TransferManager(lcm, drivers, clock, logging.getLogger("t"))
     tm_manager.front_end = "frontend"
     lcm.effects = route_effects(vmm_manager, tm_manager, None)
     cloud.lcm = lcm
