@@ -103,9 +103,13 @@ class Dispatcher:
                     reply = self._inner(calls[at], at)
                 at += 1
                 if not isinstance(reply, list):
-                    return reply.addCallback(lambda done, at=at: (add(done), run(at))[1])
+                    return reply.addCallback(resume, at)
                 add(reply)
             return marshal.multicall(replies)
+
+        def resume(reply: list[bytes], at: int) -> Reply:
+            add(reply)
+            return run(at)
 
         def add(reply: list[bytes]) -> None:
             nonlocal size
