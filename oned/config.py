@@ -59,6 +59,14 @@ class DbConfig:
     synchronous: str = "NORMAL"
 
 
+# NOTE: modern OpenNebula's VM_RESTRICTED_ATTR / VNET_RESTRICTED_ATTR / IMAGE_RESTRICTED_ATTR:
+# ``NAME`` or ``VECTOR/KEY``; only oneadmin may set them. Used when oned.conf names none; an
+# oned.conf that names any (``VM_RESTRICTED_ATTR = ""`` for none) replaces the whole list.
+DEFAULT_VM_RESTRICTED_ATTR = ("RAW", "NIC/SCRIPT", "NIC/BRIDGE", "NIC/MAC", "NIC/VLAN_ID")
+DEFAULT_VNET_RESTRICTED_ATTR = ("BRIDGE", "PHYDEV", "VLAN_ID", "VN_MAD")
+DEFAULT_IMAGE_RESTRICTED_ATTR = ("SOURCE",)
+
+
 @dataclass(frozen=True)
 class Config:
     """The validated oned.conf; times in seconds, sizes in bytes."""
@@ -71,6 +79,18 @@ class Config:
     port: int = 2633
     listen_address: str = "0.0.0.0"
     max_request_size: int = 8388608
+    max_unauthenticated_request_size: int = 65536
+    max_conn: int = 1000
+    max_conn_per_client: int = 100
+    keepalive_timeout: int = 15
+    timeout: int = 15
+    max_auth_failures: int = 10
+    umask: int = 0o077
+    vm_restricted_attr: tuple[str, ...] = DEFAULT_VM_RESTRICTED_ATTR
+    vnet_restricted_attr: tuple[str, ...] = DEFAULT_VNET_RESTRICTED_ATTR
+    image_restricted_attr: tuple[str, ...] = DEFAULT_IMAGE_RESTRICTED_ATTR
+    safe_dirs: tuple[str, ...] = ()
+    restricted_dirs: tuple[str, ...] = ("/",)
     tls_cert: str | None = None
     tls_key: str | None = None
     debug_level: int = 3
@@ -142,6 +162,33 @@ def _optional_absolute_path(value: str) -> str | None:
     return _absolute_path(value) if value else None
 
 
+def _absolute_paths(value: str) -> tuple[str, ...]:
+    """A space-separated list of absolute directories (SAFE_DIRS, RESTRICTED_DIRS)."""
+    paths = tuple(value.split())
+    for path in paths:
+        if not path.startswith("/"):
+            raise _Invalid(f"names {_show(path)}, which is not an absolute path")
+    return paths
+
+
+def _umask(value: str) -> int:
+    """An octal umask that at least keeps every file from others (``077``, or ``027``)."""
+    if not re.fullmatch(r"0?[0-7]{3}", value.strip()):
+        raise _Invalid('is not an octal umask such as "077"')
+    mask = int(value.strip(), 8)
+    if mask & 0o007 != 0o007:
+        raise _Invalid("lets other users read oned's files; use 077 (or 027 for a group)")
+    return mask
+
+
+def _attribute_name(value: str) -> str:
+    """``NAME`` or ``VECTOR/KEY`` (upper-cased), or empty for none."""
+    text = value.strip().upper()
+    if text and not re.fullmatch(r"[A-Z0-9_]+(/[A-Z0-9_]+)?", text):
+        raise _Invalid("is not an attribute name: NAME or VECTOR/KEY")
+    return text
+
+
 def _mac_prefix(value: str) -> str:
     if not re.fullmatch(r"[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}", value):
         raise _Invalid('is not two hexadecimal bytes "hh:hh"')
@@ -190,6 +237,15 @@ _SINGLE: dict[str, Converter] = {
     "PORT": _integer(1, 65535),
     "LISTEN_ADDRESS": _listen_address,
     "MAX_REQUEST_SIZE": _integer(1024, 2**30),
+    "MAX_UNAUTHENTICATED_REQUEST_SIZE": _integer(1024, 2**30),
+    "MAX_CONN": _integer(1, 1_000_000),
+    "MAX_CONN_PER_CLIENT": _integer(1, 1_000_000),
+    "KEEPALIVE_TIMEOUT": _integer(1, 3600),
+    "TIMEOUT": _integer(1, 3600),
+    "MAX_AUTH_FAILURES": _integer(0, 1_000_000),
+    "UMASK": _umask,
+    "SAFE_DIRS": _absolute_paths,
+    "RESTRICTED_DIRS": _absolute_paths,
     "TLS_CERT": _optional,
     "TLS_KEY": _optional,
     "DEBUG_LEVEL": _integer(0, 3),
@@ -199,6 +255,13 @@ _SINGLE: dict[str, Converter] = {
     "IMAGE_REPOSITORY_PATH": _optional,
     "DEFAULT_IMAGE_TYPE": _choice("OS", "CDROM", "DATABLOCK"),
     "DEFAULT_DEVICE_PREFIX": _choice("hd", "sd", "xvd", "vd", fold=str.lower),
+}
+
+# Attributes that may appear many times; their values are collected in order.
+_MULTI: dict[str, Converter] = {
+    "VM_RESTRICTED_ATTR": _attribute_name,
+    "VNET_RESTRICTED_ATTR": _attribute_name,
+    "IMAGE_RESTRICTED_ATTR": _attribute_name,
 }
 
 _DB: dict[str, Converter] = {
@@ -292,6 +355,12 @@ class _ConfigReader:
             if not isinstance(entry.value, dict):
                 raise self.error(entry, f"{entry.name} must be a vector: {entry.name} = [ ... ]")
             self.vectors[entry.name](entry, entry.value)
+        elif entry.name in _MULTI:
+            if not isinstance(entry.value, str):
+                raise self.error(entry, f"{entry.name} must be a single value, not a vector")
+            value = self.convert(entry, entry.name, entry.value, _MULTI[entry.name])
+            names = self.fields.setdefault(entry.name.lower(), ())
+            self.fields[entry.name.lower()] = names + ((value,) if value else ())
         elif entry.name in _SINGLE:
             if not isinstance(entry.value, str):
                 raise self.error(entry, f"{entry.name} must be a single value, not a vector")
