@@ -86,6 +86,7 @@ def status(cloud: Cloud, caller: Caller, hid: int, status: int) -> int:
 
     NOTE: onecloud has no OFFLINE state (OpenNebula 1.4/2.0 have none); OFFLINE disables.
     """
+    require_admin(caller, "one.host.status", "MANAGE on HOST")
     if status not in (0, 1, 2):
         raise BadCall(f"[one.host.status] wrong status {status}: 0 ENABLED, 1 DISABLED, 2 OFFLINE")
     return enable(cloud, caller, hid, status == 0)

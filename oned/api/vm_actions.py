@@ -1,9 +1,10 @@
 """one.vm.deploy, one.vm.action, one.vm.migrate and one.vm.update (reference §3.2, §4): user
 actions on VMs.
 
-Each checks ownership, then lets the lifecycle table decide whether the VM's state allows it
-(0x800 naming the state otherwise), and answers once the new state is committed. one.vm.update
-changes no state: it rewrites the VM's USER_TEMPLATE, in any state but DONE.
+Each checks who asks (the owner or oneadmin; deploy and migrate, which choose a host, oneadmin
+only: share/doc/authorization.md), then lets the lifecycle table decide whether the VM's state
+allows it (0x800 naming the state otherwise), and answers once the new state is committed.
+one.vm.update changes no state: it rewrites the VM's USER_TEMPLATE, in any state but DONE.
 """
 
 from __future__ import annotations
@@ -11,17 +12,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from oned import lifecycle as lc
-from oned.api.cloud import Caller, Cloud, require_owner
+from oned.api import templates
+from oned.api.cloud import Caller, Cloud, require_admin, require_owner
+from oned.api.host_choice import check_host
 from oned.errors import (
     ActionNotAllowed,
     BadCall,
     InternalError,
     NoSuchObject,
-    TemplateSyntaxError,
 )
-from oned.lcm import demand
 from oned.records import Host, Vm
-from oned.template_xml import parse_any
 
 # NOTE: names of every era map onto 1.4's actions (reference §4, pyone.md): 2.0's finalize and
 # 4.x's delete are 1.4's delete; 5.x's terminate(-hard) are shutdown and cancel.
@@ -36,16 +36,16 @@ ACTIONS = {
 
 def deploy(cloud: Cloud, caller: Caller, vid: int, hid: int, enforce: bool = False,
            ds_id: int = -1) -> int:  # fmt: skip
-    """Deploy a PENDING VM on a host; with ``enforce`` the host must have room for it.
+    """Deploy a PENDING VM on a host: oneadmin only (choosing a host is an admin action, as in
+    modern OpenNebula; mm_sched runs as oneadmin). The host must be enabled and large enough;
+    with ``enforce`` it must also have room for the VM (``host_choice.check_host``).
 
     The scheduler's USER_TEMPLATE/SCHED_MESSAGE (why the VM waited) goes, in the same commit.
     """
     method = "one.vm.deploy"
-    vm = _vm(cloud, caller, vid, method, "MANAGE")
-    host = _host(cloud, hid, method)
+    vm, host = _placement(cloud, caller, vid, hid, method)
     lc.check(vm.state, vm.lcm_state, lc.Event.DEPLOY, vid, method)
-    if enforce:
-        _room(host, vm, method)
+    check_host(host, vm, enforce, method)
     _lcm(cloud).user_action(_without_sched_message(vm), lc.Event.DEPLOY, _ref(cloud, host))
     return vid
 
@@ -72,15 +72,15 @@ def action(cloud: Cloud, caller: Caller, name: str, vid: int) -> int:
 
 def migrate(cloud: Cloud, caller: Caller, vid: int, hid: int, live: bool, enforce: bool = False,
             ds_id: int = -1, kind: int = 0) -> int:  # fmt: skip
+    """Move a RUNNING VM to another host, live or not: oneadmin only, with the checks of
+    ``deploy`` on the new host."""
     method = "one.vm.migrate"
-    vm = _vm(cloud, caller, vid, method, "MANAGE")
-    host = _host(cloud, hid, method)
+    vm, host = _placement(cloud, caller, vid, hid, method)
     event = lc.Event.LIVEMIGRATE if live else lc.Event.MIGRATE
     lc.check(vm.state, vm.lcm_state, event, vid, method)
     if vm.history and vm.history[-1].hid == hid:
         raise ActionNotAllowed(f"[{method}] VM {vid} is already running on host {hid}")
-    if enforce:
-        _room(host, vm, method)
+    check_host(host, vm, enforce, method)
     _lcm(cloud).user_action(vm, event, _ref(cloud, host))
     return vid
 
@@ -93,17 +93,18 @@ def update(cloud: Cloud, caller: Caller, vid: int, text: str, merge: int = REPLA
 
     ``text`` is a template (OpenNebula's language or XML). ``merge`` 0 replaces USER_TEMPLATE
     whole; 1 merges: each attribute given replaces those of the same name, the others stay.
-    Errors: 0x1000 bad template or merge flag, 0x200 not the owner, 0x400 no such VM, 0x800 a
-    DONE VM. Answers the vid once the change is committed.
+    Errors: 0x1000 bad template or merge flag, 0x200 not the owner or a restricted attribute
+    (as at allocate), 0x400 no such VM, 0x800 a DONE VM. Answers the vid once committed.
     """
     method = "one.vm.update"
     if merge not in (REPLACE, MERGE):
         raise BadCall(f"[{method}] merge must be 0 (replace) or 1 (merge), not {merge}")
     vm = _updatable(cloud, caller, vid, method)
-    try:
-        incoming = parse_any(text + "\n")
-    except TemplateSyntaxError as exc:
-        raise BadCall(f"[{method}] Error parsing template: {exc}") from None
+    incoming = templates.parse(text, method, "VM")
+    # A user may send back the restricted values oneadmin set, but not set or change any.
+    attributes = cloud.config.vm_restricted_attr
+    templates.refuse_restricted(caller, incoming, attributes, method, "VM", vm.user_template)
+    templates.refuse_files(cloud, caller, incoming, method, vm.user_template)
     user_template = incoming
     if merge == MERGE:
         user_template = vm.user_template.copy()
@@ -137,27 +138,15 @@ def _vm(cloud: Cloud, caller: Caller, vid: int, method: str, action: str) -> Vm:
     return vm
 
 
-def _host(cloud: Cloud, hid: int, method: str) -> Host:
+def _placement(cloud: Cloud, caller: Caller, vid: int, hid: int, method: str) -> tuple[Vm, Host]:
+    """The VM and the host of a deploy or migrate; a user other than oneadmin is refused
+    (0x200) before anything is looked up, so the answer tells nothing about the objects."""
+    require_admin(caller, method, f"ADMIN on VM [{vid}]")
+    vm = _vm(cloud, caller, vid, method, "ADMIN")
     host = cloud.pools.hosts.get(hid)
     if host is None:
         raise NoSuchObject(f"[{method}] Error getting host [{hid}].")
-    return host
-
-
-def _room(host: Host, vm: Vm, method: str) -> None:
-    """The capacity check oned itself makes (no over-commit by a stale scheduler view)."""
-    cpu, memory = demand(vm)
-    share = host.share
-    free_cpu, free_mem = share.max_cpu - share.cpu_usage, share.max_mem - share.mem_usage
-    if cpu > free_cpu:
-        raise ActionNotAllowed(
-            f"[{method}] host {host.id} ({host.name}) has not enough CPU ({free_cpu} < {cpu})"
-        )
-    if memory > free_mem:
-        raise ActionNotAllowed(
-            f"[{method}] host {host.id} ({host.name}) has not enough memory "
-            f"({free_mem // 1024} < {memory // 1024} MB)"
-        )
+    return vm, host
 
 
 def _ref(cloud: Cloud, host: Host) -> lc.HostRef:

@@ -13,12 +13,12 @@ from oned.api import vm_actions
 from oned.api.cloud import Caller, Cloud
 from oned.config import load_config
 from oned.drivers import Drivers
-from oned.errors import ActionNotAllowed
+from oned.errors import ActionNotAllowed, AuthorizationError
 from oned.lcm import LifeCycle, recount_usage, route_effects
 from oned.mad import Reply
 from oned.pools import Pools
 from oned.records import Host, HostShare, User, Vm
-from oned.states import LcmState, VmState
+from oned.states import HostState, LcmState, VmState
 from oned.store import Store
 from oned.template import parse
 from oned.tm import TransferManager
@@ -26,6 +26,7 @@ from oned.vmfiles import VmFiles
 from oned.vmm import VirtualMachineManager
 
 ADMIN = Caller(0, "oneadmin")
+HELEN = Caller(1, "helen")
 TTYLINUX = """NAME = ttylinux
 CPU = 0.5
 MEMORY = 64
@@ -178,7 +179,7 @@ def test_actions_the_state_does_not_allow_are_refused_naming_it(shell):
 def test_deploy_with_enforce_refuses_a_host_without_room(shell):
     """oned's own capacity check: no over-commit by a stale scheduler."""
     cloud = shell[0]
-    cloud.pools.hosts.get(0).share.max_mem = 32 * 1024
+    cloud.pools.hosts.get(0).share.mem_usage = 2000 * 1024
     with pytest.raises(ActionNotAllowed, match="not enough memory"):
         vm_actions.deploy(cloud, ADMIN, 0, 0, True)
     assert vm_of(cloud).state == VmState.PENDING
@@ -215,3 +216,105 @@ def test_capacity_is_recounted_from_the_vms_at_start(shell):
     cloud.pools.hosts.get(1).share.cpu_usage = 999
     recount_usage(cloud.pools)
     assert cloud.pools.hosts.get(1).share.cpu_usage == 50
+
+
+def helens_vm(cloud, store, text: str = "CPU = 0.5\nMEMORY = 64") -> Vm:
+    """VM 1, PENDING, owned by helen (uid 1)."""
+    store.insert_user(User(1, "helen", "x"))
+    cloud.pools.put_user(User(1, "helen", "x"))
+    vm = Vm(1, 1, "hers", parse(text))
+    store.insert_vm(vm)
+    cloud.pools.vms.put(vm)
+    return vm
+
+
+def assert_nothing_changed(cloud, store, vmm, tmc, vid: int) -> None:
+    """The VM is PENDING without history, in memory and in the store; no host holds anything."""
+    for vm in (vm_of(cloud, vid), store.get_vm(vid)):
+        assert (vm.state, vm.history) == (VmState.PENDING, [])
+    for host in cloud.pools.hosts:
+        assert (host.share.cpu_usage, host.share.mem_usage, host.share.running_vms) == (0, 0, 0)
+    assert (vmm.sent, tmc.sent) == ([], [])
+
+
+def test_the_owner_may_not_deploy_her_vm_deploy_is_an_admin_action(shell):
+    """Issue 10 finding 3: any user could deploy their VM to any host; now 0x200, as in modern
+    OpenNebula, and nothing changes."""
+    cloud, clock, vmm, tmc, store, tmp = shell
+    helens_vm(cloud, store)
+    with pytest.raises(AuthorizationError) as refused:
+        vm_actions.deploy(cloud, HELEN, 1, 0)
+    assert refused.value.message == (
+        "[one.vm.deploy] User [1] not authorized to perform ADMIN on VM [1]."
+    )
+    assert refused.value.code == 0x200
+    assert_nothing_changed(cloud, store, vmm, tmc, 1)
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["migrate", "livemigrate"])
+def test_the_owner_may_not_migrate_her_running_vm(shell, live):
+    """Issue 10 finding 3: migrate and livemigrate choose a host too; the VM stays where it is."""
+    cloud, clock, vmm, tmc, store, tmp = shell
+    helens_vm(cloud, store)
+    vm_actions.deploy(cloud, ADMIN, 1, 0)
+    tmc.answer("TRANSFER", 1)
+    vmm.answer("DEPLOY", 1, True, "one-1")
+    with pytest.raises(AuthorizationError, match=r"\[one.vm.migrate\] User \[1\] not authorized"):
+        vm_actions.migrate(cloud, HELEN, 1, 1, live)
+    vm = vm_of(cloud, 1)
+    assert (vm.lcm_state, len(vm.history), vm.history[-1].hid) == (LcmState.RUNNING, 1, 0)
+    assert cloud.pools.hosts.get(1).share.running_vms == 0
+
+
+def test_deploy_and_migrate_to_a_disabled_host_are_refused_even_for_oneadmin(shell):
+    """Issue 10 finding 3: a DISABLED host took VMs; now 0x800 naming the host and its state."""
+    cloud, clock, vmm, tmc, store, tmp = shell
+    cloud.pools.hosts.get(1).state = HostState.DISABLED
+    with pytest.raises(ActionNotAllowed, match=r"Host \[1\] \(host01\) is DISABLED"):
+        vm_actions.deploy(cloud, ADMIN, 0, 1)
+    assert_nothing_changed(cloud, store, vmm, tmc, 0)
+    vm_actions.deploy(cloud, ADMIN, 0, 0)
+    tmc.answer("TRANSFER", 0)
+    vmm.answer("DEPLOY", 0, True, "one-0")
+    with pytest.raises(ActionNotAllowed, match="is DISABLED"):
+        vm_actions.migrate(cloud, ADMIN, 0, 1, True)
+    assert vm_of(cloud).history[-1].hid == 0
+
+
+@pytest.mark.parametrize("enforce", [False, True])
+def test_a_vm_larger_than_the_host_is_refused_for_oneadmin_and_reserves_nothing(shell, enforce):
+    """Issue 10 finding 3: CPU=10000 MEMORY=10^9 was deployed and made the host look full; now
+    refused at deploy whoever asks, with or without enforce, and no capacity is reserved."""
+    cloud, clock, vmm, tmc, store, tmp = shell
+    helens_vm(cloud, store, "CPU = 10000\nMEMORY = 1000000000")
+    with pytest.raises(ActionNotAllowed, match=r"VM \[1\] does not fit in host \[0\]"):
+        vm_actions.deploy(cloud, ADMIN, 1, 0, enforce)
+    assert_nothing_changed(cloud, store, vmm, tmc, 1)
+
+
+def test_a_vm_larger_than_the_new_host_is_not_migrated(shell):
+    """The total capacity of the destination is checked at migrate too."""
+    cloud, clock, vmm, tmc, store, tmp = shell
+    vm_actions.deploy(cloud, ADMIN, 0, 0)
+    tmc.answer("TRANSFER", 0)
+    vmm.answer("DEPLOY", 0, True, "one-0")
+    cloud.pools.hosts.get(1).share.max_mem = 32 * 1024
+    with pytest.raises(ActionNotAllowed, match=r"does not fit in host \[1\] \(host01\): memory"):
+        vm_actions.migrate(cloud, ADMIN, 0, 1, False)
+    assert (vm_of(cloud).lcm_state, cloud.pools.hosts.get(1).share.running_vms) == (
+        LcmState.RUNNING,
+        0,
+    )
+
+
+def test_a_host_not_monitored_yet_takes_a_vm_only_without_enforce(shell):
+    """Unknown capacity (totals 0): the scheduler's enforced deploy is refused, oneadmin's plain
+    deploy is his call."""
+    cloud, clock, vmm, tmc, store, tmp = shell
+    share = cloud.pools.hosts.get(0).share
+    share.max_cpu = share.max_mem = 0
+    with pytest.raises(ActionNotAllowed, match="not been monitored yet"):
+        vm_actions.deploy(cloud, ADMIN, 0, 0, True)
+    assert_nothing_changed(cloud, store, vmm, tmc, 0)
+    vm_actions.deploy(cloud, ADMIN, 0, 0)
+    assert vm_of(cloud).lcm_state == LcmState.PROLOG
