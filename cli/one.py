@@ -15,12 +15,14 @@ import contextlib
 import fcntl
 import os
 import re
+import stat
 import sys
 import time
 from collections.abc import Iterator, Sequence
 
 from cli.services import (
     DEFAULT_PORT,
+    DEFAULT_UMASK,
     SERVICES,
     OneError,
     Service,
@@ -47,6 +49,20 @@ def still_running_message(pid: int) -> str:
     return f"ONE is still running (PID:{pid}). Please try 'one stop' first."
 
 
+def root_message() -> str:
+    return (
+        "oned must not run as root in a system-wide install: its drivers run what users' "
+        "templates ask for. Start it as the oneadmin user: sudo -u oneadmin one start"
+    )
+
+
+def readable_auth_message(path: str, mode: int) -> str:
+    return (
+        f"warning: the ONE_AUTH file {path} (oneadmin's password) has mode {mode:04o}: "
+        f"other users may read it (chmod 600 {path})"
+    )
+
+
 def missing_auth_message(path: str) -> str:
     return (
         f"ONE_AUTH file {path} not found: it is needed on the first start to create the "
@@ -58,7 +74,7 @@ def missing_auth_message(path: str) -> str:
 
 
 def settings_from_text(text: str) -> Settings:
-    """The PORT, LISTEN_ADDRESS and DB BACKEND of an oned.conf, read leniently.
+    """The PORT, LISTEN_ADDRESS, DB BACKEND and UMASK of an oned.conf, read leniently.
 
     oned itself validates the file and reports errors; this only needs the values `one` uses.
     """
@@ -69,10 +85,12 @@ def settings_from_text(text: str) -> Settings:
         return match.group(1) if match else None
 
     port = value(r"^\s*PORT")
+    umask = value(r"^\s*UMASK") or ""
     return Settings(
         port=int(port) if port and port.isdigit() else DEFAULT_PORT,
         listen_address=value(r"^\s*LISTEN_ADDRESS") or "0.0.0.0",
         db_backend=(value(r"\bBACKEND") or "sqlite").lower(),
+        umask=int(umask, 8) | 0o007 if re.fullmatch("[0-7]{1,4}", umask) else DEFAULT_UMASK,
     )
 
 
@@ -91,6 +109,7 @@ def _settings_from_config_module(path: str, text: str) -> Settings | None:
         port=port,
         listen_address=str(getattr(config, "listen_address", "0.0.0.0")),
         db_backend=_backend(getattr(config, "db", None)),
+        umask=int(getattr(config, "umask", DEFAULT_UMASK)),
     )
 
 
@@ -141,13 +160,27 @@ def check_not_running(services: Sequence[Service], loc: Locations) -> None:
             raise OneError(still_running_message(pid))
 
 
-def check_auth(settings: Settings, loc: Locations) -> None:
-    """A first start on SQLite creates oneadmin from the ONE_AUTH file, so it must exist."""
-    if settings.db_backend != "sqlite" or os.path.exists(loc.db_file):
-        return
+def check_user(loc: Locations, uid: int) -> None:
+    """NOTE: as OpenNebula, whose packages run oned as oneadmin: never as root system-wide.
+
+    A self-contained install (ONE_LOCATION) is the user's own, root included (the e2e tests)."""
+    if uid == 0 and loc.root is None:
+        raise OneError(root_message())
+
+
+def check_auth(settings: Settings, loc: Locations) -> list[str]:
+    """A first start on SQLite creates oneadmin from the ONE_AUTH file, so it must exist.
+
+    Returns a warning when the file is there but readable beyond what UMASK allows."""
     auth = default_auth_file()
-    if not os.path.isfile(auth):
+    first_start = settings.db_backend == "sqlite" and not os.path.exists(loc.db_file)
+    if first_start and not os.path.isfile(auth):
         raise OneError(missing_auth_message(auth))
+    try:
+        mode = stat.S_IMODE(os.stat(auth).st_mode)
+    except OSError:
+        return []
+    return [readable_auth_message(auth, mode)] if mode & settings.umask & 0o077 else []
 
 
 def backup_logs(services: Sequence[Service], loc: Locations) -> None:
@@ -160,12 +193,17 @@ def backup_logs(services: Sequence[Service], loc: Locations) -> None:
 
 
 def start(services: Sequence[Service], loc: Locations, backup: bool) -> str:
-    """Start every service; on a failure stop those already started. Returns the message."""
-    for directory in (loc.var, loc.log, loc.run):
-        os.makedirs(directory, exist_ok=True)
-    check_not_running(services, loc)
+    """Start every service; on a failure stop those already started. Returns the message.
+
+    The services inherit oned.conf's UMASK, set here before any file is made."""
+    check_user(loc, os.geteuid())
     settings = read_settings(loc.oned_conf)
-    check_auth(settings, loc)
+    os.umask(settings.umask)
+    for directory in (loc.var, loc.log, loc.run):
+        os.makedirs(directory, 0o750, exist_ok=True)
+    check_not_running(services, loc)
+    for warning in check_auth(settings, loc):
+        print(f"one: {warning}", file=sys.stderr)
     if any(s.listens for s in services) and port_answers(connect_address(settings)):
         raise OneError(f"port {settings.port} is already in use by another process")
     if backup:
@@ -226,6 +264,8 @@ def parser() -> argparse.ArgumentParser:
             "the lock in $ONE_LOCATION/var; otherwise /etc/one/oned.conf, /var/run/one, "
             "/var/log/one and /var/lock/one. The first start with the SQLite backend needs the "
             "ONE_AUTH file ($ONE_AUTH or ~/.one/one_auth) to create the oneadmin account. "
+            "Files are made with oned.conf's UMASK (077: readable by their owner only). A "
+            "system-wide install refuses to start as root: run it as oneadmin. "
             "Exit status: 0 on success, 1 on failure; status: 0 when all services run, 3 when not."
         ),
     )

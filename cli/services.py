@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from oned.locations import Locations
 
 DEFAULT_PORT = 2633
+DEFAULT_UMASK = 0o077  # oned.conf's UMASK when it sets none
+FILE_MODE = 0o640  # as oned/filemodes.py: less the umask, 0600 (0640 with UMASK 027)
 START_TIMEOUT = 20.0  # s for a service to answer after it was launched
 STOP_TIMEOUT = 15.0  # s between SIGTERM and SIGKILL
 POLL_INTERVAL = 0.05
@@ -77,6 +79,7 @@ class Settings:
     port: int = DEFAULT_PORT
     listen_address: str = "0.0.0.0"
     db_backend: str = "sqlite"
+    umask: int = DEFAULT_UMASK
 
 
 def connect_address(settings: Settings) -> tuple[str, int]:
@@ -187,7 +190,8 @@ def launch(service: Service, settings: Settings, loc: Locations) -> subprocess.P
     env = dict(os.environ)
     if loc.root:
         env["ONE_LOCATION"] = os.path.abspath(loc.root)
-    with open(service.out_file(loc), "ab") as out:
+    out_fd = os.open(service.out_file(loc), os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+    with open(out_fd, "ab") as out:
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -203,7 +207,8 @@ def launch(service: Service, settings: Settings, loc: Locations) -> subprocess.P
 
 
 def write_pid_file(path: str, pid: int) -> None:
-    with open(path, "w", encoding="ascii") as pid_file:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with open(fd, "w", encoding="ascii") as pid_file:
         pid_file.write(f"{pid}\n")
 
 

@@ -17,9 +17,13 @@ from oned import log as onelog
 from oned.bootstrap import StartupError, create_oneadmin, load_pools
 from oned.config import Config, load_config
 from oned.errors import ConfigError
+from oned.filemodes import make_dirs, tighten
 from oned.locations import Locations, locations
 from oned.rpc.methods import VERSION
-from oned.template import parse
+from oned.template import Template, Value, parse
+
+# Keys of oned.conf whose values oned.log never shows (DB = [ PASSWD = ... ]).
+SECRET_KEYS = frozenset({"PASSWD", "PASSWORD"})
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -43,13 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     path = args.config or locs.oned_conf
     try:
         config, text = _read_config(path)
+        # Before any file is made; the drivers inherit it (filemodes.py says why).
+        os.umask(config.umask)
         for folder in {locs.var, locs.log, locs.run}:
-            os.makedirs(folder, exist_ok=True)
+            make_dirs(folder)
         onelog.setup(locs.oned_log, config.debug_level)
     except (ConfigError, StartupError, OSError) as exc:
         print(f"oned: {exc}", file=sys.stderr)
         return 1
     _log_header(config, text, path)
+    for message in tighten(_private_paths(config, locs, path), config.umask):
+        onelog.module("ONE").warning(message)
     if not args.foreground:
         _daemonise()
     try:
@@ -76,11 +84,34 @@ def _log_header(config: Config, text: str, path: str) -> None:
     one.info("-" * 40)
     one.info("     OpenNebula Configuration File")
     one.info("-" * 40)
-    for line in parse(text).to_str().splitlines():
+    for line in masked(parse(text)).to_str().splitlines():
         one.info(line)
     one.info("-" * 40)
     for warning in config.warnings:
         one.warning(warning)
+
+
+def masked(conf: Template) -> Template:
+    """``conf`` with the value of every secret key (``SECRET_KEYS``) written ``***``."""
+
+    def hide(name: str, value: Value) -> Value:
+        if isinstance(value, dict):
+            return {k: hide(k, v) for k, v in value.items()}  # type: ignore[misc]
+        return "***" if name.upper() in SECRET_KEYS and value else value
+
+    return Template([(name, hide(name, value)) for name, value in conf])
+
+
+def _private_paths(config: Config, locs: Locations, conf_path: str) -> list[str]:
+    """What an install made before UMASK may have left readable by others: folders, oned.conf,
+    the SQLite database and the logs (oned's, the scheduler's, the drivers')."""
+    from oned.drivers import configured_mads, stderr_log
+
+    logs = [locs.oned_log, locs.sched_log]
+    logs += [stderr_log(locs, mad.name) for mad in configured_mads(config)]
+    logs += [os.path.join(locs.log, f"{name}.out") for name in ("oned", "sched")]
+    db = [locs.db_file + suffix for suffix in ("", "-wal", "-shm", "-journal")]
+    return [locs.var, locs.log, conf_path, *db, *logs]
 
 
 def _daemonise() -> None:

@@ -16,6 +16,7 @@ from twisted.internet import defer
 
 from oned import log as onelog
 from oned.config import Config, MadConfig
+from oned.filemodes import create_file
 from oned.locations import Locations
 from oned.mad import DriverChannel, find_executable
 
@@ -58,15 +59,24 @@ def driver_env(config: Config, locs: Locations, name: str) -> dict[str, str]:
 LOG_MODULES = {"IM": "InM", "VM": "VMM", "TM": "TM", "HM": "HKM"}
 
 
+def configured_mads(config: Config) -> list[MadConfig]:
+    """Every IM, VM, TM and HM driver of oned.conf."""
+    mads = [*config.im_mads, *config.vm_mads, *config.tm_mads]
+    return mads + ([config.hm_mad] if config.hm_mad else [])
+
+
+def stderr_log(locs: Locations, name: str) -> str:
+    """``<log>/<name>.log``: where the driver ``name`` writes its stderr."""
+    return os.path.join(locs.log, f"{name}.log")
+
+
 def start_drivers(config: Config, locs: Locations, reactor: Any) -> Drivers:
     """Start every IM, VM, TM and HM driver of ``config``; never raises for a bad driver.
 
     Each driver logs under its manager's module of oned.log (InM, VMM, TM, HKM)."""
     drivers = Drivers()
     targets = {"IM": drivers.im, "VM": drivers.vmm, "TM": drivers.tm}
-    mads = [*config.im_mads, *config.vm_mads, *config.tm_mads]
-    mads += [config.hm_mad] if config.hm_mad else []
-    for mad in mads:
+    for mad in configured_mads(config):
         log = onelog.module(LOG_MODULES[mad.kind])
         channel = _channel(mad, config, locs, reactor, log, drivers.problems)
         if channel is None:
@@ -101,12 +111,17 @@ def _channel(
         problems[(mad.kind, mad.name)] = problem
         return None
     argv = [path, mad.arguments] if mad.arguments else [path]
+    stderr_path = stderr_log(locs, mad.name)
+    try:
+        create_file(stderr_path)  # 0640 less the umask; the channel only appends to it
+    except OSError as exc:
+        log.error(f"{attr}: cannot create {stderr_path}: {exc.strerror}")
     return DriverChannel(
         mad.name,
         argv,
         driver_env(config, locs, mad.name),
         reactor,
         log,
-        stderr_path=os.path.join(locs.log, f"{mad.name}.log"),
+        stderr_path=stderr_path,
         cwd=locs.var,
     )

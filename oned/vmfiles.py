@@ -12,6 +12,10 @@ All of them are written by a single writer thread, in the order they were asked 
   completions back to the reactor in one call.
 
 ``threaded=False`` does the same work synchronously: for tests driven by a fake clock.
+
+The folders are created 0750 and the files 0640, less the umask (UMASK, 077 by default: 0700 and
+0600): deployment files and context.sh hold the VM's CONTEXT values. A vm.log line is one line,
+escaped and cut as oned.log's (``log.one_line``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from collections.abc import Callable, Sequence
 
 from twisted.internet import defer
 
+from oned.filemodes import make_dirs, open_append, write_file
+from oned.log import one_line
+
 Files = Sequence[tuple[str, str]]  # (path, text) pairs
 _Log = tuple[int, bytes]
 _Write = tuple[Files, defer.Deferred]
@@ -34,17 +41,6 @@ _Write = tuple[Files, defer.Deferred]
 def vm_folder(var_dir: str, vid: int) -> str:
     """``<var>/<vid>``: where oned writes a VM's files on the front-end."""
     return os.path.join(var_dir, str(vid))
-
-
-def write_file(path: str, text: str) -> None:
-    """Write a whole file, making its folder if needed."""
-    try:
-        f = open(path, "w", encoding="utf-8")  # noqa: SIM115
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        f = open(path, "w", encoding="utf-8")  # noqa: SIM115
-    with f:
-        f.write(text)
 
 
 class VmFiles:
@@ -82,7 +78,7 @@ class VmFiles:
     def log(self, vid: int, module: str, *messages: str, level: str = "I") -> None:
         """Append ``messages`` to the VM's vm.log, one line each, in oned.log's format."""
         stamp = time.strftime("%a %b %d %H:%M:%S %Y")
-        text = "".join(f"{stamp} [{module}][{level}]: {m}\n" for m in messages)
+        text = "".join(f"{stamp} [{module}][{level}]: {one_line(m)}\n" for m in messages)
         item = (vid, text.encode("utf-8", "replace"))
         if self._thread is None:
             self._append_logged(item)
@@ -147,9 +143,8 @@ class VmFiles:
         fd = self._open.get(vid)
         if fd is None:
             folder = self.folder(vid)
-            os.makedirs(folder, exist_ok=True)
-            path = os.path.join(folder, "vm.log")
-            fd = self._open[vid] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            make_dirs(folder)
+            fd = self._open[vid] = open_append(os.path.join(folder, "vm.log"))
             if len(self._open) > self._keep:
                 os.close(self._open.popitem(last=False)[1])
         else:

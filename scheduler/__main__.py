@@ -56,6 +56,8 @@ def _prepare(args: argparse.Namespace, locs: Locations) -> tuple[Settings, str, 
     settings = configure(args, text, path)
     session = read_session()
     OneClient(settings.endpoint, session)  # a bad $ONE_XMLRPC is reported here
+    # `one start` passes oned.conf's UMASK (077 or 027); never let other users read sched.log.
+    os.umask(os.umask(0o077) | 0o007)
     for folder in {locs.log, locs.run}:
         os.makedirs(folder, exist_ok=True)
     onelog.setup(locs.sched_log, settings.debug_level)

@@ -63,6 +63,11 @@ def make_url(db: DbSettings, db_file: str) -> URL:
     )
 
 
+def loggable_url(db: DbSettings, db_file: str) -> str:
+    """The URL of ``db`` for oned.log: the password, if any, written ``***``."""
+    return make_url(db, db_file).render_as_string(hide_password=True)
+
+
 def create_engine(db: DbSettings, db_file: str) -> Engine:
     """An engine for ``db``; nothing is connected yet."""
     url = make_url(db, db_file)

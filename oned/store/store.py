@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from oned.records import History, Host, Lease, User, Vm, Vnet
 from oned.states import VmState
 from oned.store import migrate, networks, rows
-from oned.store.engine import DbSettings, connect, create_engine, describe
+from oned.store.engine import DbSettings, connect, create_engine, describe, loggable_url
 from oned.store.errors import DuplicateName, StoreError, driver_reason
 from oned.store.schema import POOLS, history, host_pool, user_pool, vm_pool
 
@@ -91,6 +91,7 @@ class Store:
         """
         where = describe(db, db_file)
         engine = create_engine(db, db_file)
+        log.info(f"Connecting to {loggable_url(db, db_file)}")
         try:
             connection = connect(engine, db, db_file)
         except StoreError:
