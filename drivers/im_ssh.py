@@ -138,7 +138,7 @@ def remaining(deadline: float) -> float:
 def copy_probes(ctx: Context, host: str, log: Logger, deadline: float) -> None:
     """Put the bundle on ``host``; DriverFailure when that fails."""
     text = ctx.bundle.text.encode()
-    result = ctx.pool.put(host, ctx.remote_path, text, timeout=remaining(deadline))
+    result = ctx.pool.put(host, ctx.remote_path, text, 0o700, timeout=remaining(deadline))
     if result.code in (TIMED_OUT, UNREACHABLE):
         raise DriverFailure(failure_reason(result, host, ctx.timeout))
     if not result.ok:

@@ -120,6 +120,24 @@ def run_local(
     return RunResult(proc.returncode, _text(out), _text(err))
 
 
+def write_local(path: str, data: bytes, mode: int = 0o600) -> RunResult:
+    """Write ``data`` to ``path`` on the front end as SshPool.put does on a host: atomically,
+    creating the folder, the file made with ``mode`` (never readable by others meanwhile)."""
+    part = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            os.fchmod(file.fileno(), mode)
+        os.replace(part, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(part)
+        return RunResult(1, "", err.strerror or str(err))
+    return RunResult(0)
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)

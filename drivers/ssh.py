@@ -291,13 +291,15 @@ class SshPool:
             return RunResult(UNREACHABLE, "", f"ssh to {host} failed: {err or type(err).__name__}")
 
     def put(
-        self, host: str, path: str, data: bytes, mode: int = 0o755, *, timeout: float = 30.0
+        self, host: str, path: str, data: bytes, mode: int = 0o600, *, timeout: float = 30.0
     ) -> RunResult:
         """Write ``data`` to ``path`` on ``host`` atomically (temporary file, chmod, rename),
-        creating the directory; returns the RunResult of doing so."""
+        creating the directory; returns the RunResult of doing so. The file is the owner's
+        alone (0600) unless ``mode`` says otherwise, and no one else can read it meanwhile."""
         script = (
-            'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.tmp.$$" && chmod "$2" "$1.tmp.$$" '
-            '&& mv -f -- "$1.tmp.$$" "$1" || { rm -f -- "$1.tmp.$$"; exit 1; }'
+            'mkdir -p -- "$(dirname -- "$1")" && umask 077 && cat > "$1.tmp.$$" '
+            '&& chmod "$2" "$1.tmp.$$" && mv -f -- "$1.tmp.$$" "$1" '
+            '|| { rm -f -- "$1.tmp.$$"; exit 1; }'
         )
         argv = ["sh", "-c", script, "put", path, format(mode, "o")]
         return self.run(host, argv, timeout=timeout, input=data)

@@ -16,7 +16,6 @@ A domain already running answers DEPLOY; one already gone answers SHUTDOWN and C
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import threading
@@ -39,7 +38,7 @@ from drivers.protocol import (
     parse_driver_args,
     serve,
 )
-from drivers.runner import front_end_var
+from drivers.runner import front_end_var, write_local
 from drivers.ssh import SshPool
 from drivers.vmm_kvm_xml import (
     STATES,
@@ -157,14 +156,13 @@ def arguments(request: Request, count: int, usage: str) -> tuple[str, ...]:
 
 
 def write_remote(ctx: Context, host: str, path: str, data: str) -> None:
-    """Put the rendered file on the host (here when the URI names no host: a local libvirtd)."""
+    """Put the rendered file on the host (here when the URI names no host: a local libvirtd),
+    0600: it may hold CONTEXT values and the VNC password."""
     target = urlsplit(ctx.uri_of(host)).netloc
     if not target or ctx.pool is None:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as file:
-            file.write(data)
-        return
-    result = ctx.pool.put(target, path, data.encode(), 0o644, timeout=ctx.timeout)
+        result = write_local(path, data.encode(), 0o600)
+    else:
+        result = ctx.pool.put(target, path, data.encode(), 0o600, timeout=ctx.timeout)
     if not result.ok:
         raise DriverFailure(f"cannot write {host}:{path}: {result.reason()}")
 

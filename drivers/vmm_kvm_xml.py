@@ -5,8 +5,10 @@ Input is the VM's XML document as ``one.vm.info`` returns it (onecloud's deploym
 the ``<domain>`` that OpenNebula 1.4's LibVirtDriverKVM wrote for the same template: name
 ``one-<vid>``, MEMORY (MB), VCPU, OS, FEATURES, DISK ``i`` as ``<images>/disk.<i>``, the CONTEXT
 cdrom as ``<images>/disk.<number of DISKs>``, NIC, GRAPHICS, INPUT, RAW (type kvm) appended
-verbatim, plus a serial console written to a file. A template the domain cannot be made from
-raises RenderError naming the attribute.
+verbatim, plus a serial console written to a file. Every value goes through its allow-list
+(drivers/values.py; RAW within what reaches no host file) and the images folder must be
+``<VM_DIR>/<vid>/images`` of this VM: a template the domain cannot be made from raises RenderError
+naming the attribute, and nothing is rewritten or dropped.
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ import string
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from drivers import values
+from drivers.values import BadValue
+
 Value = str | dict[str, str]
 DISK_DEVICES = {"disk": "disk", "fs": "disk", "swap": "disk", "block": "disk"}
 DISK_DEVICES |= {"cdrom": "cdrom", "floppy": "floppy"}
 BOOT_DEVICES = {"hd": "hd", "disk": "hd", "cdrom": "cdrom", "fd": "fd", "floppy": "fd"}
 BOOT_DEVICES |= {"network": "network"}
 BUS_PREFIX = {"virtio": "vd", "scsi": "sd", "sata": "sd", "usb": "sd", "xen": "xvd"}
+BUSES = (*BUS_PREFIX, "ide", "fdc")
+DRIVERS = ("raw", "qcow2", "qcow", "qed", "vmdk", "vdi", "vpc", "vhdx", "iso")
+INPUTS, INPUT_BUSES = ("mouse", "tablet", "keyboard"), ("usb", "ps2", "virtio", "xen")
 VECTORS = frozenset({"OS", "FEATURES", "DISK", "NIC", "INPUT", "GRAPHICS", "RAW", "CONTEXT"})
 STATES = {1: "a", 2: "a", 3: "p", 4: "a", 5: "-", 6: "e", 7: "p"}  # virDomainState -> STATE
 _REMOTE_FILE = re.compile(r"/(\d+)/images/(deployment\.\d+)$")
@@ -75,10 +83,8 @@ def placement(remote: str, domain_type: str) -> Placement:
 
 
 def domain_for(text: str, remote: str, domain_type: str) -> str:
-    """The domain for a deployment file's text; one that is a libvirt ``<domain>`` already is
-    taken as it is."""
-    if text.lstrip().startswith("<domain"):
-        return text
+    """The domain for a deployment file's text (always the VM's document: a ``<domain>`` would
+    skip every check, so it is refused as not a VM document)."""
     return render_domain(parse_vm(text), placement(remote, domain_type))
 
 
@@ -135,10 +141,26 @@ def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> 
 
 def render_domain(vm: VmDoc, at: Placement) -> str:
     """The ``<domain>`` document for ``vm`` placed ``at`` on its host."""
+    try:
+        return _render(vm, at)
+    except BadValue as err:
+        raise RenderError(str(err)) from None
+
+
+def check_placement(vm: VmDoc, at: Placement) -> None:
+    """The images folder is ``<VM_DIR>/<vid>/images`` of this VM: every disk stays inside it."""
+    values.path("the images folder", at.images_dir)
+    values.path("the console log", at.console_log)
+    if not at.images_dir.rstrip("/").endswith(f"/{vm.id}/images"):
+        raise BadValue(f"the images folder {at.images_dir} is not <VM_DIR>/{vm.id}/images")
+
+
+def _render(vm: VmDoc, at: Placement) -> str:
+    check_placement(vm, at)
     domain = ET.Element("domain", type=at.domain_type)
     sub(domain, "name", domain_name(vm.id))
     sub(domain, "memory", str(memory_mb(vm) * 1024), unit="KiB")
-    sub(domain, "vcpu", positive(vm.single("VCPU", "1"), "VCPU"))
+    sub(domain, "vcpu", values.positive("VCPU", vm.single("VCPU", "1")))
     render_os(domain, vm)
     render_features(domain, vm)
     devices = sub(domain, "devices")
@@ -149,7 +171,9 @@ def render_domain(vm: VmDoc, at: Placement) -> str:
         render_nic(devices, nic)
     render_graphics(devices, vm.vector("GRAPHICS"))
     for vector in vm.vectors("INPUT"):
-        sub(devices, "input", type=vector.get("TYPE", "mouse").lower(), bus=vector.get("BUS", ""))
+        kind = values.one_of("INPUT/TYPE", vector.get("TYPE", "mouse"), INPUTS)
+        bus = vector.get("BUS", "") and values.one_of("INPUT/BUS", vector["BUS"], INPUT_BUSES)
+        sub(devices, "input", type=kind, bus=bus)
     serial = sub(devices, "serial", type="file")
     sub(serial, "source", path=at.console_log, append="on")
     sub(serial, "target", port="0")
@@ -158,21 +182,15 @@ def render_domain(vm: VmDoc, at: Placement) -> str:
     return ET.tostring(domain, encoding="unicode") + "\n"
 
 
-def positive(text: str, name: str) -> str:
-    if not text.strip().isdigit() or int(text) <= 0:
-        raise RenderError(f'{name} = "{text}": must be a positive integer')
-    return str(int(text))
-
-
 def memory_mb(vm: VmDoc) -> int:
     if not vm.single("MEMORY"):
         raise RenderError("MEMORY is missing")
-    return int(positive(vm.single("MEMORY"), "MEMORY"))
+    return int(values.positive("MEMORY", vm.single("MEMORY")))
 
 
 def render_os(domain: ET.Element, vm: VmDoc) -> None:
     """OS: direct kernel boot (KERNEL, INITRD, ROOT, KERNEL_CMD) or BOOT devices; BOOTLOADER."""
-    vector = vm.vector("OS")
+    vector = os_vector(vm)
     os_element = sub(domain, "os")
     sub(os_element, "type", "hvm", arch=vector.get("ARCH", ""), machine=vector.get("MACHINE", ""))
     if vector.get("KERNEL"):
@@ -191,6 +209,11 @@ def render_os(domain: ET.Element, vm: VmDoc) -> None:
             sub(os_element, "boot", dev=BOOT_DEVICES[device.strip().lower()])
     if vector.get("BOOTLOADER"):
         sub(domain, "bootloader", vector["BOOTLOADER"])
+
+
+def os_vector(vm: VmDoc) -> dict[str, str]:
+    """OS, each value checked: host paths (KERNEL, INITRD, BOOTLOADER) absolute without '..'."""
+    return values.checked(vm.vector("OS"), "OS", values.OS)
 
 
 def render_features(domain: ET.Element, vm: VmDoc) -> None:
@@ -226,7 +249,8 @@ def render_disks(devices: ET.Element, vm: VmDoc, at: Placement) -> None:
     for index, disk in enumerate(disks):
         render_disk(devices, index, disk, at, targets)
     if context:
-        target = context[0].get("TARGET") or targets.next("hd")
+        wanted = context[0].get("TARGET", "")
+        target = values.device("CONTEXT/TARGET", wanted) if wanted else targets.next("hd")
         cdrom = {"TYPE": "cdrom", "TARGET": target, "READONLY": "yes"}
         render_disk(devices, len(disks), cdrom, at, targets)
 
@@ -238,22 +262,25 @@ def render_disk(
     kind = disk.get("TYPE", "").lower() or "disk"
     if kind not in DISK_DEVICES:
         raise RenderError(f'DISK/TYPE = "{disk["TYPE"]}": not one of {", ".join(DISK_DEVICES)}')
-    bus = disk.get("BUS", "").lower()
+    bus = disk.get("BUS", "") and values.one_of("DISK/BUS", disk["BUS"], BUSES)
+    target = disk.get("TARGET", "") and values.device("DISK/TARGET", disk["TARGET"])
+    driver = disk.get("DRIVER", "") and values.one_of("DISK/DRIVER", disk["DRIVER"], DRIVERS)
     prefix = "fd" if kind == "floppy" else BUS_PREFIX.get(bus, "hd")
     path = f"{at.images_dir}/disk.{index}"
     element = sub(
         devices, "disk", type="block" if kind == "block" else "file", device=DISK_DEVICES[kind]
     )
     qcow2 = kind == "fs" and disk.get("FORMAT", "").lower() == "qcow2"
-    sub(element, "driver", name="qemu", type=disk.get("DRIVER") or ("qcow2" if qcow2 else "raw"))
+    sub(element, "driver", name="qemu", type=driver or ("qcow2" if qcow2 else "raw"))
     sub(element, "source", **({"dev": path} if kind == "block" else {"file": path}))
-    sub(element, "target", dev=disk.get("TARGET") or targets.next(prefix), bus=bus)
+    sub(element, "target", dev=target or targets.next(prefix), bus=bus)
     if kind == "cdrom" or yes(disk, "READONLY"):
         sub(element, "readonly")
 
 
 def render_nic(devices: ET.Element, nic: dict[str, str]) -> None:
     """NIC: on BRIDGE (else a plain tap, type ethernet), with MAC, TARGET, SCRIPT, MODEL."""
+    nic = values.checked(nic, "NIC", values.NIC)
     bridge = nic.get("BRIDGE", "")
     element = sub(devices, "interface", type="bridge" if bridge else "ethernet")
     if bridge:
@@ -271,6 +298,7 @@ def render_graphics(devices: ET.Element, vector: dict[str, str]) -> None:
     """GRAPHICS: vnc (LISTEN, PORT or an automatic one, PASSWD, KEYMAP) or sdl."""
     if not vector:
         return
+    vector = values.checked(vector, "GRAPHICS", values.GRAPHICS)
     kind = vector.get("TYPE", "").lower()
     if kind == "sdl":
         sub(devices, "graphics", type="sdl")
@@ -286,14 +314,8 @@ def render_graphics(devices: ET.Element, vector: dict[str, str]) -> None:
 
 
 def render_raw(domain: ET.Element, vm: VmDoc) -> None:
-    """RAW with TYPE kvm: DATA's elements appended to the domain (it must be well-formed XML)."""
+    """RAW with TYPE kvm: DATA's elements appended to the domain (well-formed XML elements,
+    within values.LIBVIRT_RAW)."""
     for raw in vm.vectors("RAW"):
-        if raw.get("TYPE", "").lower() != "kvm":
-            continue
-        try:
-            wrapper = ET.fromstring(f"<raw>{raw.get('DATA', '')}</raw>")
-        except ET.ParseError as err:
-            raise RenderError(f"RAW/DATA is not well-formed XML: {err}") from None
-        if (wrapper.text or "").strip() or any((e.tail or "").strip() for e in wrapper):
-            raise RenderError("RAW/DATA must hold XML elements only")
-        domain.extend(list(wrapper))
+        if raw.get("TYPE", "").lower() == "kvm":
+            domain.extend(values.libvirt_raw("RAW/DATA", raw.get("DATA", "")))

@@ -1,14 +1,16 @@
 """VMM (virtual machine manager) driver for Xen with xl: ``one_vmm_xen [options]``.
 
 DEPLOY renders the xl domain configuration from the local copy of the deployment file (the VM's
-XML document; OpenNebula 1.4's XenDriver wrote the same keys), copies it to the remote path and
-runs ``xl create``; the deploy_id is the domain name ``one-<vid>``. The other actions run ``xl
-shutdown`` (then ``xl list`` until the domain is gone, at most ``--shutdown-timeout`` s),
-``xl destroy``, ``xl save``, ``xl restore``, ``xl migrate`` (on the source host: xl reaches the
-destination over its own SSH) and ``xl list`` for POLL: STATE from the state column (r or b: a,
-p: p, c: e, not found: d), USEDMEMORY from Mem, USEDCPU from Time(s) between two POLLs.
-Commands go over each host's reused SSH connection (drivers/ssh.py), or run here for the
-front-end's own names (localhost, its host name).
+XML document; OpenNebula 1.4's XenDriver wrote the same keys; every value through its allow-list
+in drivers/values.py, so none can add a key to a vif, vfb or disk spec or a line to the file),
+copies it (mode 0600: CONTEXT may hold secrets) to the remote path and runs ``xl create``; the
+deploy_id is the domain name ``one-<vid>``. The other actions run ``xl shutdown`` (then ``xl
+list`` until the domain is gone, at most ``--shutdown-timeout`` s), ``xl destroy``, ``xl
+save``, ``xl restore``, ``xl migrate`` (on the source host: xl reaches the destination over its
+own SSH) and ``xl list`` for POLL: STATE from the state column (r or b: a, p: p, c: e, not
+found: d), USEDMEMORY from Mem, USEDCPU from Time(s) between two POLLs. Commands go over each
+host's reused SSH connection (drivers/ssh.py), or run here for the front-end's own names
+(localhost, its host name).
 """
 
 from __future__ import annotations
@@ -34,13 +36,39 @@ from drivers.protocol import (
     parse_driver_args,
     serve,
 )
-from drivers.runner import RunResult, front_end_var, local_names, run_local
+from drivers.runner import RunResult, front_end_var, local_names, run_local, write_local
 from drivers.ssh import SshPool
+from drivers.values import (
+    GRAPHICS,
+    NIC,
+    OS,
+    BadValue,
+    checked,
+    device,
+    ip,
+    number,
+    path,
+    port,
+    positive,
+    printable,
+    xl_raw,
+)
 
 _REMOTE_FILE = re.compile(r"/(\d+)/images/(deployment\.\d+)$")
 VECTORS = frozenset({"OS", "FEATURES", "DISK", "NIC", "INPUT", "GRAPHICS", "RAW", "CONTEXT"})
 BOOT = {"hd": "c", "disk": "c", "cdrom": "d", "network": "n", "fd": "a", "floppy": "a"}
 Run = Callable[[str, Sequence[str], float, "bytes | None"], RunResult]
+
+
+def spec_text(name: str, value: str) -> str:
+    """Free text in a vif or vfb spec (a VNC password): printable, and no comma (the next key)."""
+    if "," in printable(name, value, limit=64):
+        raise BadValue(f"{name}: a comma would start another key of the spec")
+    return value
+
+
+XL_NIC = NIC | {"IP": ip}
+XL_GRAPHICS = GRAPHICS | {"PORT": partial(port, low=5900), "PASSWD": spec_text}  # display N: 5900+N
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,7 +99,10 @@ def quote(value: object) -> str:
 
 
 def spec(pairs: Sequence[tuple[str, str]]) -> str:
-    """``'k=v,k=v'`` of the non-empty values (a vif or vfb entry)."""
+    """``'k=v,k=v'`` of the non-empty values (a vif or vfb entry); the values were checked, and
+    a comma (the next key) is refused here again."""
+    if any("," in value for _, value in pairs):
+        raise BadValue(f"{', '.join(k for k, v in pairs if ',' in v)}: a comma in a spec value")
     return quote(",".join(f"{key}={value}" for key, value in pairs if value))
 
 
@@ -84,24 +115,29 @@ def render_config(vid: int, template: Mapping[str, list], images: str) -> str:
     def vectors(name: str) -> list[dict[str, str]]:
         return [v for v in template.get(name, ()) if isinstance(v, dict)]
 
-    memory = single("MEMORY")
-    if not memory.isdigit() or int(memory) <= 0:
-        raise ValueError(f'MEMORY = "{memory}": must be a positive integer (MB)')
+    memory = positive("MEMORY", single("MEMORY"))
+    path("the images folder", images)
+    if not images.rstrip("/").endswith(f"/{vid}/images"):
+        raise BadValue(f"the images folder {images} is not <VM_DIR>/{vid}/images")
     lines = [f"name = {quote(f'one-{vid}')}", f"memory = {memory}"]
-    lines.append(f"vcpus = {int(single('VCPU', '1') or 1)}")
+    lines.append(f"vcpus = {positive('VCPU', single('VCPU', '1') or '1')}")
     if single("CPU"):
-        lines.append(f"cpu_weight = {int(float(single('CPU')) * 256)}")  # NOTE: 1.4's CREDIT
+        cpu = float(number("CPU", single("CPU")))
+        lines.append(f"cpu_weight = {int(cpu * 256)}")  # NOTE: 1.4's CREDIT
     lines += os_lines(next(iter(vectors("OS")), {}))
     lines += disk_lines(vectors("DISK"), vectors("CONTEXT"), images)
     nics = [nic_entry(nic) for nic in vectors("NIC")]
     lines += [f"vif = [ {', '.join(nics)} ]"] if nics else []
     lines += vfb_lines(next(iter(vectors("GRAPHICS")), {}))
-    raw = [r.get("DATA", "") for r in vectors("RAW") if r.get("TYPE", "").lower() == "xen"]
-    return "\n".join(lines + raw) + "\n"
+    for raw in vectors("RAW"):
+        if raw.get("TYPE", "").lower() == "xen":
+            lines += xl_raw("RAW/DATA", raw.get("DATA", ""))
+    return "\n".join(lines) + "\n"
 
 
 def os_lines(vector: dict[str, str]) -> list[str]:
     """PV boot (KERNEL, INITRD, ROOT, KERNEL_CMD), BOOTLOADER, or else an HVM guest."""
+    vector = checked(vector, "OS", OS)
     keys = [("kernel", "KERNEL"), ("ramdisk", "INITRD"), ("extra", "KERNEL_CMD")]
     lines = [f"{key} = {quote(vector[name])}" for key, name in keys if vector.get(name)]
     if vector.get("ROOT"):
@@ -123,8 +159,9 @@ def disk_lines(
     """``disk = [...]``: DISK i at ``<images>/disk.i``, the CONTEXT cdrom after them."""
     taken = {v["TARGET"] for v in disks + context if v.get("TARGET")}
 
-    def target(wanted: str, prefix: str) -> str:
-        name = wanted or next(prefix + c for c in "abcdefghijklmnop" if prefix + c not in taken)
+    def target(wanted: str, prefix: str, attribute: str = "DISK/TARGET") -> str:
+        free = (prefix + c for c in "abcdefghijklmnop" if prefix + c not in taken)
+        name = device(attribute, wanted) if wanted else next(free)
         taken.add(name)
         return name
 
@@ -134,16 +171,17 @@ def disk_lines(
         if kind not in ("disk", "fs", "swap", "block", "cdrom", "floppy"):
             raise ValueError(f'DISK/TYPE = "{disk["TYPE"]}": not a disk type')
         prefix = "xvd" if disk.get("BUS", "").lower() == "xen" else "hd"
-        device = target(disk.get("TARGET", ""), prefix) + (":cdrom" if kind == "cdrom" else "")
+        name = target(disk.get("TARGET", ""), prefix) + (":cdrom" if kind == "cdrom" else "")
         mode = "r" if kind == "cdrom" or disk.get("READONLY", "").lower() == "yes" else "w"
-        entries.append(f"{'phy:' if kind == 'block' else 'file:'}{images}/disk.{i},{device},{mode}")
+        entries.append(f"{'phy:' if kind == 'block' else 'file:'}{images}/disk.{i},{name},{mode}")
     if context:
-        device = target(context[0].get("TARGET", ""), "hd")
-        entries.append(f"file:{images}/disk.{len(disks)},{device}:cdrom,r")
+        name = target(context[0].get("TARGET", ""), "hd", "CONTEXT/TARGET")
+        entries.append(f"file:{images}/disk.{len(disks)},{name}:cdrom,r")
     return [f"disk = [ {', '.join(quote(e) for e in entries)} ]"] if entries else []
 
 
 def nic_entry(nic: dict[str, str]) -> str:
+    nic = checked(nic, "NIC", XL_NIC)
     keys = ("MAC", "IP", "BRIDGE", "SCRIPT", "MODEL")
     return spec([(k.lower(), nic.get(k, "")) for k in keys] + [("vifname", nic.get("TARGET", ""))])
 
@@ -157,8 +195,9 @@ def vfb_lines(vector: dict[str, str]) -> list[str]:
         return [f"vfb = [ {spec([('type', 'sdl')])} ]"]
     if kind != "vnc":
         raise ValueError(f'GRAPHICS/TYPE = "{vector.get("TYPE", "")}": must be vnc or sdl')
-    port = vector.get("PORT", "")
-    display = [("vncdisplay", str(int(port) - 5900))] if port.isdigit() else [("vncunused", "1")]
+    vector = checked(vector, "GRAPHICS", XL_GRAPHICS)
+    vnc = vector.get("PORT", "")
+    display = [("vncdisplay", str(int(vnc) - 5900))] if vnc else [("vncunused", "1")]
     pairs = [("type", "vnc"), ("vnclisten", vector.get("LISTEN", "")), *display]
     pairs += [("vncpasswd", vector.get("PASSWD", "")), ("keymap", vector.get("KEYMAP", ""))]
     return [f"vfb = [ {spec(pairs)} ]"]
@@ -243,7 +282,7 @@ def deploy(ctx: Context, request: Request, log: Logger) -> str:
         with open(local) as file:
             vid, template = template_of(file.read())
         config = render_config(vid, template, os.path.dirname(remote))
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, ET.ParseError) as err:
         raise DriverFailure(f"cannot make the Xen configuration from {local}: {err}") from None
     result = ctx.put(host, remote, config.encode())
     if not result.ok:
@@ -304,10 +343,10 @@ def runners(
         return pool.run(host, argv, timeout=timeout, input=data)
 
     def put(host: str, path: str, data: bytes) -> RunResult:
+        """The deployment file, 0600: it may hold CONTEXT values."""
         if host in local:
-            script = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1"'
-            return run_local(["sh", "-c", script, "put", path], timeout=30, input=data)
-        return pool.put(host, path, data, 0o644)
+            return write_local(path, data, 0o600)
+        return pool.put(host, path, data, 0o600)
 
     return run, put
 

@@ -227,7 +227,7 @@ def test_a_template_libvirt_could_not_take_is_refused_naming_the_attribute(templ
 def test_a_vm_without_memory_or_a_document_that_is_not_a_vm_is_refused():
     """MEMORY is required; a document must be a <VM> with an <ID>."""
     with pytest.raises(RenderError, match=r"^MEMORY is missing$"):
-        render_domain(parse_vm("<VM><ID>1</ID><TEMPLATE/></VM>"), AT)
+        render_domain(parse_vm("<VM><ID>7</ID><TEMPLATE/></VM>"), AT)
     with pytest.raises(RenderError, match="not a VM document"):
         parse_vm("<TEMPLATE><MEMORY>64</MEMORY></TEMPLATE>")
 

@@ -91,7 +91,7 @@ def test_nics_and_vnc_graphics_become_vif_and_vfb_entries():
         ("<GRAPHICS><TYPE>spice</TYPE></GRAPHICS>", 'GRAPHICS/TYPE = "spice"'),
         ("<DISK><TYPE>tape</TYPE></DISK>", 'DISK/TYPE = "tape"'),
         ("<OS><BOOT>usb</BOOT></OS>", 'OS/BOOT = "usb"'),
-        ("<RAW><TYPE>xen</TYPE><DATA>a\nb</DATA></RAW><NIC><MAC>a\nb</MAC></NIC>", "more than one"),
+        ("<RAW><TYPE>xen</TYPE><DATA>a\nb</DATA></RAW><NIC><MAC>a\nb</MAC></NIC>", "NIC/MAC"),
     ],
 )
 def test_a_template_xl_could_not_take_is_refused_naming_the_attribute(template, message):
