@@ -2,15 +2,18 @@
 
 ``EXECUTE <vid> <hook name> LOCAL <command> <arguments...>`` runs the hook on the front end;
 ``EXECUTE <vid> <hook name> <host> <command> <arguments...>`` (a hook with ``remote = yes``)
-runs it on that host over SSH. The arguments are re-split like a shell would (oned sends a
-literal ``-`` when there are none, and that ``-`` is passed on, as OpenNebula does). Every line
-the hook prints is copied as a LOG line; the reply is
+runs it on that host over SSH (drivers/ssh.py quotes every word with ``shlex.quote``). Each
+argument is one word of the request (``drivers.protocol.decode_words``) and is never re-split:
+oned split the hook's ARGUMENTS before expanding its variables (oned sends a literal ``-`` when
+there are none, and that ``-`` is passed on, as OpenNebula does). Every line the hook prints is
+copied as a LOG line; the reply is
 ``EXECUTE SUCCESS <vid> <name>: <first output line>`` or ``EXECUTE FAILURE <vid> <name>: <why>``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 from collections.abc import Sequence
@@ -30,6 +33,7 @@ from drivers.runner import RunResult, run_local
 from drivers.ssh import SshPool
 
 LOCAL = "LOCAL"
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@:-]*")
 
 
 @dataclass(frozen=True)
@@ -42,14 +46,15 @@ class Hook:
 
 
 def parse_execute(request: Request) -> Hook:
-    """The hook of ``EXECUTE vid name LOCAL|host command args...``; DriverFailure when malformed."""
+    """The hook of ``EXECUTE vid name LOCAL|host command args...``, each argument as decoded
+    (never re-split); DriverFailure when malformed."""
     if len(request.args) < 3:
         raise DriverFailure("EXECUTE needs a hook name, LOCAL or a host, and a command")
-    name, where, command, *rest = request.args
-    try:
-        arguments = shlex.split(" ".join(rest))
-    except ValueError as err:
-        raise DriverFailure(f"{name}: cannot split the arguments: {err}") from err
+    name, where, command, *arguments = request.args
+    if any("\0" in word for word in request.args):
+        raise DriverFailure(f"{name}: a NUL character cannot be part of a command")
+    if not _HOST.fullmatch(where):
+        raise DriverFailure(f"{name}: {where[:80]!r} is not LOCAL nor a host name")
     host = None if where.upper() == LOCAL else where
     return Hook(name, host, (command, *arguments))
 

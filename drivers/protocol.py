@@ -2,8 +2,15 @@
 
 oned -> driver: ``ACTION ID ARG...``; driver -> oned: ``ACTION SUCCESS|FAILURE ID INFO`` and
 ``LOG - ID text``. Every line ends in ``\\n`` and nothing else in it is a line break. The codec
-(``parse_request``, ``parse_reply``, ``format_*``) is pure and shared with oned, so the grammar
-has one implementation. ``serve`` is the loop every driver's ``main()`` calls.
+(``encode_words``/``decode_words``, ``parse_request``, ``parse_reply``, ``format_*``) is pure and
+shared with oned, so the grammar has one implementation. ``serve`` is the loop every driver's
+``main()`` calls.
+
+Every value that crosses into a driver as a word (request arguments, transfer script lines, hook
+arguments) goes through ``encode_word``: plain values (paths, ``host:path``, numbers, names) stay
+as they are, so lines look like OpenNebula's; anything else is percent-encoded (UTF-8), so an
+encoded word never holds a space, a control character or a line break and cannot be re-split.
+``decode_word`` is its strict twin.
 """
 
 from __future__ import annotations
@@ -17,15 +24,27 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, BinaryIO, Generic, NamedTuple, TypeVar
+from urllib.parse import unquote_to_bytes
 
 NO_ID = "-"
 _ACTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NEEDS_QUOTES = re.compile(r'[\s=#,\[\]"\\]')
 NO_ID_ACTIONS = frozenset({"INIT", "FINALIZE"})
+SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:@+,=~-")
+EMPTY_WORD = "''"  # the empty string, which would otherwise vanish between two spaces
+_WORD = re.compile(r"(?:[A-Za-z0-9_./:@+,=~-]|%[0-9A-F]{2})+")
 
 
 class ProtocolError(ValueError):
     """A line that does not follow the grammar; the message says what is wrong with it."""
+
+
+class BadArgument(ProtocolError):
+    """A request line whose action and id are fine but an argument is not a word we encode."""
+
+    def __init__(self, action: str, ident: str, message: str) -> None:
+        super().__init__(message)
+        self.action, self.id = action, ident
 
 
 class DriverFailure(Exception):
@@ -62,10 +81,52 @@ def one_line(text: str) -> str:
     return " ".join(text.replace("\0", " ").splitlines()).strip()
 
 
-def parse_request(line: str) -> Request:
-    """Split a request line; the action is upper-cased as OpenNebula's Ruby drivers do.
+def encode_word(word: str) -> str:
+    """``word`` as one token of a line: itself when every character is in SAFE_CHARS, else
+    each UTF-8 byte outside them as ``%XX``; the empty string is EMPTY_WORD."""
+    if not word:
+        return EMPTY_WORD
+    if SAFE_CHARS.issuperset(word):
+        return word
+    data = word.encode("utf-8", "surrogatepass")
+    return "".join(chr(b) if chr(b) in SAFE_CHARS else f"%{b:02X}" for b in data)
 
-    Raises ProtocolError for a blank line, an action that is not a word, or a missing ID.
+
+def decode_word(token: str) -> str:
+    """The word ``encode_word`` made ``token`` from; ProtocolError naming a token that it could
+    not have made (a character outside the set, a bad or needless escape, lower-case hex, bytes
+    that are not UTF-8)."""
+    if token == EMPTY_WORD:
+        return ""
+    if not _WORD.fullmatch(token):
+        raise ProtocolError(f"malformed word {token[:80]!r}")
+    if "%" not in token:
+        return token
+    try:
+        word = unquote_to_bytes(token).decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        raise ProtocolError(f"malformed word {token[:80]!r}: not UTF-8") from None
+    if encode_word(word) != token:
+        raise ProtocolError(f"malformed word {token[:80]!r}: not the canonical encoding")
+    return word
+
+
+def encode_words(words: Iterable[object]) -> str:
+    """One line (without its line break) of ``encode_word(str(w))`` joined by single spaces."""
+    return " ".join(encode_word(str(word)) for word in words)
+
+
+def decode_words(line: str) -> list[str]:
+    """The words of a line ``encode_words`` made (any run of blanks separates them)."""
+    return [decode_word(token) for token in line.split()]
+
+
+def parse_request(line: str) -> Request:
+    """Split a request line; the action is upper-cased as OpenNebula's Ruby drivers do, and
+    every argument is decoded with ``decode_word``.
+
+    Raises ProtocolError for a blank line, an action that is not a word, a missing ID, or
+    BadArgument (a ProtocolError carrying the action and id) for a malformed argument.
     """
     tokens = line.split()
     if not tokens:
@@ -76,7 +137,11 @@ def parse_request(line: str) -> Request:
     if len(tokens) < 2 and action not in NO_ID_ACTIONS:
         raise ProtocolError(f"{action} without an id")
     ident = tokens[1] if len(tokens) > 1 else NO_ID
-    return Request(action, ident, tuple(tokens[2:]))
+    try:
+        args = tuple(decode_word(token) for token in tokens[2:])
+    except ProtocolError as err:
+        raise BadArgument(action, ident, str(err)) from None
+    return Request(action, ident, args)
 
 
 def parse_reply(line: str) -> Reply:
@@ -324,15 +389,18 @@ def serve(
 
 
 def _read(raw: bytes, output: Output) -> Request | None:
-    """Parse one input line; blank and malformed lines give None (the latter logged)."""
+    """Parse one input line; blank and malformed lines give None (the latter logged, or answered
+    FAILURE when only an argument is malformed)."""
     line = raw.decode("utf-8", "replace").strip()
     if not line:
         return None
     try:
         return parse_request(line)
+    except BadArgument as err:  # oned waits for this one: answer it rather than time out
+        output.write(format_reply(err.action, False, err.id, f"bad request: {err}"))
     except ProtocolError as err:
         output.write(format_log(NO_ID, f"malformed request ignored ({err}): {line[:200]}"))
-        return None
+    return None
 
 
 class _Dispatcher:

@@ -34,8 +34,11 @@ from drivers.protocol import (
     Action,
     DriverFailure,
     Logger,
+    ProtocolError,
     Request,
+    decode_words,
     driver_parser,
+    encode_words,
     parse_driver_args,
     serve,
 )
@@ -54,6 +57,10 @@ SETS = ("ssh", "nfs", "dummy")
 ARITY = {"CLONE": (2, 3), "LN": (2, 2), "MKSWAP": (2, 2), "MKIMAGE": (3, 3), "DELETE": (1, 1)}
 ARITY |= {"MV": (2, 2), "CONTEXT": (2, 99)}
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
+_FETCHABLE = re.compile(r"^(https?|ftp)://[^\s\0-\x1f\x7f]+$", re.I)
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")
+# What MKIMAGE makes: mkfs types (1.4 passed FORMAT to mkfs -t as is), plus raw, swap, qcow2.
+FORMATS = frozenset({"raw", "swap", "qcow2", "ext2", "ext3", "ext4", "xfs", "vfat", "msdos"})
 MKPARENT = (  # prints the topmost directory it had to create (what a rollback removes)
     'd=$(dirname -- "$1"); top=; while [ ! -e "$d" ]; do top=$d; d=$(dirname -- "$d"); done; '
     'mkdir -p -- "$(dirname -- "$1")" && printf %s "$top"'
@@ -67,16 +74,20 @@ class Command(NamedTuple):
     args: tuple[str, ...]
 
     def __str__(self) -> str:
-        return " ".join((self.name, *self.args))
+        return encode_words((self.name, *self.args))
 
 
 def parse_script(text: str) -> list[Command]:
-    """The commands of a script (blank and ``#`` lines skipped); ValueError naming a bad line."""
+    """The commands of a script (blank and ``#`` lines skipped), each line's words decoded with
+    ``decode_words`` and checked by ``check_command``; ValueError naming a bad line."""
     commands = []
     for number, line in enumerate(text.splitlines(), 1):
-        words = line.split()
-        if not words or words[0].startswith("#"):
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
+        try:
+            words = decode_words(line)
+        except ProtocolError as err:
+            raise ValueError(f"line {number}: {err}") from None
         name, args = words[0].upper(), tuple(words[1:])
         if name not in ARITY:
             raise ValueError(f"{name} not found: {line.strip()}.")  # NOTE: 1.4 one_tm's words
@@ -84,8 +95,43 @@ def parse_script(text: str) -> list[Command]:
         if not low <= len(args) <= high:
             count = str(low) if low == high else f"{low} to {high}" if high < 99 else f"{low}+"
             raise ValueError(f"line {number}: {name} takes {count} arguments: {line.strip()}")
-        commands.append(Command(name, args))
+        command = Command(name, args)
+        try:
+            check_command(command)
+        except ValueError as err:
+            raise ValueError(f"line {number}: {command}: {err}") from None
+        commands.append(command)
     return commands
+
+
+def check_command(command: Command) -> None:
+    """ValueError unless every argument has its kind's shape: sizes are positive integers (MB),
+    MKIMAGE's format is in FORMATS, every path is ``[host:]/absolute`` with no ``..`` segment
+    (and a host that is a name), and only CLONE and LN read from a URL."""
+    name, args = command
+    sizes = {"MKSWAP": args[:1], "MKIMAGE": args[:1], "CLONE": args[2:]}.get(name, ())
+    for size in sizes:
+        size_mb(size)
+    if name == "MKIMAGE" and args[1].lower() not in FORMATS:
+        raise ValueError(f"format {args[1][:40]!r} is not one of {', '.join(sorted(FORMATS))}")
+    skip = {"MKSWAP": 1, "MKIMAGE": 2}.get(name, 0)
+    paths = args[skip : 2 if name == "CLONE" else None]
+    for i, text in enumerate(paths):
+        if not (i == 0 and name in ("CLONE", "LN") and _URL.match(text)):
+            check_path(text)
+        elif not _FETCHABLE.match(text):
+            raise ValueError(f"{text[:80]!r}: only http, https and ftp URLs are fetched")
+
+
+def check_path(text: str) -> None:
+    """ValueError unless ``text`` is ``[host:]/absolute/path`` without a ``..`` segment."""
+    host, _, path = text.partition(":") if ":" in text and text[0] != "/" else ("", "", text)
+    if host and not _HOST.fullmatch(host):
+        raise ValueError(f"{host[:80]!r} is not a host name")
+    if not path.startswith("/") or ".." in path.split("/"):
+        raise ValueError(f"{text[:80]!r} is not an absolute path without '..'")
+    if "\0" in path:
+        raise ValueError(f"{text[:80]!r} holds a NUL character")
 
 
 @dataclass
@@ -186,8 +232,9 @@ def ln(t: Transfer, args: Sequence[str]) -> None:
 
 
 def size_mb(text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
-        raise DriverFailure(f"size {text!r} is not a positive number of MB")
+    """``text`` as a positive number of MB (ASCII digits only); ValueError otherwise."""
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
+        raise ValueError(f"size {text[:40]!r} is not a positive number of MB")
     return int(text)
 
 
@@ -202,6 +249,8 @@ def mkswap(t: Transfer, args: Sequence[str]) -> None:
 def mkimage(t: Transfer, args: Sequence[str]) -> None:
     """MKIMAGE size_mb format host:dst: a file system (mkfs -t format), or raw, swap, qcow2."""
     size, fmt, dst = size_mb(args[0]), args[1].lower(), t.ctx.place(args[2])
+    if fmt not in FORMATS:  # checked with the script already; here too, right before mkfs
+        raise DriverFailure(f"format {fmt[:40]!r} is not one of {', '.join(sorted(FORMATS))}")
     t.new(dst)
     if fmt == "qcow2":
         t.must(dst.host, ["qemu-img", "create", "-q", "-f", "qcow2", dst.path, f"{size}M"])
@@ -302,8 +351,8 @@ def transfer(ctx: Context, request: Request, log: Logger) -> str:
         log(str(command))
         try:
             COMMANDS[command.name](t, command.args)
-        except (DriverFailure, OSError) as err:
-            why = err if isinstance(err, DriverFailure) else f"{err.strerror}: {err.filename}"
+        except (DriverFailure, OSError, ValueError) as err:
+            why = f"{err.strerror}: {err.filename}" if isinstance(err, OSError) else err
             t.rollback()
             raise DriverFailure(f"{command}: {why}") from err
     return "-"

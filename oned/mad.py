@@ -19,6 +19,8 @@ from typing import Any
 
 from twisted.internet import defer, error, protocol
 
+from drivers.protocol import encode_words
+
 INIT_TIMEOUT = 5.0
 MAX_LINE = 1 << 20
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
@@ -290,14 +292,14 @@ class DriverChannel:
     # -- requests ------------------------------------------------------------------------------
 
     def request(self, action: str, oid: int | str, *args: object, timeout: float) -> defer.Deferred:
-        """Send ``ACTION ID ARGS``; fires with a Reply, or fails with DriverTimeout (no answer
-        within ``timeout`` seconds of the request, queueing included) or DriverUnavailable.
+        """Send ``ACTION ID ARGS``, each argument one word of ``encode_words`` (so no value can
+        add words or lines to the request); fires with a Reply, or fails with DriverTimeout (no
+        answer within ``timeout`` seconds of the request, queueing included) or DriverUnavailable.
         Replies are matched by (action, id), so a request waits behind an earlier one with the
         same action and id."""
         key = (action.upper(), str(oid))
-        words = " ".join(str(a) for a in args)
-        text = f"{key[0]} {key[1]}{' ' + words if words else ''}"
-        if "\n" in text or self._stopping:
+        text = encode_words(key + tuple(args))
+        if text.split(" ", 2)[:2] != list(key) or self._stopping:
             return defer.fail(DriverUnavailable(f"{self.name}: {text[:80]}: refused"))
         pending = _Pending((text + "\n").encode(), key, timeout)
         pending.timer = self._reactor.callLater(timeout, self._timed_out, pending)

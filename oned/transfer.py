@@ -6,9 +6,14 @@ Notation of OpenNebula 1.4's TransferManager: R = <VM_DIR>/<vid>/images on a hos
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from drivers.protocol import encode_words
 from oned.template import Template
+
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SH_SPECIAL = re.compile(r'[\\"$`]')  # what a double-quoted sh string still interprets
 
 
 class TransferError(ValueError):
@@ -24,64 +29,85 @@ class Places:
     previous: str = ""  # P
 
 
+Command = tuple[str, ...]  # the command's name, then its arguments
+
+
 def script(kind: str, tmpl: Template, at: Places) -> list[str]:
-    """The lines of ``transfer.<seq>.<kind>``."""
+    """The lines of ``transfer.<seq>.<kind>``: each command's words through ``encode_words``,
+    so a template value is always exactly one argument of one command."""
+    return [encode_words(command) for command in commands(kind, tmpl, at)]
+
+
+def commands(kind: str, tmpl: Template, at: Places) -> list[Command]:
+    """The commands of ``transfer.<seq>.<kind>`` as structured values (reference §1.6)."""
     if kind == "prolog":
         return prolog(tmpl, at)
-    lines = {
-        "migrate": [f"MV {at.previous}:{at.remote_dir} {at.host}:{at.remote_dir}"],
-        "resume": [f"MV {at.front_end}:{at.local_dir}/images {at.host}:{at.remote_dir}"],
-        "epilog": [*_saved_disks(tmpl, at), f"DELETE {at.host}:{at.remote_dir}"],
-        "stop": [f"MV {at.host}:{at.remote_dir} {at.front_end}:{at.local_dir}/images"],
-        "delete": [f"DELETE {at.host}:{at.remote_dir}"],
-        "delete_prev": [f"DELETE {at.previous}:{at.remote_dir}"],
+    here, there = f"{at.host}:{at.remote_dir}", f"{at.front_end}:{at.local_dir}/images"
+    chosen: dict[str, list[Command]] = {
+        "migrate": [("MV", f"{at.previous}:{at.remote_dir}", here)],
+        "resume": [("MV", there, here)],
+        "epilog": [*_saved_disks(tmpl, at), ("DELETE", here)],
+        "stop": [("MV", here, there)],
+        "delete": [("DELETE", here)],
+        "delete_prev": [("DELETE", f"{at.previous}:{at.remote_dir}")],
     }
-    if kind not in lines:
+    if kind not in chosen:
         raise ValueError(f"unknown transfer script {kind!r}")
-    return lines[kind]
+    return chosen[kind]
 
 
-def prolog(tmpl: Template, at: Places) -> list[str]:
+def prolog(tmpl: Template, at: Places) -> list[Command]:
     disks = [d for d in tmpl.get_all("DISK") if isinstance(d, dict)]
     lines = [line for i, disk in enumerate(disks) if (line := _disk(i, disk, at))]
     context = tmpl.get("CONTEXT")
     if isinstance(context, dict):
+        # the FILES attribute's own grammar is a blank-separated list; each file is one word
         files = context.get("FILES", "").split()
         target = f"{at.host}:{at.remote_dir}/disk.{len(disks)}"
-        lines.append(" ".join(["CONTEXT", f"{at.local_dir}/context.sh", *files, target]))
+        lines.append(("CONTEXT", f"{at.local_dir}/context.sh", *files, target))
     return lines
 
 
-def _disk(i: int, disk: dict[str, str], at: Places) -> str | None:
+def _disk(i: int, disk: dict[str, str], at: Places) -> Command | None:
     target = f"{at.host}:{at.remote_dir}/disk.{i}"
     kind = disk.get("TYPE", "").lower()
     size = disk.get("SIZE", "")
     if kind == "swap":
-        return f"MKSWAP {size} {target}" if size else None
+        return ("MKSWAP", size, target) if size else None
     if kind == "fs":
         fmt = disk.get("FORMAT", "")
-        return f"MKIMAGE {size} {fmt} {target}" if size and fmt else None
+        return ("MKIMAGE", size, fmt, target) if size and fmt else None
     source = disk.get("SOURCE", "")
     if not source:
         raise TransferError(f"prolog, undefined source disk image in VM template (DISK {i})")
     command = "LN" if disk.get("CLONE", "yes").lower() == "no" else "CLONE"
     source = source if ":" in source else f"{at.front_end}:{source}"
-    return " ".join(filter(None, [command, source, target, size]))
+    return (command, source, target, size) if size else (command, source, target)
 
 
-def _saved_disks(tmpl: Template, at: Places) -> list[str]:
+def _saved_disks(tmpl: Template, at: Places) -> list[Command]:
     disks = [d for d in tmpl.get_all("DISK") if isinstance(d, dict)]
     return [
-        f"MV {at.host}:{at.remote_dir}/disk.{i} {at.front_end}:{at.local_dir}/disk.{i}"
+        ("MV", f"{at.host}:{at.remote_dir}/disk.{i}", f"{at.front_end}:{at.local_dir}/disk.{i}")
         for i, disk in enumerate(disks)
         if disk.get("SAVE", "no").lower() == "yes"
     ]
 
 
 def context_sh(variables: dict[str, str]) -> str:
-    """``context.sh``: OpenNebula's first line, then KEY="value" per CONTEXT key (§6.2)."""
+    """``context.sh``: OpenNebula's first line, then KEY="value" per CONTEXT key (§6.2).
+
+    The guest sources it, so nothing in a value may run: inside double quotes only ``\\``,
+    ``"``, ``$`` and backquotes are special to sh, and each is escaped. A key that is not a
+    shell variable name, or a value with a NUL (sh cannot hold one), is a TransferError.
+    """
     lines = ["# Context variables generated by OpenNebula"]
     for key, value in variables.items():
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
-        lines.append(f'{key.upper()}="{escaped}"')
+        name = key.upper()
+        if not _SHELL_NAME.fullmatch(name):
+            raise TransferError(f"CONTEXT {key[:40]!r} is not a shell variable name")
+        if "\0" in value:
+            raise TransferError(f"CONTEXT {name} holds a NUL character")
+        escaped = _SH_SPECIAL.sub(r"\\\g<0>", value)
+        lines.append(f'{name}="{escaped}"')
     return "\n".join(lines) + "\n"

@@ -263,6 +263,13 @@ def test_malformed_lines_are_logged_and_ignored(wire_factory):
     assert len(logs) == 2 and len(lines) == 3
 
 
+def test_a_request_argument_that_is_not_a_word_answers_failure_instead_of_silence(wire_factory):
+    """oned waits for every request it sent: a malformed argument gets a FAILURE at once."""
+    wire = wire_factory({"DEPLOY": lambda request, log: "ok"})
+    wire.send("DEPLOY 3 host01 it's")
+    wire.wait_for_line('DEPLOY FAILURE 3 bad request: malformed word "it\'s"')
+
+
 def test_actions_never_run_more_at_once_than_the_concurrency(wire_factory):
     """With concurrency 3 and 10 blocked actions, at most 3 run; all are answered."""
     lock, release = threading.Condition(), threading.Event()

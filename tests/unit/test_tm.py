@@ -241,15 +241,17 @@ def test_a_missing_image_fails_the_prolog_naming_it_and_creates_nothing(tmp_path
 
 
 def test_a_failing_command_stops_the_script_and_rolls_back_what_it_made(tmp_path, image):
-    """disk.0 was cloned, disk.1 cannot be made: both and the VM directory are gone after."""
+    """disk.0 was cloned, disk.1 cannot be moved in: both and the VM directory are gone after."""
     vm = tmp_path / "vm" / "7"
     script = (
         f"CLONE fe:{image} host01:{vm}/images/disk.0\n"
-        f"MKIMAGE 8 nosuchfs host01:{vm}/images/disk.1\n"
+        f"MV host01:{tmp_path}/saved/gone host01:{vm}/images/disk.1\n"
         f"MKSWAP 8 host01:{vm}/images/disk.2\n"
     )
     message = fails("nfs", tmp_path, script)
-    assert message.startswith(f"MKIMAGE 8 nosuchfs host01:{vm}/images/disk.1: mkfs failed")
+    assert message.startswith(
+        f"MV host01:{tmp_path}/saved/gone host01:{vm}/images/disk.1: mv failed"
+    )
     assert not vm.exists()
 
 
@@ -258,8 +260,8 @@ def test_rollback_keeps_directories_that_were_there_before(tmp_path, image):
     images = tmp_path / "vm" / "7" / "images"
     images.mkdir(parents=True)
     (images / "deployment.0").write_text("<VM/>")
-    script = f"CLONE fe:{image} host01:{images}/disk.0\nMKSWAP x host01:{images}/disk.1\n"
-    assert "size 'x' is not a positive number of MB" in fails("nfs", tmp_path, script)
+    script = f"CLONE fe:{image} host01:{images}/disk.0\nMV fe:{tmp_path}/gone fe:{images}/x\n"
+    assert "mv failed" in fails("nfs", tmp_path, script)
     assert sorted(p.name for p in images.iterdir()) == ["deployment.0"]
 
 
