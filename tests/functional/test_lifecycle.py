@@ -132,6 +132,40 @@ def test_hold_release_stop_resume_suspend_resume_and_migrations(cloud):
     assert one.host.info(1).HOST_SHARE.RUNNING_VMS == 0
 
 
+def test_deploy_and_migrate_to_a_disabled_host_are_refused_even_for_oneadmin(cloud):
+    """Issue 10 finding 3: a VM went to a DISABLED host; now 0x800 naming the host."""
+    _, one = cloud
+    one.host.status(1, 1)
+    vid = one.vm.allocate("MEMORY = 64")
+    with pytest.raises(pyone.OneActionException, match=r"Host \[1\] \(host02\) is DISABLED"):
+        one.vm.deploy(vid, 1)
+    assert pair(one, vid) == (PENDING, 0)
+    one.vm.deploy(vid, 0)
+    wait_for(lambda: running(one, vid))
+    for live in (True, False):
+        with pytest.raises(pyone.OneActionException, match="is DISABLED"):
+            one.vm.migrate(vid, 1, live)
+    assert one.host.info(1).HOST_SHARE.RUNNING_VMS == 0
+    one.host.status(1, 0)
+    wait_for(lambda: one.host.info(1).STATE == 2)
+    one.vm.migrate(vid, 1, True)
+    wait_for(lambda: running(one, vid) and one.vm.info(vid).HISTORY_RECORDS.HISTORY[-1].HID == 1)
+
+
+@pytest.mark.parametrize("enforce", [False, True])
+def test_a_vm_larger_than_the_host_is_refused_at_deploy_even_for_oneadmin(cloud, enforce):
+    """Issue 10 finding 3: a VM larger than the host (there CPU=10000 MEMORY=10^9, now refused
+    at allocate too) was deployed and made the host look full to the scheduler; now refused
+    whoever asks, and the host holds nothing for it. The dummy host has 8 CPUs and 16 GB."""
+    _, one = cloud
+    vid = one.vm.allocate("NAME = huge\nCPU = 16\nMEMORY = 32768")
+    with pytest.raises(pyone.OneActionException, match=r"VM \[\d+\] does not fit in host \[0\]"):
+        one.vm.deploy(vid, 0, enforce)
+    assert pair(one, vid) == (PENDING, 0)
+    share = one.host.info(0).HOST_SHARE
+    assert (share.RUNNING_VMS, share.CPU_USAGE, share.MEM_USAGE) == (0, 0, 0)
+
+
 def test_cancel_and_delete_from_running(cloud):
     """cancel ends in DONE; delete (finalize) of a RUNNING VM too; both give capacity back."""
     _, one = cloud

@@ -1,8 +1,5 @@
-"""The scheduler against a real oned: the pools it reads, its choices, its reasons.
-
-Deployment itself is tested against a fake oned in tests/unit/test_sched_process.py until oned
-has one.vm.deploy; here the VM placed on host02 is either dispatched or refused by oned, and
-the log says which host the scheduler chose.
+"""The scheduler against a real oned: the pools it reads, its choices, its reasons, and its
+deployments of every user's VMs (deploy is oneadmin's; mm_sched runs as oneadmin).
 """
 
 from __future__ import annotations
@@ -18,6 +15,7 @@ import pytest
 from oned.client import OneClient
 from scheduler.placement import Limits, place
 from scheduler.pools import fetch_hosts, fetch_pending_xml, parse_pending
+from tests.functional.conftest import as_user
 
 pytestmark = pytest.mark.functional
 
@@ -81,3 +79,52 @@ def test_oned_refuses_a_vm_whose_requirements_do_not_parse(admin):
     with pytest.raises(pyone.OneException, match=r'RANK = "FREECPU \+": syntax error'):
         admin.vm.allocate('NAME = bad\nMEMORY = 64\nRANK = "FREECPU +"')
     assert admin.vmpool.info(-2, -1, -1, -1).VM == []
+
+
+def run_mm_sched(oned, env: dict[str, str], until) -> str:
+    """mm_sched with ``env`` until ``until()`` holds; sched.log's text."""
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler"], env=env)
+    log_file = oned.location / "var" / "sched.log"
+    try:
+        wait_for(until)
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+    return log_file.read_text()
+
+
+def helens_vm(oned, admin) -> tuple[pyone.OneServer, int]:
+    """A monitored host, user helen, and a PENDING VM of hers."""
+    admin.host.allocate("host01", "im_dummy", "vmm_dummy", -1)
+    wait_for(lambda: admin.host.info(0).STATE == 2)
+    admin.user.allocate("helen", "mypass", "core", [])
+    helen = as_user(oned, "helen:mypass")
+    return helen, helen.vm.allocate("NAME = hers\nCPU = 0.5\nMEMORY = 128")
+
+
+def test_mm_sched_deploys_a_regular_users_vm_as_oneadmin(oned, admin):
+    """Issue 10 finding 3: deploy became oneadmin's; mm_sched, run with oneadmin's ONE_AUTH as
+    `one start` does, still places and deploys the VMs of every user."""
+    helen, vid = helens_vm(oned, admin)
+    with pytest.raises(pyone.OneAuthorizationException, match="not authorized"):
+        helen.vm.deploy(vid, 0)
+    assert oned.auth_file.read_text().startswith("oneadmin:")
+    log = run_mm_sched(oned, oned.env, lambda: helen.vm.info(vid).STATE == 3)
+    assert f"VM {vid} dispatched to host host01" in log
+    wait_for(lambda: helen.vm.info(vid).LCM_STATE == 3)
+    assert helen.vm.info(vid).HISTORY_RECORDS.HISTORY[-1].HOSTNAME == "host01"
+
+
+def test_mm_sched_run_as_a_regular_user_deploys_nothing_and_says_why(oned, admin, tmp_path):
+    """mm_sched with a user's ONE_AUTH: oned refuses its deploy (0x200), the log says so."""
+    helen, vid = helens_vm(oned, admin)
+    auth = tmp_path / "helen_auth"
+    auth.write_text("helen:mypass\n")
+    log_file = oned.location / "var" / "sched.log"
+    log = run_mm_sched(
+        oned,
+        {**oned.env, "ONE_AUTH": str(auth)},
+        lambda: log_file.exists() and "deploy refused" in log_file.read_text(),
+    )
+    assert f"[one.vm.deploy] User [1] not authorized to perform ADMIN on VM [{vid}]" in log
+    assert helen.vm.info(vid).STATE == 1
