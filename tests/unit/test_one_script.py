@@ -463,3 +463,44 @@ def test_the_backup_moves_sched_log_aside_too(install: Install) -> None:
     (backup,) = install.root.joinpath("var").glob("sched.log.*")
     assert backup.read_text() == "old rounds\n"
     assert not log.exists()
+
+
+# --- issue 10: files private, never root system-wide -----------------------------------------
+
+
+def test_a_system_wide_start_as_root_is_refused_and_a_self_contained_one_is_not() -> None:
+    """oned runs as oneadmin in a system-wide install; ONE_LOCATION installs are the user's."""
+    with pytest.raises(services.OneError, match="sudo -u oneadmin one start"):
+        one.check_user(locations({}), 0)
+    one.check_user(locations({}), 1000)
+    one.check_user(locations({"ONE_LOCATION": "/srv/one"}), 0)
+
+
+@pytest.mark.parametrize(
+    ("line", "umask"), [("", 0o077), ("UMASK = 027\n", 0o027), ("UMASK = 022\n", 0o027)]
+)
+def test_the_umask_comes_from_oned_conf_and_never_lets_others_read(line: str, umask: int) -> None:
+    """UMASK (077 by default); one letting others read is narrowed (oned refuses it)."""
+    assert one.settings_from_text(f"PORT = 2700\n{line}").umask == umask
+
+
+def test_start_creates_its_files_with_oned_conf_s_umask_and_warns_of_a_readable_one_auth(
+    install: Install,
+) -> None:
+    """Issue 10, finding 4: `one start` from a shell with umask 022 made 0644 pid and output
+    files; they follow UMASK now, and a world-readable ONE_AUTH file is pointed out."""
+    auth = Path(install.env["ONE_AUTH"])
+    auth.chmod(0o644)
+    old = os.umask(0o022)
+    try:
+        started = install.one("start")
+    finally:
+        os.umask(old)
+    try:
+        assert started.returncode == 0, started.stderr
+        assert one.readable_auth_message(str(auth), 0o644) in started.stderr
+        var = install.root / "var"
+        modes = {name: (var / name).stat().st_mode & 0o777 for name in ("oned.out", "oned.pid")}
+        assert modes == {"oned.out": 0o600, "oned.pid": 0o600}
+    finally:
+        install.one("stop")

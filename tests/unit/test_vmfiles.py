@@ -3,7 +3,9 @@ handed back to the reactor in batches."""
 
 from __future__ import annotations
 
+import os
 import queue
+import stat
 
 import pytest
 
@@ -109,3 +111,32 @@ def test_unthreaded_writes_at_once(tmp_path):
 def test_threaded_needs_a_way_back_to_the_reactor(tmp_path):
     with pytest.raises(ValueError, match="callFromThread"):
         VmFiles(str(tmp_path))
+
+
+def test_vm_folders_and_files_are_never_readable_by_others_even_under_umask_022(tmp_path):
+    """Issue 10, finding 4: deployment.N and context.sh (CONTEXT values) were 0644 in 0755
+    folders, vm.log opened 0644; now at most 0640 in 0750 (0600/0700 under oned's UMASK 077)."""
+    old = os.umask(0o022)
+    try:
+        files = VmFiles(str(tmp_path), threaded=False)
+        files.log(4, "DiM", "deploy requested")
+        files.write([(str(tmp_path / "5" / "deployment.0"), "<VM/>")])
+        files.write([(str(tmp_path / "4" / "context.sh"), 'TOKEN="s"\n')])
+        files.close()
+    finally:
+        os.umask(old)
+    modes = {p: stat.S_IMODE((tmp_path / p).stat().st_mode) for p in ("4", "5")}
+    assert modes == {"4": 0o750, "5": 0o750}
+    for path in ("4/vm.log", "4/context.sh", "5/deployment.0"):
+        assert stat.S_IMODE((tmp_path / path).stat().st_mode) == 0o640, path
+
+
+def test_a_vm_log_message_with_a_newline_stays_one_line(tmp_path):
+    """Issue 10, finding 5: a driver's or user's newline cannot forge a vm.log line."""
+    files = VmFiles(str(tmp_path), threaded=False)
+    files.log(1, "VMM", "failed: no room\nFri Jan 01 00:00:00 2027 [LCM][I]: New VM state is DONE")
+    files.close()
+    lines = (tmp_path / "1" / "vm.log").read_text().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(
+        "no room\\nFri Jan 01 00:00:00 2027 [LCM][I]: New VM state is DONE"
+    )
