@@ -354,17 +354,19 @@ COMMANDS = (
         create,
         (Arg("template", "template-file", "file with the VM template"),),
     ),
-    Command("deploy", "Starts a pending VM on a specific host", deploy, (_VMS, _HOST)),
+    Command(
+        "deploy", "Starts a pending VM on a specific host (oneadmin only)", deploy, (_VMS, _HOST)
+    ),
     _action("shutdown", "Shuts down a running VM", "shutdown", "Shutting down VM"),
     Command(
         "livemigrate",
-        "Migrates a running VM to another host without downtime",
+        "Migrates a running VM to another host without downtime (oneadmin only)",
         vm_migrate(live=True),
         (_VMS, _HOST),
     ),
     Command(
         "migrate",
-        "Saves a running VM and starts it again on another host",
+        "Saves a running VM and starts it again on another host (oneadmin only)",
         vm_migrate(live=False),
         (_VMS, _HOST),
     ),

@@ -161,6 +161,24 @@ def test_deploy_to_an_unknown_host_deploys_nothing():
     assert [c for c in calls if c[0] == "one.vm.deploy"] == []
 
 
+def test_a_users_deploy_refused_by_oned_prints_its_message_on_one_line():
+    """Deploy and migrate are oneadmin's: oned's 0x200 is the one Error: line, exit 255."""
+    refusal = "[one.vm.deploy] User [1] not authorized to perform ADMIN on VM [1]."
+
+    def refuse(vid: int, hid: int) -> int:
+        raise OneCallError(refusal, 0x200)
+
+    rc, out, err, _ = run(["deploy", "1", "0"], {"one.vm.deploy": refuse})
+    assert (rc, out, err) == (255, "", f"Error: {refusal}\n")
+
+
+@pytest.mark.parametrize("command", ["deploy", "livemigrate", "migrate"])
+def test_the_commands_that_choose_a_host_say_they_are_for_oneadmin(command):
+    """Their summary in onevm's help names who may use them."""
+    summary = next(c.summary for c in onevm.COMMANDS if c.name == command)
+    assert summary.endswith("(oneadmin only)")
+
+
 def test_deploy_without_a_host_is_a_usage_error():
     """Both arguments are required."""
     rc, _, err, calls = run(["deploy", "1"])
