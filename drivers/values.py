@@ -15,7 +15,6 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Collection, Mapping
-from functools import partial
 
 _DEVICE = re.compile(r"(hd|sd|vd|xvd|fd)[a-z]{1,3}[0-9]{0,3}")
 _MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
@@ -143,6 +142,15 @@ def printable(name: str, value: str, limit: int = 1024) -> str:
     return value
 
 
+def secret(name: str, value: str, forbidden: str = "") -> str:
+    """A password: printable ASCII, 64 characters at most, none of ``forbidden``; the message
+    of a refusal does not show it (it goes to the VM's log)."""
+    if len(value) > 64 or not _PRINTABLE.fullmatch(value) or any(c in value for c in forbidden):
+        but = f" and no {shown(forbidden)}" if forbidden else ""
+        raise BadValue(f"{name} (not shown): must be printable ASCII, 64 characters{but} at most")
+    return value
+
+
 def one_of(name: str, value: str, allowed: Collection[str]) -> str:
     """``value`` lower-cased, when it is one of ``allowed`` (lower-case words)."""
     if value.lower() not in allowed:
@@ -156,7 +164,7 @@ OS |= {"BOOTLOADER": path, "ROOT": root, "KERNEL_CMD": printable}
 NIC: dict[str, Check] = {"BRIDGE": interface, "MAC": mac, "TARGET": interface, "SCRIPT": script}
 NIC["MODEL"] = word
 GRAPHICS: dict[str, Check] = {"LISTEN": listen, "PORT": port, "KEYMAP": keymap}
-GRAPHICS["PASSWD"] = partial(printable, limit=64)
+GRAPHICS["PASSWD"] = secret
 
 
 def checked(vector: dict[str, str], prefix: str, checks: Mapping[str, Check]) -> dict[str, str]:

@@ -224,6 +224,62 @@ def test_a_template_libvirt_could_not_take_is_refused_naming_the_attribute(templ
         render(template)
 
 
+SHADOW_DISK = (
+    "<devices><disk type='file' device='disk'><source file='/etc/shadow'/>"
+    "<target dev='vdz'/></disk></devices>"
+)
+
+
+@pytest.mark.parametrize(
+    ("template", "attribute"),
+    [
+        (f"<RAW><TYPE>kvm</TYPE><DATA><![CDATA[{SHADOW_DISK}]]></DATA></RAW>", "RAW/DATA"),
+        (
+            "<RAW><TYPE>kvm</TYPE><DATA><![CDATA[<qemu:commandline xmlns:qemu="
+            "'http://libvirt.org/schemas/domain/qemu/1.0'><qemu:arg value='-hdb'/>"
+            "<qemu:arg value='/etc/shadow'/></qemu:commandline>]]></DATA></RAW>",
+            "RAW/DATA",
+        ),
+        (
+            "<RAW><TYPE>kvm</TYPE><DATA><![CDATA[</raw></domain><domain>]]></DATA></RAW>",
+            "RAW/DATA",
+        ),
+        ("<DISK><TARGET>vda' bus='usb</TARGET></DISK>", "DISK/TARGET"),
+        ("<DISK><TARGET>../../dev/sda</TARGET></DISK>", "DISK/TARGET"),
+        ("<DISK><BUS>virtio-scsi-evil</BUS></DISK>", "DISK/BUS"),
+        ("<DISK><DRIVER>raw,file=/etc/shadow</DRIVER></DISK>", "DISK/DRIVER"),
+        ("<CONTEXT><TARGET>hdd/x</TARGET></CONTEXT>", "CONTEXT/TARGET"),
+        ("<NIC><BRIDGE>br0 evil</BRIDGE></NIC>", "NIC/BRIDGE"),
+        ("<NIC><MAC>02:00:00:00:00:01,evil</MAC></NIC>", "NIC/MAC"),
+        ("<NIC><TARGET>vnet0/../x</TARGET></NIC>", "NIC/TARGET"),
+        ("<NIC><SCRIPT>/var/tmp/../../tmp/evil</SCRIPT></NIC>", "NIC/SCRIPT"),
+        ("<NIC><MODEL>virtio,addr=0x3</MODEL></NIC>", "NIC/MODEL"),
+        ("<GRAPHICS><TYPE>vnc</TYPE><LISTEN>0.0.0.0 ::</LISTEN></GRAPHICS>", "GRAPHICS/LISTEN"),
+        ("<GRAPHICS><TYPE>vnc</TYPE><PORT>-1</PORT></GRAPHICS>", "GRAPHICS/PORT"),
+        ("<GRAPHICS><TYPE>vnc</TYPE><KEYMAP>../../x</KEYMAP></GRAPHICS>", "GRAPHICS/KEYMAP"),
+        ("<OS><KERNEL>/srv/../etc/shadow</KERNEL></OS>", "OS/KERNEL"),
+        ("<OS><KERNEL>/k</KERNEL><INITRD>relative.img</INITRD></OS>", "OS/INITRD"),
+        ("<OS><BOOTLOADER>/usr/bin/pygrub -q</BOOTLOADER></OS>", "OS/BOOTLOADER"),
+        ("<OS><ARCH>x86_64 evil</ARCH></OS>", "OS/ARCH"),
+        ("<OS><MACHINE>pc,evil=1</MACHINE></OS>", "OS/MACHINE"),
+        ("<INPUT><TYPE>evdev</TYPE></INPUT>", "INPUT/TYPE"),
+        ("<INPUT><TYPE>mouse</TYPE><BUS>i2c</BUS></INPUT>", "INPUT/BUS"),
+    ],
+)
+def test_a_value_libvirt_would_read_as_something_else_is_refused(template, attribute):
+    """Finding 2: RAW for kvm attached /etc/shadow as a disk, and every other rendered value
+    went to the domain as it came; now each must match its allow-list, the attribute named."""
+    with pytest.raises(RenderError, match=f"^{attribute}"):
+        render(template)
+
+
+def test_the_images_folder_must_be_this_vms_own():
+    """The disks are <images>/disk.i, so <images> must be <VM_DIR>/<vid>/images of this VM."""
+    for images in ("/srv/one/var/8/images", "/srv/one/var/7/../8/images", "var/7/images"):
+        with pytest.raises(RenderError, match="images folder"):
+            render("", Placement(images, "/srv/one/var/7/console.log"))
+
+
 def test_a_vm_without_memory_or_a_document_that_is_not_a_vm_is_refused():
     """MEMORY is required; a document must be a <VM> with an <ID>."""
     with pytest.raises(RenderError, match=r"^MEMORY is missing$"):
@@ -314,6 +370,37 @@ def test_a_deploy_of_a_bad_template_fails_naming_the_attribute(driver, tmp_path)
     assert reply.startswith(f"DEPLOY FAILURE 8 cannot make the domain from {remote(tmp_path, 8)}: ")
     assert 'DISK/TYPE = "tape"' in reply
     assert driver("POLL 8 host01 one-8 -") == "POLL SUCCESS 8 STATE=d"
+
+
+def test_a_deploy_of_raw_that_attaches_a_host_file_fails_naming_it(driver, tmp_path):
+    """Finding 2 at the driver's edge: nothing is written to the host, no domain is created."""
+    raw = f"<RAW><TYPE>kvm</TYPE><DATA><![CDATA[{SHADOW_DISK}]]></DATA></RAW>"
+    (tmp_path / "var" / "8" / "deployment.0").write_text(vm(raw, 8))
+    reply = driver(f"DEPLOY 8 host01 {remote(tmp_path, 8)} -")
+    assert reply == (
+        f"DEPLOY FAILURE 8 cannot make the domain from {remote(tmp_path, 8)}: RAW/DATA: "
+        "a device in <devices> must be one of controller, input, memballoon, panic, sound, "
+        "video, watchdog"
+    )
+    assert not Path(remote(tmp_path, 8)).exists()
+    assert driver("POLL 8 host01 one-8 -") == "POLL SUCCESS 8 STATE=d"
+
+
+def test_a_deployment_file_that_is_a_domain_already_is_refused(driver, tmp_path):
+    """A <domain> would skip every check (it was taken as it is); oned always writes the VM."""
+    (tmp_path / "var" / "8" / "deployment.0").write_text(
+        "<domain type='test'><name>one-8</name><memory>1024</memory><devices><disk type='file'>"
+        "<source file='/etc/shadow'/><target dev='vda'/></disk></devices></domain>"
+    )
+    reply = driver(f"DEPLOY 8 host01 {remote(tmp_path, 8)} -")
+    assert reply.startswith("DEPLOY FAILURE 8 ") and "not a VM document" in reply
+    assert driver("POLL 8 host01 one-8 -") == "POLL SUCCESS 8 STATE=d"
+
+
+def test_the_deployment_file_is_written_for_its_owner_only(driver, tmp_path):
+    """Finding 4: the domain may hold the VNC password; it was written 0644."""
+    assert driver(f"DEPLOY 7 host01 {remote(tmp_path)} -") == "DEPLOY SUCCESS 7 one-7"
+    assert Path(remote(tmp_path)).stat().st_mode & 0o777 == 0o600
 
 
 def test_poll_reports_state_memory_and_traffic_and_cpu_from_the_second_poll(driver, tmp_path):

@@ -100,6 +100,49 @@ def test_a_template_xl_could_not_take_is_refused_naming_the_attribute(template, 
         config(template)
 
 
+@pytest.mark.parametrize(
+    ("template", "attribute"),
+    [
+        ("<NIC><BRIDGE>br0,script=/tmp/evil</BRIDGE></NIC>", "NIC/BRIDGE"),
+        ("<NIC><MAC>02:00:00:00:00:01,script=/tmp/evil</MAC></NIC>", "NIC/MAC"),
+        ("<NIC><IP>10.0.0.1,script=/tmp/evil</IP></NIC>", "NIC/IP"),
+        ("<NIC><TARGET>one-5-0,script=/tmp/evil</TARGET></NIC>", "NIC/TARGET"),
+        ("<NIC><MODEL>e1000,script=/tmp/evil</MODEL></NIC>", "NIC/MODEL"),
+        ("<NIC><SCRIPT>/tmp/../etc/evil</SCRIPT></NIC>", "NIC/SCRIPT"),
+        ("<GRAPHICS><TYPE>vnc</TYPE><LISTEN>0.0.0.0,vncpasswd=</LISTEN></GRAPHICS>", "LISTEN"),
+        ("<GRAPHICS><TYPE>vnc</TYPE><KEYMAP>es,vnclisten=0.0.0.0</KEYMAP></GRAPHICS>", "KEYMAP"),
+        ("<GRAPHICS><TYPE>vnc</TYPE><PASSWD>pw,vnclisten=::</PASSWD></GRAPHICS>", "PASSWD"),
+        ("<GRAPHICS><TYPE>vnc</TYPE><PORT>22</PORT></GRAPHICS>", "GRAPHICS/PORT"),
+        ("<GRAPHICS><TYPE>vnc</TYPE><PORT>5901,x=y</PORT></GRAPHICS>", "GRAPHICS/PORT"),
+        ("<DISK><TARGET>hda,w,target=/etc/shadow</TARGET></DISK>", "DISK/TARGET"),
+        ("<CONTEXT><TARGET>hdd:cdrom,r,target=/etc/shadow</TARGET></CONTEXT>", "CONTEXT/TARGET"),
+        ("<OS><KERNEL>/boot/../etc/shadow</KERNEL></OS>", "OS/KERNEL"),
+        ("<OS><INITRD>initrd.img</INITRD><KERNEL>/boot/k</KERNEL></OS>", "OS/INITRD"),
+        ("<OS><BOOTLOADER>/usr/bin/pygrub -x</BOOTLOADER></OS>", "OS/BOOTLOADER"),
+        ("<OS><ROOT>sda1 init=/bin/sh</ROOT><KERNEL>/boot/k</KERNEL></OS>", "OS/ROOT"),
+        ("<VCPU>-3</VCPU>", "VCPU"),
+        ("<CPU>inf</CPU>", "CPU"),
+        ('<RAW><TYPE>xen</TYPE><DATA>disk = [ "file:/etc/shadow,xvdz,r" ]</DATA></RAW>', "RAW"),
+        ("<RAW><TYPE>xen</TYPE><DATA>on_crash = preserve</DATA></RAW>", "RAW/DATA"),
+        ('<RAW><TYPE>xen</TYPE><DATA>on_crash = "x"; kernel = "/x"</DATA></RAW>', "RAW/DATA"),
+    ],
+)
+def test_a_value_that_would_add_a_key_or_reach_a_host_file_is_refused(template, attribute):
+    """Finding 2: commas in NIC, GRAPHICS and DISK TARGET values added keys to the vif, vfb and
+    disk specs, and RAW was appended as is; each is now refused with the attribute named."""
+    with pytest.raises(ValueError, match=f"^[^ ]*{attribute}[^ ]* [=(]") as caught:
+        config(template)
+    assert "vnclisten=::" not in str(caught.value)  # a password is never shown
+
+
+def test_the_images_folder_must_be_this_vms_own():
+    """The disks are <images>/disk.i, so <images> must be <VM_DIR>/<vid>/images of this VM."""
+    document = "<VM><ID>5</ID><TEMPLATE><MEMORY>64</MEMORY></TEMPLATE></VM>"
+    for images in ("/vm/6/images", "/vm/5/../6/images", "relative/5/images", "/vm 1/5/images"):
+        with pytest.raises(ValueError, match="images folder"):
+            render_config(*template_of(document), images)
+
+
 def test_xl_list_is_parsed_by_name_and_the_state_flags_mapped():
     """The recorded `xl list` of the IM tests: Domain-0 and two VMs; r/b a, p p, c e."""
     domains = parse_xl_list((FIXTURES / "xen" / "xl_list.txt").read_text())
@@ -187,6 +230,28 @@ def test_cancel_destroys_and_a_domain_already_gone_is_a_success(xen):
     assert xen("CANCEL 5 host01 one-5 -") == "CANCEL SUCCESS 5 -"
     assert xen("CANCEL 5 host01 one-5 -") == "CANCEL SUCCESS 5 -"
     assert xen.calls() == ["destroy one-5", "destroy one-5"]
+
+
+def test_a_deploy_of_a_value_outside_its_allow_list_fails_and_runs_nothing(xen, tmp_path):
+    """Finding 2 at the driver's edge: DEPLOY FAILURE names the attribute; no xl command ran."""
+    (tmp_path / "var" / "5" / "deployment.0").write_text(
+        "<VM><ID>5</ID><TEMPLATE><MEMORY>64</MEMORY>"
+        "<NIC><BRIDGE>br0,script=/tmp/evil</BRIDGE></NIC></TEMPLATE></VM>"
+    )
+    reply = xen(f"DEPLOY 5 host01 {tmp_path}/vm/5/images/deployment.0 -")
+    assert reply == (
+        f"DEPLOY FAILURE 5 cannot make the Xen configuration from {tmp_path}/var/5/deployment.0: "
+        'NIC/BRIDGE = "br0,script=/tmp/evil": not a network interface name (15 characters at most)'
+    )
+    assert not (tmp_path / "calls").exists()
+    assert not (tmp_path / "vm").exists()
+
+
+def test_the_deployment_file_is_written_for_its_owner_only(xen, tmp_path):
+    """Finding 4: it may hold CONTEXT values; it was written 0644 (on a host: put's 0644)."""
+    remote = tmp_path / "vm" / "5" / "images" / "deployment.0"
+    assert xen(f"DEPLOY 5 host01 {remote} -") == "DEPLOY SUCCESS 5 one-5"
+    assert remote.stat().st_mode & 0o777 == 0o600
 
 
 def test_a_failing_xl_command_fails_the_action_with_xls_message(xen, tmp_path):
