@@ -114,14 +114,6 @@ def path(name: str, value: str) -> str:
     return value
 
 
-def inside(name: str, value: str, folder: str) -> str:
-    """A path (as ``path``) in ``folder`` or below it."""
-    path(name, value)
-    if not value.startswith(folder.rstrip("/") + "/"):
-        raise refuse(name, value, f"must be inside {folder}")
-    return value
-
-
 def script(name: str, value: str) -> str:
     """A script: an absolute path (as ``path``) or a bare name the hypervisor looks up."""
     return path(name, value) if value.startswith("/") else word(name, value)
@@ -146,8 +138,8 @@ def secret(name: str, value: str, forbidden: str = "") -> str:
     """A password: printable ASCII, 64 characters at most, none of ``forbidden``; the message
     of a refusal does not show it (it goes to the VM's log)."""
     if len(value) > 64 or not _PRINTABLE.fullmatch(value) or any(c in value for c in forbidden):
-        but = f" and no {shown(forbidden)}" if forbidden else ""
-        raise BadValue(f"{name} (not shown): must be printable ASCII, 64 characters{but} at most")
+        but = f", without {shown(forbidden)}" if forbidden else ""
+        raise BadValue(f"{name} (not shown): must be printable ASCII, 64 characters at most{but}")
     return value
 
 
