@@ -29,14 +29,26 @@ Options:
   -d DIR       self-contained install under DIR (the ONE_LOCATION): DIR/bin, DIR/etc/oned.conf,
                DIR/var (database, logs, pid files), DIR/lib/venv, DIR/lib/mads, DIR/share.
                Without -d: system-wide (/usr/lib/one, /etc/one, /var/lib/one, /var/log/one,
-               /var/run/one, /usr/share/one, links in /usr/bin); needs root.
+               /var/run/one, /usr/share/one, links in /usr/bin); needs root. It creates the
+               system user and group oneadmin if missing (home /var/lib/one, shell /bin/bash:
+               the drivers log in to the hosts over SSH as oneadmin, as OpenNebula's do) and
+               gives it etc, var, log and run; oned runs as oneadmin, never as root (`one
+               start` refuses root in a system-wide install: sudo -u oneadmin one start).
   --dev        development set-up only: the repository's .venv with the project installed
                editable, with its test tools (.[test]); no layout.
   --deps-only  install the Debian packages only.
   --start      after installing, make sure an ONE_AUTH file exists ($ONE_AUTH or
-               ~/.one/one_auth; created as oneadmin:<random password> if missing) and run
-               `one start`.
+               ~/.one/one_auth, oneadmin's /var/lib/one/.one/one_auth system-wide; created
+               0600 as oneadmin:<random password> if missing) and run `one start` (as oneadmin
+               system-wide).
   -h, --help   show this help.
+
+Files and modes: etc/oned.conf (it may hold the DB password) is created 0600; etc, var (the
+database, VM folders), the log, run and lock folders are made 0700; oned itself creates its files with oned.conf's
+UMASK (077: 0600 files, 0700 folders; 027 lets the oneadmin group read). The drivers need root
+for a few commands on the hosts (xl, ebtables): an example sudoers file for them is installed
+as share/etc/sudoers.d/onecloud (/usr/share/one/etc/sudoers.d/onecloud); copy it to each host's
+/etc/sudoers.d/ after reading it.
 
 Environment:
   PYTHON       the Python (3.11 or later) to build the venv with; default: the first of
@@ -187,11 +199,45 @@ remove_dangling_links() {
     done
 }
 
+# --- the oneadmin user and private folders -----------------------------------------------------
+
+ONEADMIN=oneadmin
+ONEADMIN_HOME=/var/lib/one
+
+# The system user oned runs as. NOTE: as OpenNebula's packages: user and group oneadmin, home
+# /var/lib/one, a login shell (/bin/bash) because the drivers reach the hosts with
+# `ssh oneadmin@host`, and the hosts' oneadmin runs the remote scripts.
+ensure_oneadmin() {
+    if ! getent group "$ONEADMIN" >/dev/null; then
+        groupadd --system "$ONEADMIN"
+        say "created the system group $ONEADMIN"
+    fi
+    if ! getent passwd "$ONEADMIN" >/dev/null; then
+        useradd --system --gid "$ONEADMIN" --home-dir "$ONEADMIN_HOME" --no-create-home \
+            --shell /bin/bash --comment "onecloud (oned and its drivers)" "$ONEADMIN"
+        say "created the system user $ONEADMIN (home $ONEADMIN_HOME)"
+    fi
+}
+
+# private_dir MODE OWNER DIR...: make each DIR with MODE (also when it exists: an older install
+# left 0755), owned by OWNER unless OWNER is empty (a self-contained install: the user's own).
+private_dir() {
+    local mode=$1 owner=$2 dir
+    shift 2
+    for dir in "$@"; do
+        mkdir -p "$dir"
+        chmod "$mode" "$dir"
+        if [ -n "$owner" ]; then chown "$owner:$owner" "$dir"; fi
+    done
+}
+
 lay_out() {
-    local venv=$1 bin=$2 name
+    local venv=$1 bin=$2 owner=${3:-} name
     read_locations "$venv"
     say "laying out bin=$bin etc=$ETC var=$VAR mads=$MADS share=$SHARE"
-    mkdir -p "$bin" "$ETC" "$VAR" "$LOG" "$RUN" "$(dirname "$LOCK")" "$MADS" "$SHARE"
+    mkdir -p "$bin" "$MADS" "$SHARE"
+    # In a self-contained install var, log, run and the lock's folder are one folder.
+    private_dir 700 "$owner" "$ETC" "$VAR" "$LOG" "$RUN" "$(dirname "$LOCK")"
     for name in $(console_scripts "$venv"); do
         link "$venv/bin/$name" "$bin/$name"
         case "$name" in one_*) link "$venv/bin/$name" "$MADS/$name" ;; esac
@@ -201,8 +247,9 @@ lay_out() {
     if [ -f "$ETC/oned.conf" ]; then
         say "keeping the existing $ETC/oned.conf"
     elif [ -f "$REPO/oned.conf.example" ]; then
-        install -m 644 "$REPO/oned.conf.example" "$ETC/oned.conf"
-        say "created $ETC/oned.conf from oned.conf.example"
+        install -m 600 "$REPO/oned.conf.example" "$ETC/oned.conf"
+        if [ -n "$owner" ]; then chown "$owner:$owner" "$ETC/oned.conf"; fi
+        say "created $ETC/oned.conf (mode 600) from oned.conf.example"
     else
         printf 'install.sh: warning: no oned.conf.example in %s: %s not created\n' \
             "$REPO" "$ETC/oned.conf" >&2
@@ -214,8 +261,10 @@ lay_out() {
 
 # --- start -----------------------------------------------------------------------------------
 
+# ensure_one_auth VENV [OWNER]: system-wide, OWNER is oneadmin and the file is in its home.
 ensure_one_auth() {
-    local venv=$1 auth=${ONE_AUTH:-$HOME/.one/one_auth} password
+    local venv=$1 owner=${2:-} auth=${ONE_AUTH:-$HOME/.one/one_auth} password
+    if [ -n "$owner" ]; then auth=$ONEADMIN_HOME/.one/one_auth; fi
     if [ -f "$auth" ]; then
         say "using the ONE_AUTH file $auth"
         return
@@ -230,18 +279,21 @@ print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in rang
     fi
     (umask 077 && printf 'oneadmin:%s\n' "$password" >"$auth")
     chmod 600 "$auth"
+    if [ -n "$owner" ]; then chown -R "$owner:$owner" "$(dirname "$auth")"; fi
     say "created the ONE_AUTH file $auth (oneadmin and a random password)"
 }
 
 start_cloud() {
     local venv=$1 bin=$2 location=$3
-    ensure_one_auth "$venv"
     if [ -n "$location" ]; then
+        ensure_one_auth "$venv"
         say "starting: ONE_LOCATION=$location $bin/one start"
         ONE_LOCATION=$location "$bin/one" start
     else
-        say "starting: $bin/one start"
-        env -u ONE_LOCATION "$bin/one" start
+        ensure_one_auth "$venv" "$ONEADMIN"
+        say "starting as $ONEADMIN: $bin/one start"
+        runuser -u "$ONEADMIN" -- env -u ONE_LOCATION -u ONE_AUTH HOME="$ONEADMIN_HOME" \
+            "$bin/one" start
     fi
 }
 
@@ -285,7 +337,12 @@ main() {
         export ONE_LOCATION=$location
     fi
     make_venv "$venv" install
-    lay_out "$venv" "$bin"
+    if $system; then
+        ensure_oneadmin
+        lay_out "$venv" "$bin" "$ONEADMIN"
+    else
+        lay_out "$venv" "$bin"
+    fi
     if $start; then start_cloud "$venv" "$bin" "$location"; fi
     say "done in $((SECONDS - PROGRESS_START)) s"
     if ! $system; then
@@ -294,4 +351,8 @@ main() {
     fi
 }
 
-main "$@"
+# Sourced by the tests (tests/unit/test_install_script.py) to try the layout in a temporary
+# directory; run, it installs.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    main "$@"
+fi
