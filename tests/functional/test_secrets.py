@@ -17,6 +17,7 @@ import pyone
 import pytest
 
 from tests.functional.oned_process import OnedProcess
+from tests.store.targets import ServerUnreachable, scratch_database, skipped_backends
 from tests.waiting import wait_for
 
 LOG_LINE = re.compile(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \[\w+\]\[[EWID]\]: ")
@@ -137,3 +138,27 @@ def test_a_huge_user_name_adds_at_most_a_few_kilobytes_to_oned_log(tmp_path, siz
     grown = oned.log[before:]
     assert len(grown) < 12_000, grown[:300]
     assert "e" * 5_000 not in grown
+
+
+@pytest.mark.db
+def test_the_postgresql_password_is_masked_in_the_url_oned_logs_at_connect(tmp_path):
+    """Finding 4 on a server database: the test server trusts 127.0.0.1, so any password is
+    accepted, and oned.log shows the URL it connected to with ``***`` for it."""
+    if "postgresql" in skipped_backends():
+        pytest.skip("ONECLOUD_SKIP_DB names postgresql")
+    databases = scratch_database("postgresql", prefix="onecloud_secret")
+    try:
+        db = next(databases)
+    except ServerUnreachable as exc:
+        pytest.fail(str(exc))
+    try:
+        oned = OnedProcess(tmp_path / "one").set(
+            DB=f'[ BACKEND = "postgresql", SERVER = "{db.server}", USER = "{db.user}", '
+            f'PASSWD = "{DB_PASSWORD}", DB_NAME = "{db.db_name}" ]'
+        )
+        oned.start()
+        oned.stop()
+        assert DB_PASSWORD not in oned.log
+        assert f"Connecting to postgresql+psycopg://{db.user}:***@" in oned.log
+    finally:
+        databases.close()
