@@ -125,15 +125,15 @@ def test_a_missing_image_fails_the_prolog_naming_it_and_nothing_reaches_the_host
 def test_a_command_failing_on_the_host_rolls_back_what_the_transfer_copied_there(
     tm, tmp_path, image, test_hosts
 ):
-    """disk.0 was copied, MKIMAGE of an unknown file system fails: the VM directory goes."""
+    """disk.0 was copied, MV of a file that is not there fails: the VM directory goes."""
     address = test_hosts[1][1]
     vm = tmp_path / "vm" / "9"
     lines = [
         f"CLONE {FE}:{image} {address}:{vm}/images/disk.0",
-        f"MKIMAGE 8 nosuchfs {address}:{vm}/images/disk.1",
+        f"MV {address}:{tmp_path}/gone {address}:{vm}/images/disk.1",
     ]
     reply = transfer(tm, tmp_path, 9, lines)
-    assert reply.startswith(f"TRANSFER FAILURE 9 {lines[1]}: mkfs on {address} failed: ")
+    assert reply.startswith(f"TRANSFER FAILURE 9 {lines[1]}: mv on {address} failed: ")
     assert not vm.exists()
 
 
@@ -143,3 +143,25 @@ def test_an_unknown_host_fails_the_transfer_naming_it(tm, tmp_path, image):
     reply = transfer(tm, tmp_path, 10, lines)
     assert reply.startswith("TRANSFER FAILURE 10 CLONE ")
     assert "cannot resolve host no-such-host.invalid" in reply
+
+
+def test_an_injected_disk_source_deletes_nothing_on_the_host(tm, tmp_path, test_hosts):
+    """Finding 1 of issue 10 over SSH: a DISK SOURCE with newlines used to add a DELETE of the
+    user's choosing on a host. The script oned writes now holds one CLONE of one (missing)
+    source; the host's file is untouched and nothing of the VM is left there."""
+    from oned.template import Template
+    from oned.transfer import Places, script
+
+    _, address = test_hosts[0]
+    victim = tmp_path / "host-data" / "victim"
+    victim.parent.mkdir()
+    victim.write_text("keep me")
+    source = f"/x/img {address}:/x/d\nDELETE {address}:{victim}\nCLONE /x/img"
+    vm = tmp_path / "vm-h1" / "9"
+    at = Places(FE, str(tmp_path / "var" / "9"), f"{vm}/images", address)
+    lines = script("prolog", Template([("DISK", {"SOURCE": source})]), at)
+    assert transfer(tm, tmp_path, 9, lines) == (
+        f"TRANSFER FAILURE 9 CLONE: {' '.join(source.splitlines())} does not exist"
+    )
+    assert victim.read_text() == "keep me"
+    assert not vm.exists()

@@ -40,3 +40,27 @@ def test_vm_hooks_run_on_each_event_with_the_vm_variables_and_never_break_the_vm
         assert "Hook broken for 0 failed" in oned.log
     finally:
         oned.stop()
+
+
+def test_hostile_values_reach_the_hook_as_one_literal_argument_each(tmp_path):
+    """Finding 2 of issue 10: hook arguments were re-split after expansion. A VM named
+    'a  b; c' and an attribute holding backquotes, $() and a quote are one argument each, and
+    nothing in them runs."""
+    out, victim = tmp_path / "hooks.out", tmp_path / "victim"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f'#!/bin/sh\nprintf "%s\\n" "$#" "$@" >> {out}\n')
+    hook.chmod(0o755)
+    extra = (
+        f'VM_HOOK = [ name = "args", on = "create", command = "{hook}", '
+        'arguments = "$NAME $EVIL" ]\n'
+    )
+    evil = f"x; touch {victim} `touch {victim}` $(touch {victim}) 'q"
+    oned = OnedProcess(tmp_path / "one", conf_extra=extra).start()
+    try:
+        one = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
+        one.vm.allocate(f'NAME = "a  b; c"\nMEMORY = 64\nEVIL = "{evil}"')
+        lines = wait_for(lambda: out.exists() and len(out.read_text().splitlines()) == 3 and out)
+        assert lines.read_text().splitlines() == ["2", "a  b; c", evil]
+        assert not victim.exists()
+    finally:
+        oned.stop()

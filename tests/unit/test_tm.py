@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -343,3 +344,65 @@ def test_ssh_clone_uploads_from_the_front_end_and_a_failed_write_leaves_no_part_
     with pytest.raises(DriverFailure, match="No space left on device"):
         transfer(ctx, Request("TRANSFER", "7", (str(script),)), Recorder().log)
     assert not vm.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# What one_tm accepts before it runs anything (issue 10, findings 1 and 2)
+
+
+def test_script_words_are_decoded_so_a_path_with_a_space_is_one_argument():
+    """oned encodes every word (drivers/protocol.encode_words); one_tm decodes them."""
+    assert parse_script("CLONE fe:/srv/my%20image%0A.img h:/vm/1/images/disk.0\n") == [
+        Command("CLONE", ("fe:/srv/my image\n.img", "h:/vm/1/images/disk.0")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("MKIMAGE 64 ext3%20-O%20x h:/vm/1/d", "format 'ext3 -O x' is not one of"),
+        ("MKIMAGE 64 -V h:/vm/1/d", "format '-V' is not one of"),
+        ("MKIMAGE 64 ../../bin/sh h:/vm/1/d", "format '../../bin/sh' is not one of"),
+        ("MKSWAP 1e3 h:/vm/1/d", "size '1e3' is not a positive number of MB"),
+        ("MKSWAP 0 h:/vm/1/d", "size '0' is not a positive number of MB"),
+        ("CLONE /srv/a.img h:/vm/1/d %D9%A3", "is not a positive number of MB"),
+        ("CLONE /srv/a.img h:vm/1/d", "'h:vm/1/d' is not an absolute path without '..'"),
+        ("DELETE h:/vm/1/../../etc", "is not an absolute path without '..'"),
+        ("CONTEXT /ctx.sh ../one_auth h:/vm/1/d", "'../one_auth' is not an absolute path"),
+        ("MV -rf:/x h:/vm/1/d", "'-rf' is not a host name"),
+        ("DELETE ''", "'' is not an absolute path"),
+        ("CLONE file:///etc/shadow h:/vm/1/d", "only http, https and ftp URLs are fetched"),
+        ("CLONE 'x' h:/vm/1/d", "line 1: malformed word \"'x'\""),
+    ],
+)
+def test_one_tm_refuses_a_script_whose_arguments_are_not_what_their_command_takes(line, message):
+    """Checked first, then run: formats from an allow-list (never an mkfs option), sizes that
+    are whole MB, absolute paths without '..', host names that are names; the line is named."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_script(line + "\n")
+
+
+def test_mkimage_makes_only_the_allowed_formats(tmp_path):
+    """Finding 2: FORMAT went to mkfs -t as the user wrote it; a refused format makes nothing."""
+    target = tmp_path / "vm" / "7" / "images" / "disk.0"
+    message = fails("nfs", tmp_path, f"MKIMAGE 8 minix h:{target}\n")
+    assert "format 'minix' is not one of ext2, ext3, ext4, msdos, qcow2, raw, swap, vfat, xfs" in (
+        message
+    )
+    assert not (tmp_path / "vm").exists()
+
+
+def test_an_injected_disk_source_deletes_nothing_and_fails_as_a_missing_image(tmp_path):
+    """Finding 1 end to end on the nfs set: the SOURCE oned encoded as one word is looked up as
+    one (missing) file; the file the injected DELETE named is still there."""
+    from oned.template import Template
+    from oned.transfer import Places, script
+
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    source = f"/x/img h:/x/d\nDELETE h:{victim}\nCLONE /x/img"
+    at = Places("fe", str(tmp_path / "var"), str(tmp_path / "vm" / "7" / "images"), "h")
+    lines = script("prolog", Template([("DISK", {"SOURCE": source})]), at)
+    message = fails("nfs", tmp_path, "\n".join(lines) + "\n")
+    assert message == f"CLONE: {source} does not exist"
+    assert victim.read_text() == "keep me"
