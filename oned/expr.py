@@ -8,6 +8,10 @@ REQUIREMENTS is boolean: ``ATTR = n``, ``ATTR != n``, ``ATTR > n``, ``ATTR < n``
 ``ATTR = "glob"`` / ``ATTR != "glob"`` on strings (shell globbing: ``*``, ``?``, ``[..]``), combined
 with ``&``, ``|``, ``!`` and parentheses. RANK is arithmetic: ``+ - * /``, unary minus,
 parentheses, numbers and attribute names.
+
+Compiling raises ``ExpressionError`` (a ValueError) and nothing else, for any text: deeper
+parentheses than ``MAX_DEPTH``, texts longer than ``MAX_LENGTH`` and quoted globs longer than
+``MAX_STRING`` are refused. Evaluating never raises. bench/fuzz.py checks both.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ Number = Callable[[Attributes], float]
 
 _T = TypeVar("_T")
 MAX_DEPTH = 64  # nested parentheses; deeper input is refused rather than overflowing the stack
+# Characters in one expression: 3,000 host names ORed together fit; a megabyte of "!" would take
+# the scheduler seconds to compile.
+MAX_LENGTH = 65536
+# Characters in one quoted glob: compiling "*a*a..." costs ~30 us per character.
+MAX_STRING = 4096
 
 _TOKEN = re.compile(
     r"(?P<ws>[ \t\r\n]+)|(?P<num>[0-9]+(?:\.[0-9]+)?)|(?P<id>[A-Za-z][A-Za-z0-9_]*)"
@@ -59,6 +68,8 @@ class _Token:
 
 def _tokenize(text: str) -> list[_Token]:
     """The tokens of ``text``, blanks dropped, ending with an ``end`` token."""
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"longer than {MAX_LENGTH} characters", MAX_LENGTH + 1)
     tokens, pos = [], 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
@@ -73,9 +84,14 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 def number_of(value: object) -> float:
-    """An attribute value as a number: its leading number, 0 when it has none or is missing."""
+    """An attribute value as a float: its leading number, 0 when it has none, is missing or is
+    not finite (an int past float's range too: it would overflow the arithmetic)."""
     if isinstance(value, int | float):
-        return value if math.isfinite(value) else 0.0
+        try:
+            number = float(value)
+        except OverflowError:
+            return 0.0
+        return number if math.isfinite(number) else 0.0
     if isinstance(value, str):
         m = _LEADING_NUMBER.match(value)
         if m:
@@ -266,6 +282,8 @@ class _Parser:
     def literal(self, op: str) -> float | str:
         token = self.peek()
         if token.kind in ("str", "id") and op in ("=", "!="):
+            if len(token.text) > MAX_STRING + 2:
+                raise ExpressionError(f"string longer than {MAX_STRING}", token.start + 1, "")
             self.take()
             return token.text[1:-1] if token.kind == "str" else token.text
         sign = -1.0 if token.text == "-" else 1.0

@@ -40,8 +40,9 @@ def _xml_vector(text: str, element: ET.Element) -> dict[str, str]:
 def parse_xml(text: str) -> Template:
     """The template of an XML document ``<ANY><A>1</A><B><C>2</C></B></ANY>``.
 
-    An element with children is a vector; the root's name is ignored. Raises TemplateSyntaxError
-    on malformed XML, DTDs (refused: templates never need entities), or a deeper nesting.
+    An element with children is a vector; the root's name is ignored. Raises TemplateSyntaxError,
+    and nothing else, on malformed XML, characters XML cannot hold (lone surrogates), DTDs
+    (refused: templates never need entities), or a deeper nesting.
     """
     dtd = _XML_DTD.search(text)
     if dtd:
@@ -53,6 +54,9 @@ def parse_xml(text: str) -> Template:
         line, column = error.position
         reason = str(error).split(": line ")[0]
         raise TemplateSyntaxError(f"syntax error, {reason}", line, column + 1) from None
+    except UnicodeEncodeError as error:  # a lone surrogate: no XML document can hold one
+        line, column = _position(text, error.start)
+        raise TemplateSyntaxError("syntax error, invalid character", line, column) from None
     attrs: list[tuple[str, Value]] = []
     for element in root:
         name = _xml_name(text, element)
@@ -62,5 +66,7 @@ def parse_xml(text: str) -> Template:
 
 
 def parse_any(text: str) -> Template:
-    """``parse_xml`` if ``text`` looks like XML (starts with ``<``), else ``parse``."""
+    """``parse_xml`` if ``text`` looks like XML (starts with ``<``), else ``parse``.
+
+    Raises TemplateSyntaxError, and nothing else, for any text (bench/fuzz.py checks it)."""
     return parse_xml(text) if text.lstrip().startswith("<") else parse(text)

@@ -3,12 +3,19 @@
 Replies are always ``[success, value, error_code]``. Large XML documents are cached by the pools
 already escaped for an XML-RPC ``<string>`` (as UTF-8 bytes), so a pool listing is one join of
 cached fragments and never re-escapes unchanged objects (DESIGN.md §9).
+
+``decode_call`` reads any body a client sends and raises only ValueError: it refuses DTDs (so no
+entity is ever declared or expanded), nesting deeper than ``MAX_DEPTH`` elements, and doubles
+that are not finite.
 """
 
 from __future__ import annotations
 
+import math
 import xmlrpc.client
 from dataclasses import dataclass
+from typing import Any
+from xml.parsers import expat
 
 _HEAD = b"<?xml version='1.0'?>\n<methodResponse><params><param><value><array><data>"
 _TAIL = b"</data></array></value></param></params></methodResponse>"
@@ -16,6 +23,10 @@ _TRUE = b"<value><boolean>1</boolean></value>"
 _FALSE = b"<value><boolean>0</boolean></value>"
 _ARRAY = b"<value><array><data>"
 _END_ARRAY = b"</data></array></value>"
+
+# Elements open at once in a call. A system.multicall of structs of arrays is 13 deep; a value
+# nested thousands deep would make every later repr() or walk of it raise RecursionError.
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -77,11 +88,58 @@ def multicall(replies: list[list[bytes]]) -> list[bytes]:
     return parts
 
 
+class _Unmarshaller(xmlrpc.client.Unmarshaller):
+    """xmlrpc.client's reader, refusing the doubles XML-RPC cannot carry (nan, inf, 1e999)."""
+
+    dispatch: dict[str, Any] = dict(xmlrpc.client.Unmarshaller.dispatch)
+
+    def end_double(self, data: str) -> None:
+        value = float(data)
+        if not math.isfinite(value):
+            raise ValueError(f"double {data[:40]!r} is not a finite number")
+        self.append(value)
+        self._value = False
+
+    dispatch["double"] = end_double
+    dispatch["float"] = end_double
+
+
+def _refuse_dtd(*_: object) -> None:
+    raise ValueError("DTDs are not accepted")
+
+
 def decode_call(body: bytes) -> tuple[str, tuple]:
-    """(method, params) of an XML-RPC call; raises ValueError on anything malformed."""
+    """(method, params) of an XML-RPC call; raises ValueError on anything malformed.
+
+    Nothing else escapes, whatever ``body`` holds: a DTD is refused before any entity is
+    declared, and an element nested deeper than ``MAX_DEPTH`` stops the parse.
+    """
+    reader = _Unmarshaller(use_datetime=False, use_builtin_types=False)
+    reader.xml(None, None)  # type: ignore[arg-type]  # expat hands str: nothing to decode
+    parser = expat.ParserCreate(None, None)
+    depth = 0
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise ValueError(f"elements nested more than {MAX_DEPTH} deep")
+        reader.start(tag, attrs)
+
+    def end(tag: str) -> None:
+        nonlocal depth
+        depth -= 1
+        reader.end(tag)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = reader.data
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
     try:
-        params, method = xmlrpc.client.loads(body, use_builtin_types=False)
-    except Exception as exc:  # expat, ResponseError, TypeError from odd payloads
+        parser.Parse(body, True)
+        params, method = reader.close(), reader.getmethodname()
+    except Exception as exc:  # expat, ResponseError, Fault, binascii, int() limits...
         raise ValueError(f"malformed XML-RPC request: {exc}") from None
     if not isinstance(method, str) or not method:
         raise ValueError("malformed XML-RPC request: no methodName")

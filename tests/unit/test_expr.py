@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from oned.expr import (
     MAX_DEPTH,
+    MAX_LENGTH,
+    MAX_STRING,
     ExpressionError,
     explain,
     number_of,
@@ -334,3 +336,29 @@ def test_generated_requirements_parse_and_evaluate_to_a_boolean(text, host):
 def test_generated_ranks_parse_and_evaluate_to_a_finite_number(text, host):
     """RANK never raises and never answers inf or nan (they would break the ordering)."""
     assert math.isfinite(parse_rank(text)(host))
+
+
+def test_an_int_attribute_past_floats_range_reads_as_zero():
+    """Fuzzing finding (issue 10): an int attribute over 1e308 raised OverflowError in RANK
+    arithmetic and in number_of; it now counts as a non-finite number, 0."""
+    host = {"BIG": 10**400, "ONE": 1}
+    assert number_of(10**400) == 0.0 and number_of(True) == 1.0
+    assert parse_rank("BIG * 1.5 + ONE")(host) == 1.0
+    assert parse_requirements("BIG > 0")(host) is False
+
+
+def test_expressions_longer_than_max_length_are_refused():
+    """Fuzzing finding (issue 10): a megabyte of "!" took the compiler seconds."""
+    with pytest.raises(ExpressionError, match="longer than"):
+        parse_requirements("!" * MAX_LENGTH + "A = 1")
+    with pytest.raises(ExpressionError, match="longer than"):
+        parse_rank("-" * MAX_LENGTH + "1")
+    assert parse_requirements("!" * (MAX_LENGTH - 6) + "A = 1")({"A": 1}) is True
+
+
+def test_globs_longer_than_max_string_are_refused():
+    """Fuzzing finding (issue 10): compiling a 64 KiB "*a*a..." glob took a second."""
+    with pytest.raises(ExpressionError, match="string longer than") as caught:
+        parse_requirements('A = 1 & B = "' + "*a" * MAX_STRING + '"')
+    assert caught.value.position == 13
+    assert parse_requirements('A = "' + "*a" * (MAX_STRING // 2) + '"')({"A": "a" * 3000})

@@ -78,3 +78,94 @@ def test_a_wrong_signature_lists_the_accepted_forms():
 def test_vmpool_info_accepts_the_signatures_of_every_era(params, expected):
     """1.4 (filter), 2.0 (filter, extended, state), 3.x+ and 5.x+ forms."""
     assert METHODS["one.vmpool.info"].arguments(params) == expected
+
+
+CALL = b"<methodCall><methodName>one.vm.info</methodName><params>%s</params></methodCall>"
+
+
+def _param(value: bytes) -> bytes:
+    return CALL % (b"<param><value>" + value + b"</value></param>")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "one.user.delete">]>'
+        + b"<methodCall><methodName>&e;</methodName></methodCall>",
+        b'<!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        + _param(b"<string>&b;&b;&b;</string>"),
+        b'<!DOCTYPE x [<!ENTITY f SYSTEM "file:///etc/passwd">]>' + _param(b"&f;"),
+        b"<!DOCTYPE methodCall>" + CALL % b"",
+    ],
+)
+def test_decode_call_refuses_dtds_so_no_entity_is_ever_expanded(body):
+    """Fuzzing finding (issue 10): a DTD's entities were expanded (the method name came from
+    one; a billion-laughs body grew in memory); now any DTD is a ValueError."""
+    with pytest.raises(ValueError, match="DTDs are not accepted"):
+        marshal.decode_call(body)
+
+
+def test_decode_call_refuses_values_nested_deeper_than_max_depth():
+    """Fuzzing finding (issue 10): 100,000 nested arrays decoded into a value whose repr()
+    raised RecursionError; now the parse stops at MAX_DEPTH with a ValueError."""
+    deep = b"<array><data><value>" * 100_000 + b"</value></data></array>" * 100_000
+    with pytest.raises(ValueError, match="nested more than"):
+        marshal.decode_call(_param(deep))
+    nested = b"<array><data><value>" * 20 + b"<int>1</int>" + b"</value></data></array>" * 20
+    _, (value,) = marshal.decode_call(_param(nested))
+    for _ in range(20):
+        (value,) = value
+    assert value == 1
+
+
+@pytest.mark.parametrize("text", [b"nan", b"-inf", b"1e999", b"9" * 400])
+def test_decode_call_refuses_doubles_that_are_not_finite(text):
+    """Fuzzing finding (issue 10): nan and inf came through as parameters."""
+    with pytest.raises(ValueError, match="not a finite number"):
+        marshal.decode_call(_param(b"<double>" + text + b"</double>"))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"<int>" + b"9" * 5000 + b"</int>",
+        b"<base64>!!garbage</base64>",
+        b"<boolean>2</boolean>",
+        b"<struct><member><value>1</value></member></struct>",
+        b"<string>\xff\xfe</string>",
+        b"<unknown>1</unknown>",
+    ],
+)
+def test_decode_call_refuses_malformed_values_with_a_value_error(value):
+    """Garbage inside a well-formed call is a ValueError too, never another exception."""
+    with pytest.raises(ValueError, match="malformed"):
+        marshal.decode_call(_param(value))
+
+
+def test_decode_call_keeps_out_of_range_ints_for_the_methods_to_check():
+    """Ranges are the methods' business (0x1000 there); the decoder only reads."""
+    body = _param(b"<i4>99999999999999999999</i4>")
+    assert marshal.decode_call(body) == ("one.vm.info", (99999999999999999999,))
+
+
+def test_decode_call_reads_a_megabyte_body():
+    """A 1 MB call of 40,000 values decodes whole."""
+    body = _param(b"<array><data>" + b"<value><int>7</int></value>" * 40_000 + b"</data></array>")
+    assert len(body) > 2**20
+    _, (values,) = marshal.decode_call(body)
+    assert values == [7] * 40_000
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        ("oneadmin:pw", 'NAME="ünï"\nCPU=1 & <x>'),
+        ("s", 0, -(2**31), 2**31 - 1, True, False, 1.5),
+        ("s", [1, ["a", {"k": [True]}]], {"a": {"b": ""}}),
+        ([{"methodName": "one.vm.info", "params": ["s", 1]}],),
+    ],
+)
+def test_decode_call_reads_back_what_xmlrpc_client_sends(params):
+    """Every value type a client sends decodes to what it was."""
+    body = xmlrpc.client.dumps(params, "one.vm.allocate").encode()
+    assert marshal.decode_call(body) == ("one.vm.allocate", params)

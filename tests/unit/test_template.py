@@ -561,6 +561,25 @@ def test_parse_xml_errors_carry_a_position(xml, reason, line, column):
     assert (caught.value.reason, caught.value.line, caught.value.column) == (reason, line, column)
 
 
+@pytest.mark.parametrize("xml", ["<T><A>\ud800</A></T>", "<T>\n<A>x\udfff</A></T>"])
+def test_parse_xml_refuses_lone_surrogates_with_a_syntax_error(xml):
+    """Fuzzing finding (issue 10): a lone surrogate (what a client's invalid UTF-8 decodes to
+    with surrogateescape) escaped parse_any as UnicodeEncodeError."""
+    with pytest.raises(TemplateSyntaxError, match="invalid character"):
+        parse_any(xml)
+
+
+def test_a_megabyte_template_parses_or_fails_in_one_pass():
+    """Long inputs stay linear: 1 MiB of attributes, of vector pairs, and of both ending in an
+    error that sends the fast path back to the token parser."""
+    lines = "A=1\n" * 2**18
+    assert len(parse(lines)) == 2**18
+    assert parse("V=[" + "K=v," * 2**18 + "L=w]").get("V") == {"K": "v", "L": "w"}
+    with pytest.raises(TemplateSyntaxError) as caught:
+        parse_entries(lines + "B=[")
+    assert caught.value.line == 2**18 + 1
+
+
 def test_parse_any_chooses_xml_by_a_leading_angle_bracket():
     """XML if the text starts with < (after blanks), the template language otherwise."""
     assert parse_any("  \n<T><A>1</A></T>") == parse_any("A = 1") == Template([("A", "1")])
