@@ -9,7 +9,8 @@ every command works on the path here (``--vm-dir`` rewritten to the var dir), MV
 directories, as 1.4's nfs scripts. dummy: every command succeeds, nothing is touched (1.4's
 tm_dummy).
 
-Contract: the script is checked first (syntax; every image it reads exists), then run in order;
+Contract: the script is checked first (drivers/tm_script.py: its words, each argument's shape,
+the mkfs format; then every image it reads exists), then run in order;
 the first failing command stops it (``TRANSFER FAILURE <vid> <command line>: <why>``) and what
 this transfer created is removed again, so a failed prolog leaves nothing on the host. What an
 MV moved is never removed.
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import posixpath
-import re
 import shutil
 import sys
 import tempfile
@@ -28,17 +28,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
 
 from drivers.protocol import (
     Action,
     DriverFailure,
     Logger,
-    ProtocolError,
     Request,
-    decode_words,
     driver_parser,
-    encode_words,
     parse_driver_args,
     serve,
 )
@@ -52,86 +48,13 @@ from drivers.runner import (
     run_local,
 )
 from drivers.ssh import SshPool
+from drivers.tm_script import FORMATS, URL, Command, parse_script, size_mb
 
 SETS = ("ssh", "nfs", "dummy")
-ARITY = {"CLONE": (2, 3), "LN": (2, 2), "MKSWAP": (2, 2), "MKIMAGE": (3, 3), "DELETE": (1, 1)}
-ARITY |= {"MV": (2, 2), "CONTEXT": (2, 99)}
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
-_FETCHABLE = re.compile(r"^(https?|ftp)://[^\s\0-\x1f\x7f]+$", re.I)
-_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")
-# What MKIMAGE makes: mkfs types (1.4 passed FORMAT to mkfs -t as is), plus raw, swap, qcow2.
-FORMATS = frozenset({"raw", "swap", "qcow2", "ext2", "ext3", "ext4", "xfs", "vfat", "msdos"})
 MKPARENT = (  # prints the topmost directory it had to create (what a rollback removes)
     'd=$(dirname -- "$1"); top=; while [ ! -e "$d" ]; do top=$d; d=$(dirname -- "$d"); done; '
     'mkdir -p -- "$(dirname -- "$1")" && printf %s "$top"'
 )
-
-
-class Command(NamedTuple):
-    """One line of a transfer script."""
-
-    name: str
-    args: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return encode_words((self.name, *self.args))
-
-
-def parse_script(text: str) -> list[Command]:
-    """The commands of a script (blank and ``#`` lines skipped), each line's words decoded with
-    ``decode_words`` and checked by ``check_command``; ValueError naming a bad line."""
-    commands = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            words = decode_words(line)
-        except ProtocolError as err:
-            raise ValueError(f"line {number}: {err}") from None
-        name, args = words[0].upper(), tuple(words[1:])
-        if name not in ARITY:
-            raise ValueError(f"{name} not found: {line.strip()}.")  # NOTE: 1.4 one_tm's words
-        low, high = ARITY[name]
-        if not low <= len(args) <= high:
-            count = str(low) if low == high else f"{low} to {high}" if high < 99 else f"{low}+"
-            raise ValueError(f"line {number}: {name} takes {count} arguments: {line.strip()}")
-        command = Command(name, args)
-        try:
-            check_command(command)
-        except ValueError as err:
-            raise ValueError(f"line {number}: {command}: {err}") from None
-        commands.append(command)
-    return commands
-
-
-def check_command(command: Command) -> None:
-    """ValueError unless every argument has its kind's shape: sizes are positive integers (MB),
-    MKIMAGE's format is in FORMATS, every path is ``[host:]/absolute`` with no ``..`` segment
-    (and a host that is a name), and only CLONE and LN read from a URL."""
-    name, args = command
-    sizes = {"MKSWAP": args[:1], "MKIMAGE": args[:1], "CLONE": args[2:]}.get(name, ())
-    for size in sizes:
-        size_mb(size)
-    if name == "MKIMAGE" and args[1].lower() not in FORMATS:
-        raise ValueError(f"format {args[1][:40]!r} is not one of {', '.join(sorted(FORMATS))}")
-    skip = {"MKSWAP": 1, "MKIMAGE": 2}.get(name, 0)
-    paths = args[skip : 2 if name == "CLONE" else None]
-    for i, text in enumerate(paths):
-        if not (i == 0 and name in ("CLONE", "LN") and _URL.match(text)):
-            check_path(text)
-        elif not _FETCHABLE.match(text):
-            raise ValueError(f"{text[:80]!r}: only http, https and ftp URLs are fetched")
-
-
-def check_path(text: str) -> None:
-    """ValueError unless ``text`` is ``[host:]/absolute/path`` without a ``..`` segment."""
-    host, _, path = text.partition(":") if ":" in text and text[0] != "/" else ("", "", text)
-    if host and not _HOST.fullmatch(host):
-        raise ValueError(f"{host[:80]!r} is not a host name")
-    if not path.startswith("/") or ".." in path.split("/"):
-        raise ValueError(f"{text[:80]!r} is not an absolute path without '..'")
-    if "\0" in path:
-        raise ValueError(f"{text[:80]!r} holds a NUL character")
 
 
 @dataclass
@@ -215,7 +138,7 @@ def clone(t: Transfer, args: Sequence[str]) -> None:
     """CLONE src host:dst [size]; NOTE: the size is ignored, as 1.4's tm_clone.sh does."""
     dst = t.ctx.place(args[1])
     t.new(dst)
-    if _URL.match(args[0]):
+    if URL.match(args[0]):
         t.must(dst.host, ["wget", "-q", "-O", dst.path, args[0]])
     else:
         copy_file(t, t.ctx.place(args[0]), dst)
@@ -224,18 +147,11 @@ def clone(t: Transfer, args: Sequence[str]) -> None:
 def ln(t: Transfer, args: Sequence[str]) -> None:
     """LN src host:dst: a symbolic link where the image is on that machine, else a copy."""
     src, dst = t.ctx.place(args[0]), t.ctx.place(args[1])
-    if src.host != dst.host or _URL.match(args[0]):
+    if src.host != dst.host or URL.match(args[0]):
         t.log(f"LN: {args[0]} is not on {dst.host}: copying it (VM_DIR is not shared)")
         return clone(t, args)
     t.new(dst)
     t.must(dst.host, ["ln", "-sfn", "--", src.path, dst.path])
-
-
-def size_mb(text: str) -> int:
-    """``text`` as a positive number of MB (ASCII digits only); ValueError otherwise."""
-    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
-        raise ValueError(f"size {text[:40]!r} is not a positive number of MB")
-    return int(text)
 
 
 def mkswap(t: Transfer, args: Sequence[str]) -> None:
@@ -325,7 +241,7 @@ def check_sources(t: Transfer, commands: Sequence[Command]) -> None:
         reads = {"CLONE": command.args[:1], "LN": command.args[:1], "CONTEXT": command.args[:-1]}
         for text in reads.get(command.name, ()):
             place = t.ctx.place(text)
-            if not _URL.match(text) and not t.exists(place):
+            if not URL.match(text) and not t.exists(place):
                 raise DriverFailure(f"{command.name}: {place} does not exist")
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from functools import partial
 
 from twisted.python.failure import Failure
 
@@ -59,7 +60,7 @@ class HookRunner:
         for hook in self._host_hooks:
             if hook.on == on:
                 where = host.name if hook.remote else "LOCAL"
-                self.execute(host.id, hook, where, lambda text, h=host: host_words(text, h))
+                self.execute(host.id, hook, where, partial(host_words, host=host))
 
     def vm_event(self, vm: Vm, on: str) -> None:
         """VM_HOOKs ``on`` this; ``remote = yes`` ones run on the VM's current host."""

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.protocol import decode_words
-from drivers.tm import Command, parse_script
+from drivers.tm_script import Command, parse_script
 from oned.template import Template
 from oned.transfer import Places, TransferError, commands, context_sh, script
 
