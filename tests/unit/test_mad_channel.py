@@ -211,3 +211,18 @@ def test_cancel_drops_every_request_of_that_id_and_tells_the_driver(reactor, cap
     assert isinstance(d.result.value, DriverCancelled)
     d.addErrback(lambda f: None)
     assert not other.called
+
+
+def test_every_request_argument_goes_out_as_one_encoded_word(reactor, caplog):
+    """Issue 10, finding 1: arguments were joined with spaces, so a value with a space became
+    two arguments at the driver. Now each is one word of drivers/protocol.encode_words, plain
+    values unchanged, and parse_request gives back exactly the arguments."""
+    from drivers.protocol import Request, parse_request
+
+    ch = started(reactor, caplog)
+    ch.request("EXECUTE", 5, "log", "LOCAL", "/bin/log", "a b", "x\nDELETE 5", "", timeout=30)
+    line = reactor.spawned[0][1].written[-1]
+    assert line == b"EXECUTE 5 log LOCAL /bin/log a%20b x%0ADELETE%205 ''\n"
+    assert parse_request(line.decode()) == Request(
+        "EXECUTE", "5", ("log", "LOCAL", "/bin/log", "a b", "x\nDELETE 5", "")
+    )
