@@ -132,7 +132,7 @@ def _serve(config: Config, locs: Locations) -> int:
     from oned.api.sessions import Sessions
     from oned.lcm import recount_usage
     from oned.rpc.dispatch import Dispatcher
-    from oned.rpc.server import make_site
+    from oned.rpc.server import make_site, raise_open_files
     from oned.store import Store, StoreError
 
     one = onelog.module("ONE")
@@ -158,7 +158,8 @@ def _serve(config: Config, locs: Locations) -> int:
     dispatcher = Dispatcher(
         cloud, Sessions(pools, onelog.module("AuM")), threads.deferToThread, onelog.module("ReM")
     )
-    site = make_site(dispatcher, config.max_request_size, onelog.module("ReM"))
+    raise_open_files(config, onelog.module("ReM"))
+    site = make_site(dispatcher, config, onelog.module("ReM"))
     # Until reactor.run() installs its own handlers, a SIGTERM must still stop oned cleanly.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: reactor.callFromThread(reactor.stop))

@@ -38,26 +38,29 @@ class Sessions:
             return None
         return caller
 
-    def verify(self, session: object) -> Caller:
-        """The caller of a session, or AuthenticationError without saying which part was wrong."""
+    def verify(self, session: object, client: str = "") -> Caller:
+        """The caller of a session, or AuthenticationError without saying which part was wrong.
+
+        Costs one password check whether or not the user exists or is enabled, so that
+        failed logins cannot tell unknown users from wrong passwords. Logs the user name only
+        cut and escaped (it comes from anyone, before any check)."""
+        origin = f" (from {client})" if client else ""
         try:
             name, secret = auth.split_session(session)
         except AuthenticationError:
-            self._log.error("Authentication failed: malformed session string")
+            self._log.error(f"Authentication failed: malformed session string{origin}")
             raise
         user = self._pools.user_names.get(name)
-        if user is None:
-            self._log.error(f'Authentication failed for "{name}": no such user')
-        elif not user.enabled:
-            self._log.error(f'Authentication failed for "{name}": user disabled')
-        elif not auth.verify_password(secret, user.password):
-            self._log.error(f'Authentication failed for "{name}": wrong password')
-        else:
+        matches = auth.verify_password(secret, user.password if user else auth.dummy_hash())
+        if user is not None and user.enabled and matches:
             caller = Caller(user.id, user.name)
             if len(self._cache) >= MAX_CACHED:
                 self._cache.clear()
             self._cache[_key(session)] = (caller, user.password)  # type: ignore[arg-type]
             return caller
+        why = "no such user" if user is None else "user disabled" if not user.enabled else ""
+        why = why or "wrong password"
+        self._log.error(f'Authentication failed for "{auth.shown_name(name)}": {why}{origin}')
         raise AuthenticationError(_FAILED)
 
 

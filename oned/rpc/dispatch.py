@@ -10,6 +10,11 @@ standard clients expect). Each call carries its own session. They run in order, 
 reactor turn when their sessions are known: the scheduler sends its deployments this way, one
 HTTP request for many VMs. At most MAX_CALLS calls; once the replies pass MAX_REPLY bytes, the
 remaining calls are not run and each says so.
+
+Abuse: a body over MAX_UNAUTHENTICATED_REQUEST_SIZE is decoded only once the session it starts
+with (``peek``) is good, and then in a worker thread; a smaller one is decoded at once (the
+common case, the fastest). Password checks are limited per client address (``FailedLogins``):
+over MAX_AUTH_FAILURES in a minute, the address is refused without a check.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ from twisted.internet import defer
 
 from oned.api.cloud import Caller, Cloud
 from oned.api.sessions import Sessions
+from oned.auth import FailedLogins
 from oned.errors import AuthenticationError, BadCall, InternalError, OneError
-from oned.rpc import marshal
+from oned.rpc import marshal, peek
 from oned.rpc.methods import METHODS, Method
 
 RunInThread = Callable[..., defer.Deferred]
 Reply = list[bytes] | defer.Deferred
+Refuse = Callable[[str, int], list[bytes]]
 MULTICALL = "system.multicall"
 # A multicall runs in one go and its reply is built whole: bounded, so that one request cannot
 # hold the reactor for long or make a reply of gigabytes (1,000 pool listings).
@@ -43,19 +50,26 @@ class Dispatcher:
         self._sessions = sessions
         self._run_in_thread = run_in_thread
         self._log = log
+        self._inline = cloud.config.max_unauthenticated_request_size
+        self._logins = FailedLogins(cloud.config.max_auth_failures)
 
-    def handle(self, body: bytes) -> Reply:
+    def handle(self, body: bytes, client: str = "") -> Reply:
         """The reply (a list of byte strings), or a Deferred of it when the session must first
-        be verified."""
+        be verified or the body is decoded in a worker thread. ``client``: the peer's address."""
+        if len(body) > self._inline:
+            return self._handle_large(body, client)
         try:
             name, params = marshal.decode_call(body)
         except ValueError as exc:
             return marshal.failure(str(exc), BadCall.code)
-        if name == MULTICALL:
-            return self._multicall(params)
-        return self._one(name, params)
+        return self._dispatch(name, params, client)
 
-    def _one(self, name: str, params: tuple) -> Reply:
+    def _dispatch(self, name: str, params: tuple, client: str) -> Reply:
+        if name == MULTICALL:
+            return self._multicall(params, client)
+        return self._one(name, params, client)
+
+    def _one(self, name: str, params: tuple, client: str) -> Reply:
         try:
             method = METHODS.get(name)
             if method is None:
@@ -70,13 +84,66 @@ class Dispatcher:
         caller = self._sessions.cached(params[0])
         if caller is not None:
             return self._call(method, caller, args)
-        d = self._run_in_thread(self._sessions.verify, params[0])
-        d.addCallbacks(
-            lambda who: self._call(method, who, args), self._auth_failed, errbackArgs=(method,)
+        return self._verified(
+            params[0], client, method.name, lambda who: self._call(method, who, args)
         )
-        return d
 
-    def _multicall(self, params: tuple) -> Reply:
+    def _verified(
+        self,
+        session: object,
+        client: str,
+        what: str,
+        then: Callable[[Caller], Reply],
+        refuse: Refuse = marshal.failure,
+    ) -> Reply:
+        """``then(caller)`` once the session is verified in a worker thread; refused at once
+        while ``client`` is over its failed logins."""
+        wait = self._logins.retry_in(client)
+        if wait:
+            message = f"[{what}] too many failed logins from {client}; retry in {wait} s"
+            return refuse(message, AuthenticationError.code)
+        stamp = self._logins.attempt(client)
+
+        def good(who: Caller) -> Reply:
+            self._logins.succeeded(client, stamp)
+            return then(who)
+
+        d = self._run_in_thread(self._sessions.verify, session, client)
+        return d.addCallbacks(good, self._auth_failed, errbackArgs=(what, refuse))
+
+    def _handle_large(self, body: bytes, client: str) -> Reply:
+        """Decode ``body`` in a worker thread once the session at its head is good."""
+        found = peek.session_of(body[: self._inline])
+        if found is None:
+            self._log.error(
+                f"Refused a request of {len(body)} bytes from {client}: no session in its "
+                f"first {self._inline} bytes (MAX_UNAUTHENTICATED_REQUEST_SIZE)"
+            )
+            return marshal.failure(
+                f"[RPC] a request over {self._inline} bytes (MAX_UNAUTHENTICATED_REQUEST_SIZE) "
+                "must start with a valid session",
+                AuthenticationError.code,
+            )
+        name, session = found
+        if self._sessions.cached(session) is not None:
+            return self._decode_large(body, client)
+        refuse = marshal.fault if name == MULTICALL else marshal.failure
+        return self._verified(
+            session, client, name[:80], lambda _: self._decode_large(body, client), refuse
+        )
+
+    def _decode_large(self, body: bytes, client: str) -> defer.Deferred:
+        self._log.debug(f"Decoding a request of {len(body)} bytes from {client} in a thread")
+        d = self._run_in_thread(marshal.decode_call, body)
+        return d.addCallbacks(lambda call: self._dispatch(*call, client), self._malformed)
+
+    def _malformed(self, failure: Any) -> list[bytes]:
+        if failure.check(ValueError):
+            return marshal.failure(str(failure.value), BadCall.code)
+        self._log.error(f"Decoding a request failed: {failure.getTraceback()}")
+        return marshal.failure("[RPC] Internal error, see oned.log", InternalError.code)
+
+    def _multicall(self, params: tuple, client: str) -> Reply:
         calls = params[0] if len(params) == 1 else None
         if not isinstance(calls, list | tuple):
             return marshal.fault(
@@ -100,7 +167,7 @@ class Dispatcher:
                         BadCall.code,
                     )
                 else:
-                    reply = self._inner(calls[at], at)
+                    reply = self._inner(calls[at], at, client)
                 at += 1
                 if not isinstance(reply, list):
                     return reply.addCallback(resume, at)
@@ -118,7 +185,7 @@ class Dispatcher:
 
         return run(0)
 
-    def _inner(self, call: object, at: int) -> Reply:
+    def _inner(self, call: object, at: int, client: str) -> Reply:
         if not isinstance(call, dict):
             return marshal.failure(f"[{MULTICALL}] call {at} is not a struct", BadCall.code)
         name, params = call.get("methodName"), call.get("params", [])
@@ -129,7 +196,7 @@ class Dispatcher:
             )
         if name == MULTICALL:
             return marshal.failure(f"[{MULTICALL}] call {at}: multicalls do not nest", BadCall.code)
-        return self._one(name, tuple(params))
+        return self._one(name, tuple(params), client)
 
     def _call(self, method: Method, caller: Caller, args: tuple) -> list[bytes]:
         self._log.debug(f"{method.name} invoked by {caller.name}")
@@ -144,10 +211,10 @@ class Dispatcher:
                 f"[{method.name}] Internal error, see oned.log", InternalError.code
             )
 
-    def _auth_failed(self, failure: Any, method: Method) -> list[bytes]:
+    def _auth_failed(
+        self, failure: Any, what: str, refuse: Refuse = marshal.failure
+    ) -> list[bytes]:
         if failure.check(AuthenticationError):
-            return marshal.failure(
-                f"[{method.name}] {failure.value.message}", AuthenticationError.code
-            )
-        self._log.error(f"{method.name}: authentication error: {failure.getTraceback()}")
-        return marshal.failure(f"[{method.name}] Internal error, see oned.log", InternalError.code)
+            return refuse(f"[{what}] {failure.value.message}", AuthenticationError.code)
+        self._log.error(f"{what}: authentication error: {failure.getTraceback()}")
+        return refuse(f"[{what}] Internal error, see oned.log", InternalError.code)

@@ -16,6 +16,8 @@ from oned.errors import BadCall
 VERSION = "onecloud 0.1.0 (OpenNebula 1.4/2.0 API, modern signatures accepted)"
 
 Adapter = Callable[..., tuple] | None
+# NOTE: OpenNebula's integers are xmlrpc-c i4 (32-bit); ids are 32-bit columns in every backend.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Method:
         """The API arguments for ``params`` (session excluded), or BadCall naming the forms."""
         for form, adapt in self.forms:
             if _fits(params, form):
+                self._check_ranges(params)
                 args = tuple(bool(p) if c == "b" else p for p, c in zip(params, form, strict=True))
                 return adapt(*args) if adapt else args
         wanted = " or ".join(
@@ -37,6 +40,15 @@ class Method:
         raise BadCall(
             f"[{self.name}] wrong parameters: got ({got}) after the session, expected {wanted}"
         )
+
+    def _check_ranges(self, params: tuple) -> None:
+        """An integer outside 32 bits names no object and fits no column: a bad call."""
+        for at, value in enumerate(params, 1):
+            if type(value) is int and not INT_MIN <= value <= INT_MAX:
+                raise BadCall(
+                    f"[{self.name}] parameter {at} after the session is out of range: "
+                    f"integers are 32-bit ({INT_MIN} to {INT_MAX})"
+                )
 
 
 _NAMES = {"i": "int", "s": "string", "b": "boolean", "a": "array", "d": "double", "x": "other"}

@@ -1,11 +1,21 @@
-"""The HTTP side of the XML-RPC front: POST /RPC2, body size limit, keep-alive, optional TLS."""
+"""The HTTP side of the XML-RPC front: POST /RPC2, body size limit, keep-alive, optional TLS.
+
+Under abuse: at most MAX_CONN connections, MAX_CONN_PER_CLIENT from one address (more are
+closed at once); an idle connection is closed after KEEPALIVE_TIMEOUT seconds, and one that
+has not sent a whole request TIMEOUT seconds after its first byte (a client trickling a byte at
+a time would otherwise hold it forever: the idle timer restarts with every byte).
+"""
 
 from __future__ import annotations
 
 import logging
+import resource as rlimits
+from typing import Any
 
+from twisted.internet.interfaces import IAddress
 from twisted.web import http, resource, server
 
+from oned.config import Config
 from oned.errors import BadCall
 from oned.rpc import marshal
 from oned.rpc.dispatch import Dispatcher
@@ -79,7 +89,8 @@ class RpcResource(resource.Resource):
             message = f"request of {too_big} bytes exceeds MAX_REQUEST_SIZE ({request.max_size})"
             self._finish(marshal.failure(message, BadCall.code), request)
             return server.NOT_DONE_YET
-        reply = self._dispatcher.handle(request.content.read())
+        client = getattr(request.getClientAddress(), "host", "")
+        reply = self._dispatcher.handle(request.content.read(), client)
         if isinstance(reply, list):
             self._finish(reply, request)
         else:
@@ -108,10 +119,107 @@ class RpcResource(resource.Resource):
         self._finish(marshal.failure("Internal error, see oned.log", 0x2000), request)
 
 
-def make_site(dispatcher: Dispatcher, max_size: int, log: logging.Logger) -> server.Site:
-    site = server.Site(RpcResource(dispatcher, log))
+class RpcChannel(http.HTTPChannel):
+    """HTTP/1.1 (no HTTP/2) with a deadline for each whole request and a place in the count."""
+
+    request_timeout: float = 15
+    client = ""
+    _deadline: Any = None
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._deadline is None and not self._handlingRequest:
+            self._deadline = self.callLater(self.request_timeout, self._too_slow)
+        super().dataReceived(data)
+
+    def allContentReceived(self) -> None:
+        self._stop_deadline()
+        super().allContentReceived()
+
+    def connectionLost(self, reason: object) -> None:
+        self._stop_deadline()
+        super().connectionLost(reason)
+        self.site.released(self.client)
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        self.site.log_event(
+            f"Closed a connection from {self.client}: no whole request within "
+            f"{self.request_timeout:g} s (TIMEOUT)"
+        )
+        self.transport.abortConnection()
+
+
+class RpcSite(server.Site):
+    """Counts open connections, in all and per client address, and refuses those over."""
+
+    protocol = RpcChannel
+
+    def __init__(self, root: resource.Resource, config: Config, log: logging.Logger, **kw: Any):
+        super().__init__(root, timeout=config.keepalive_timeout, **kw)
+        self._config = config
+        self._oned_log = log
+        self.open = 0
+        self.per_client: dict[str, int] = {}
+
+    def buildProtocol(self, addr: IAddress) -> RpcChannel | None:
+        client = str(getattr(addr, "host", ""))
+        mine = self.per_client.get(client, 0)
+        if self.open >= self._config.max_conn or mine >= self._config.max_conn_per_client:
+            self._oned_log.debug(
+                f"Refused a connection from {client}: {self.open} open, {mine} from it "
+                "(MAX_CONN, MAX_CONN_PER_CLIENT)"
+            )
+            return None
+        channel = super().buildProtocol(addr)
+        channel.client = client
+        channel.request_timeout = self._config.timeout
+        self.open += 1
+        self.per_client[client] = mine + 1
+        return channel
+
+    def released(self, client: str) -> None:
+        self.open -= 1
+        left = self.per_client.pop(client) - 1
+        if left:
+            self.per_client[client] = left
+
+    def log_event(self, message: str) -> None:
+        self._oned_log.info(message)
+
+
+def make_site(
+    dispatcher: Dispatcher, config: Config, log: logging.Logger, reactor: Any = None
+) -> RpcSite:
+    site = RpcSite(RpcResource(dispatcher, log), config, log, reactor=reactor)
     site.displayTracebacks = False
-    site.requestFactory = type("SizedRpcRequest", (RpcRequest,), {"max_size": max_size})
+    site.requestFactory = type(
+        "SizedRpcRequest", (RpcRequest,), {"max_size": config.max_request_size}
+    )
     site.noisy = False
     site.log = lambda request: None  # oned.log is our log; no per-request access log
     return site
+
+
+OPEN_FILES_BOUND = 65536
+
+
+def raise_open_files(config: Config, log: logging.Logger) -> int:
+    """Raise the soft limit on open files to the hard one (at most OPEN_FILES_BOUND): the
+    default 1,024 is less than MAX_CONN plus what oned itself keeps open. Returns the limit."""
+    soft, hard = rlimits.getrlimit(rlimits.RLIMIT_NOFILE)
+    ceiling = OPEN_FILES_BOUND if hard == rlimits.RLIM_INFINITY else min(hard, OPEN_FILES_BOUND)
+    if soft != rlimits.RLIM_INFINITY and soft < ceiling:
+        rlimits.setrlimit(rlimits.RLIMIT_NOFILE, (ceiling, hard))
+        soft = ceiling
+    if soft != rlimits.RLIM_INFINITY and soft < config.max_conn + 256:
+        log.warning(
+            f"MAX_CONN {config.max_conn} is too close to the open files limit ({soft}): raise "
+            "the hard limit (ulimit -Hn) or lower MAX_CONN"
+        )
+    return soft
