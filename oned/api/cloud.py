@@ -10,6 +10,7 @@ from typing import Any
 
 from oned.config import Config
 from oned.errors import AuthorizationError
+from oned.locations import Locations, locations
 from oned.pools import Pools
 
 
@@ -36,6 +37,7 @@ class Cloud:
     clock: Callable[[], float] = field(default=time.time)
     lcm: Any = None  # oned.lcm.LifeCycle once the managers run; None in API-only tests
     var_dir: str = "/var/lib/one"  # the default VM_DIR
+    where: Locations = field(default_factory=locations)  # this install's etc/, var/...
 
     def now(self) -> int:
         return int(self.clock())

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from oned import lifecycle as lc
+from oned.api import templates
 from oned.api.cloud import Caller, Cloud, require_admin, require_owner
 from oned.api.host_choice import check_host
 from oned.errors import (
@@ -19,10 +20,8 @@ from oned.errors import (
     BadCall,
     InternalError,
     NoSuchObject,
-    TemplateSyntaxError,
 )
 from oned.records import Host, Vm
-from oned.template_xml import parse_any
 
 # NOTE: names of every era map onto 1.4's actions (reference §4, pyone.md): 2.0's finalize and
 # 4.x's delete are 1.4's delete; 5.x's terminate(-hard) are shutdown and cancel.
@@ -94,17 +93,18 @@ def update(cloud: Cloud, caller: Caller, vid: int, text: str, merge: int = REPLA
 
     ``text`` is a template (OpenNebula's language or XML). ``merge`` 0 replaces USER_TEMPLATE
     whole; 1 merges: each attribute given replaces those of the same name, the others stay.
-    Errors: 0x1000 bad template or merge flag, 0x200 not the owner, 0x400 no such VM, 0x800 a
-    DONE VM. Answers the vid once the change is committed.
+    Errors: 0x1000 bad template or merge flag, 0x200 not the owner or a restricted attribute
+    (as at allocate), 0x400 no such VM, 0x800 a DONE VM. Answers the vid once committed.
     """
     method = "one.vm.update"
     if merge not in (REPLACE, MERGE):
         raise BadCall(f"[{method}] merge must be 0 (replace) or 1 (merge), not {merge}")
     vm = _updatable(cloud, caller, vid, method)
-    try:
-        incoming = parse_any(text + "\n")
-    except TemplateSyntaxError as exc:
-        raise BadCall(f"[{method}] Error parsing template: {exc}") from None
+    incoming = templates.parse(text, method, "VM")
+    # A user may send back the restricted values oneadmin set, but not set or change any.
+    attributes = cloud.config.vm_restricted_attr
+    templates.refuse_restricted(caller, incoming, attributes, method, "VM", vm.user_template)
+    templates.refuse_files(cloud, caller, incoming, method, vm.user_template)
     user_template = incoming
     if merge == MERGE:
         user_template = vm.user_template.copy()

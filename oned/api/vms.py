@@ -12,28 +12,28 @@ from collections.abc import Iterator
 
 from oned import lifecycle as lc
 from oned import views
-from oned.api import vnets
+from oned.api import templates, vnets
 from oned.api.cloud import Caller, Cloud, require_owner
 from oned.api.replies import document, pool
-from oned.errors import BadCall, NoSuchObject, TemplateSyntaxError
+from oned.errors import BadCall, NoSuchObject
 from oned.records import Vm
 from oned.rpc.marshal import Escaped, escape_bytes
 from oned.states import VmState
-from oned.template_xml import parse_any
 from oned.vmtemplate import check_vm_template
 
 ANY_STATE, NOT_DONE = -2, -1
 
 
 def allocate(cloud: Cloud, caller: Caller, text: str, hold: bool = False) -> int:
+    """A new VM of the caller's; a user (not oneadmin) may not set restricted attributes nor
+    name files outside the allowed directories (0x200 naming the attribute)."""
     method = "one.vm.allocate"
-    try:
-        tmpl = parse_any(text + "\n")
-    except TemplateSyntaxError as exc:
-        raise BadCall(f"[{method}] Error parsing VM template: {exc}") from None
+    tmpl = templates.parse(text, method, "VM")
     problems = check_vm_template(tmpl)
     if problems:
         raise BadCall(f"[{method}] Error in VM template: {'; '.join(problems)}")
+    templates.refuse_restricted(caller, tmpl, cloud.config.vm_restricted_attr, method, "VM")
+    templates.refuse_files(cloud, caller, tmpl, method)
     vid = cloud.pools.next_ids["vm"]
     name = tmpl.get_str("NAME") or f"one-{vid}"
     tmpl.set("NAME", name)

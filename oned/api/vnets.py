@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable
 
 from oned import vnet as vn
+from oned.api import templates
 from oned.api.cloud import Caller, Cloud, require_owner
 from oned.api.replies import document, pool
 from oned.errors import (
@@ -21,18 +22,20 @@ from oned.errors import (
     AuthorizationError,
     BadCall,
     NoSuchObject,
-    TemplateSyntaxError,
 )
 from oned.pools import Pools
 from oned.records import Lease, Vm, Vnet
 from oned.rpc.marshal import Escaped
 from oned.store import DuplicateName
 from oned.template import Template
-from oned.template_xml import parse_any
 
 
 def allocate(cloud: Cloud, caller: Caller, text: str, cluster_id: int = -1) -> int:
-    """A new network owned by the caller; ``cluster_id`` (modern signature) is ignored."""
+    """A new network owned by the caller; ``cluster_id`` (modern signature) is ignored.
+
+    NOTE: as in modern OpenNebula, BRIDGE, PHYDEV, VLAN_ID and VN_MAD are oneadmin's by default
+    (VNET_RESTRICTED_ATTR); BRIDGE being required, a user creates networks only if oned.conf
+    lets them."""
     method = "one.vn.allocate"
     net = _build(cloud, caller, text, method)
     taken = AllocateError(f"[{method}] NAME is already taken by NET {net.name!r}.")
@@ -169,11 +172,11 @@ def release_leases(cloud: Cloud, vm: Vm) -> list[Lease]:
 
 
 def _build(cloud: Cloud, caller: Caller, text: str, method: str) -> Vnet:
-    """The network of a template text, with the next id; BadCall naming what is wrong."""
-    try:
-        tmpl = parse_any(text + "\n")
-    except TemplateSyntaxError as exc:
-        raise BadCall(f"[{method}] Error parsing virtual network template: {exc}") from None
+    """The network of a template text, with the next id; BadCall naming what is wrong, 0x200
+    naming a VNET_RESTRICTED_ATTR a user (not oneadmin) set."""
+    tmpl = templates.parse(text, method, "virtual network")
+    attributes = cloud.config.vnet_restricted_attr
+    templates.refuse_restricted(caller, tmpl, attributes, method, "Virtual network")
     try:
         return vn.build(
             tmpl,

@@ -56,7 +56,7 @@ def test_an_unsatisfiable_vm_stays_pending_and_onevm_show_says_why(cloud):
     """No host09: the VM waits, its SCHED_MESSAGE names the requirement."""
     oned, one = cloud
     vid = one.vm.allocate('MEMORY = 64\nREQUIREMENTS = "HOSTNAME = \\"host09\\""')
-    big = one.vm.allocate("MEMORY = 99999999")
+    big = one.vm.allocate("MEMORY = 16777216")  # 16 TiB: the most a VM may ask for
     wait_for(lambda: "SCHED_MESSAGE" in (one.vm.info(vid).USER_TEMPLATE or {}))
     wait_for(lambda: "SCHED_MESSAGE" in (one.vm.info(big).USER_TEMPLATE or {}))
     assert one.vm.info(vid).STATE == 1

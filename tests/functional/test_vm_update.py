@@ -68,7 +68,7 @@ def test_another_user_may_not_update_a_vm_but_its_owner_may(oned, admin):
     with pytest.raises(pyone.OneAuthorizationException):
         helen.vm.update(theirs, 'SCHED_MESSAGE="x"', 1)
     assert user_template(admin, theirs) == {}
-    mine = helen.vm.allocate(TTYLINUX)
+    mine = helen.vm.allocate("NAME = mine\nMEMORY = 64")  # no DISK: /srv is not a SAFE_DIR
     assert helen.vm.update(mine, 'NOTE="mine"', 1) == mine
     assert user_template(helen, mine) == {"NOTE": "mine"}
     assert admin.vm.update(mine, 'NOTE="admin"', 1) == mine
@@ -79,7 +79,7 @@ def test_a_missing_vm_a_done_vm_and_bad_calls_are_refused(admin):
     with pytest.raises(pyone.OneNoExistsException):
         admin.vm.update(99, 'SCHED_MESSAGE="x"', 1)
     vid = admin.vm.allocate(TTYLINUX)
-    with pytest.raises(pyone.OneApiException, match="Error parsing template: syntax error"):
+    with pytest.raises(pyone.OneApiException, match="Error parsing VM template: syntax error"):
         admin.vm.update(vid, "SCHED_MESSAGE = [", 1)
     with pytest.raises(pyone.OneApiException, match="merge must be 0"):
         admin.vm.update(vid, 'A="b"', 2)

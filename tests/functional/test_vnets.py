@@ -15,7 +15,7 @@ import pyone
 import pytest
 
 from tests.functional.conftest import as_user
-from tests.functional.oned_process import ROOT
+from tests.functional.oned_process import ROOT, OnedProcess
 
 CN = 1  # the seed's $CN, the number of the workshop's cluster
 REAL_NET = f"""NAME = "One-TD"
@@ -113,9 +113,20 @@ def test_fifty_vms_allocated_in_parallel_never_share_a_lease(admin, oned):
     assert admin.vm.allocate("MEMORY = 64") == 50  # no id was burnt by the refusal
 
 
-def test_a_user_network_is_private_until_published(admin, oned):
+@pytest.fixture
+def users_bridge(tmp_path):
+    """An oned whose VNET_RESTRICTED_ATTR leaves BRIDGE to users (by default it is oneadmin's,
+    so only oneadmin could create a network at all)."""
+    process = OnedProcess(tmp_path / "one").set(VNET_RESTRICTED_ATTR='"VN_MAD"').start()
+    yield process
+    process.stop()
+
+
+def test_a_user_network_is_private_until_published(users_bridge):
     """helen's network: hidden from and unusable by dan until she publishes it; oneadmin's is
     public; someone else's private network cannot hold helen's NIC."""
+    oned = users_bridge
+    admin = as_user(oned, "oneadmin:onecloud")
     for name in ("helen", "dan"):
         admin.user.allocate(name, "pw", "core", [])
     helen, dan = as_user(oned, "helen:pw"), as_user(oned, "dan:pw")

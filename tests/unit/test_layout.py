@@ -22,6 +22,7 @@ PURE = [
     "oned.auth",
     "oned.views",
     "oned.vmtemplate",
+    "oned.restricted",
     "oned.rpc.marshal",
     "oned.lifecycle",
     "oned.lifecycle_table",

@@ -1,0 +1,81 @@
+"""The checks every template a user sends goes through before anything is stored.
+
+``parse`` bounds and parses the text (BadCall, for everyone: size, attribute count, value
+length, control characters); ``refuse_restricted`` and ``refuse_files`` apply oned.conf's
+restricted attributes and SAFE_DIRS / RESTRICTED_DIRS to everyone but oneadmin
+(AuthorizationError naming the attribute, as OpenNebula answers "VM Template includes a
+restricted attribute RAW"). The rules themselves are pure: oned/vmtemplate.py, oned/restricted.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from oned import restricted as rs
+from oned.api.cloud import Caller, Cloud
+from oned.errors import AuthorizationError, BadCall, TemplateSyntaxError
+from oned.template import Template
+from oned.template_xml import parse_any
+from oned.vmtemplate import check_bounds, check_size
+
+
+def parse(text: str, method: str, kind: str) -> Template:
+    """The template of ``text``; BadCall naming the limit or attribute it breaks."""
+    too_big = check_size(text)
+    if too_big:
+        raise BadCall(f"[{method}] Error in {kind} template: {too_big}")
+    try:
+        tmpl = parse_any(text + "\n")
+    except TemplateSyntaxError as exc:
+        raise BadCall(f"[{method}] Error parsing {kind} template: {exc}") from None
+    problems = check_bounds(tmpl)
+    if problems:
+        raise BadCall(f"[{method}] Error in {kind} template: {'; '.join(problems)}")
+    return tmpl
+
+
+def refuse_restricted(
+    caller: Caller,
+    tmpl: Template,
+    attributes: Iterable[str],
+    method: str,
+    kind: str,
+    old: Template | None = None,
+) -> None:
+    """AuthorizationError if a user (not oneadmin) sets one of the restricted ``attributes``."""
+    if caller.is_admin:
+        return
+    found = rs.restricted_attributes(tmpl, attributes, old)
+    if found:
+        s = "s" if len(found) > 1 else ""
+        raise AuthorizationError(
+            f"[{method}] {kind} Template includes a restricted attribute{s} {', '.join(found)}"
+        )
+
+
+def refuse_files(
+    cloud: Cloud, caller: Caller, tmpl: Template, method: str, old: Template | None = None
+) -> None:
+    """AuthorizationError if a user (not oneadmin) names a file outside the allowed directories.
+
+    Paths are resolved on the front end (a few stat calls), so a symbolic link is judged by
+    what it points to; the template keeps what the user wrote.
+    """
+    if caller.is_admin:
+        return
+    problems = rs.path_problems(tmpl, user_dirs(cloud), os.path.realpath, old)
+    if problems:
+        raise AuthorizationError(
+            f"[{method}] VM Template includes a restricted attribute {'; '.join(problems)}"
+        )
+
+
+def user_dirs(cloud: Cloud) -> rs.Dirs:
+    """SAFE_DIRS plus the image repository; RESTRICTED_DIRS plus oned's own etc/ and var/."""
+    config, where = cloud.config, cloud.where
+    repository = config.image_repository_path or os.path.join(where.var, "images")
+    return rs.Dirs(
+        safe=(*config.safe_dirs, repository),
+        restricted=(*config.restricted_dirs, where.etc, where.var),
+    )
