@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -62,17 +63,17 @@ class World:
             reply = getattr(proxy, method)(session, *params)
         return reply[0], reply[1], reply[2] if len(reply) > 2 else 0
 
-    def admin(self, method: str, *params: object) -> object:
+    def admin(self, method: str, *params: object) -> Any:
         return self.must(ADMIN_SESSION, method, *params)
 
-    def must(self, session: str, method: str, *params: object) -> object:
+    def must(self, session: str, method: str, *params: object) -> Any:
         ok, value, code = self.call(session, method, *params)
         assert ok, f"{method}{params}: {value} ({code:#x})"
         return value
 
     def new_owner(self) -> None:
         self.owner_name = f"owner{self.number()}"
-        self.owner_uid = int(self.admin("one.user.allocate", self.owner_name, "pw"))  # type: ignore[arg-type]
+        self.owner_uid = int(self.admin("one.user.allocate", self.owner_name, "pw"))
 
     @property
     def owner_session(self) -> str:
@@ -83,7 +84,7 @@ class World:
 
     def owner_vm(self) -> int:
         """A PENDING VM of the owner."""
-        return int(self.must(self.owner_session, "one.vm.allocate", "NAME = vm\nMEMORY = 8"))  # type: ignore[arg-type]
+        return int(self.must(self.owner_session, "one.vm.allocate", "NAME = vm\nMEMORY = 8"))
 
     def running_vm(self) -> int:
         """A RUNNING VM of the owner, on host A (deployed by oneadmin)."""
@@ -95,11 +96,11 @@ class World:
     def owner_net(self) -> int:
         """A private network of the owner."""
         template = f"NAME = net{self.number()}\nTYPE = FIXED\nBRIDGE = br0\nPUBLIC = NO\n"
-        return int(self.must(self.owner_session, "one.vn.allocate", template + LEASE))  # type: ignore[arg-type]
+        return int(self.must(self.owner_session, "one.vn.allocate", template + LEASE))
 
     def scratch_host(self) -> int:
         name = f"host{self.number()}"
-        return int(self.admin("one.host.allocate", name, "im_dummy", "vmm_dummy", "tm_dummy"))  # type: ignore[arg-type]
+        return int(self.admin("one.host.allocate", name, "im_dummy", "vmm_dummy", "tm_dummy"))
 
     def host_state(self, hid: int) -> int:
         return int(ET.fromstring(str(self.admin("one.host.info", hid))).findtext("STATE", "-1"))
@@ -115,7 +116,7 @@ LEASE = 'LEASES = [ IP = "10.0.0.1" ]\n'
 class _Transport(xmlrpc.client.Transport):
     """Every call has a deadline."""
 
-    def make_connection(self, host):  # type: ignore[no-untyped-def]
+    def make_connection(self, host: Any) -> Any:
         connection = super().make_connection(host)
         connection.timeout = 30
         return connection
