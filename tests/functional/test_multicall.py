@@ -107,14 +107,17 @@ def test_at_most_a_thousand_calls_and_nothing_runs_when_over(oned, proxy):
 
 def test_calls_after_the_replies_pass_64_mb_are_not_run(oned, proxy):
     """A reply is built whole: 1,000 pool listings must not make one of gigabytes."""
-    big = "x" * (1 << 20)
-    vid = proxy.one.vm.allocate(SESSION, f'{TTYLINUX}\nNOTES = "{big}"')[1]
+    big = "\n".join(f'NOTES{n} = "{"x" * 60_000}"' for n in range(2))  # ~ MAX_TEMPLATE_SIZE
+    vid = proxy.one.vm.allocate(SESSION, f"{TTYLINUX}\n{big}")[1]
+    proxy.one.vm.update(SESSION, vid, big, 0)  # and as much again in USER_TEMPLATE
+    each = len(proxy.one.vm.info(SESSION, vid)[1].encode())
+    expected = (64 << 20) // each + 1  # the call that passes 64 MB still runs
     batch = xmlrpc.client.MultiCall(proxy)
-    for _ in range(70):
+    for _ in range(expected + 10):
         batch.one.vm.info(SESSION, vid)
     batch.one.vm.allocate(SESSION, TTYLINUX)
     replies = list(batch())
     ran = [r for r in replies if r[0]]
-    assert 60 <= len(ran) <= 65 and all(r[0] for r in replies[: len(ran)])
+    assert expected - 3 <= len(ran) <= expected + 3 and all(r[0] for r in replies[: len(ran)])
     assert "not run: the replies before it passed 64 MB" in replies[-1][1]
     assert call(oned, "one.vm.info", SESSION, vid + 1)[0] is False  # the last call did not run
