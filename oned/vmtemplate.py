@@ -33,6 +33,7 @@ MAX_VCPU = 1024
 _INT = re.compile(r"\d+")
 _NUMBER = re.compile(r"\d+(\.\d*)?|\.\d+")
 _NAME = re.compile(r"[A-Za-z0-9_]+")
+_NAMES = re.compile(r"[A-Za-z0-9_]+(?: [A-Za-z0-9_]+)*")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -45,13 +46,35 @@ def check_size(text: str) -> str | None:
 
 def check_bounds(tmpl: Template) -> list[str]:
     """Too many attributes, a value too long, a bad name or a control character, by attribute."""
-    count = sum(1 if isinstance(value, str) else len(value) for _, value in tmpl)
+    names: list[str] = []
+    values: list[str] = []
+    for name, value in tmpl:
+        names.append(name)
+        if isinstance(value, str):
+            values.append(value)
+        else:
+            names.extend(value)
+            values.extend(value.values())
+    count = len(values)
     if count > MAX_ATTRIBUTES:
         return [f"{count} attributes exceed MAX_ATTRIBUTES ({MAX_ATTRIBUTES})"]
+    # One pass over everything first: the common, clean template costs a few microseconds.
+    if (
+        _NAMES.fullmatch(" ".join(names))
+        and not _CONTROL.search("".join(values))
+        and max(map(len, values), default=0) <= MAX_VALUE_LENGTH
+    ):
+        return []
+    return _each_bad_value(tmpl)
+
+
+def _each_bad_value(tmpl: Template) -> list[str]:
     problems = []
     for name, value in tmpl:
         pairs = [(name, value)] if isinstance(value, str) else value.items()
         prefix = "" if isinstance(value, str) else f"{name}/"
+        if prefix and not _NAME.fullmatch(name):
+            problems.append(f"{name!r} is not an attribute name ([A-Za-z0-9_]+)")
         for key, item in pairs:
             problem = _bad_value(prefix + key, key, item)
             if problem:
