@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,7 +78,8 @@ def execute(ctx: Context, request: Request, log: Logger) -> str:
     """EXECUTE: run the hook; its output goes to LOG lines, its first line to the reply."""
     hook = parse_execute(request)
     where = hook.host or "the front end"
-    log(f"{hook.name}: running {shlex.join(hook.argv)} on {where}")
+    # The command only: its arguments may carry the VM's template values (CONTEXT secrets).
+    log(f"{hook.name}: running {hook.argv[0]} on {where}")
     result = run_hook(ctx, hook, log)
     log(result.stdout)
     log(result.stderr)

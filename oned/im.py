@@ -15,6 +15,7 @@ from typing import Any
 from twisted.internet import task
 from twisted.python.failure import Failure
 
+from oned import log as onelog
 from oned.api.cloud import Cloud
 from oned.drivers import Drivers
 from oned.errors import TemplateSyntaxError
@@ -234,4 +235,4 @@ class HostMonitor:
             self._flush_call = self._reactor.callLater(1.0, self.flush)
 
     def _crashed(self, failure: Failure) -> None:
-        self._log.error(f"Host monitoring error: {failure.getTraceback()}")
+        self._log.error("Host monitoring error", exc_info=onelog.exc_info(failure))

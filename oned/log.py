@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import Any
 
 from oned.filemodes import create_file
 
@@ -48,6 +49,12 @@ class OneFormatter(logging.Formatter):
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text
+
+
+def exc_info(failure: Any) -> tuple[Any, Any, Any]:
+    """A Twisted Failure as ``exc_info=`` wants it, so its traceback is logged as ours (on
+    several lines) instead of inside the escaped one-line message."""
+    return (failure.type, failure.value, failure.getTracebackObject())
 
 
 def module(name: str) -> logging.Logger:

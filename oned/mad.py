@@ -144,7 +144,9 @@ class DriverChannel:
         """Spawn the driver and send INIT; fires True once it answered INIT SUCCESS."""
         self._init = defer.Deferred()
         self._process = _Process(self)
-        stderr = os.open(self._stderr_path or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        stderr = os.open(
+            self._stderr_path or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640
+        )
         try:
             self._transport = self._reactor.spawnProcess(
                 self._process, self._argv[0], self._argv, env=self._env, path=self._cwd,

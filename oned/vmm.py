@@ -15,6 +15,7 @@ from twisted.internet import defer, task
 from twisted.python.failure import Failure
 
 from oned import lifecycle as lc
+from oned import log as onelog
 from oned import views
 from oned.drivers import Drivers
 from oned.lcm import LifeCycle, history_of
@@ -120,7 +121,7 @@ class VirtualMachineManager:
     def start_polling(self, period: float = 1.0) -> None:
         if self._lcm.cloud.config.vm_polling_interval > 0:
             self._loop.start(period, now=False).addErrback(
-                lambda f: self._log.error(f"VM polling error: {f.getTraceback()}")
+                lambda f: self._log.error("VM polling error", exc_info=onelog.exc_info(f))
             )
 
     def stop(self) -> None:
