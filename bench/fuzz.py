@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/fuzz.py [--target template|template_xml|expr|xmlrpc|all]
                                    [--count 1000000] [--seed 1] [--engine gen|atheris]
+    .venv/bin/python bench/fuzz.py --long
 
 Each input goes to one target: the template text parser (``parse`` and ``parse_entries``, and
 ``parse(t.to_text()) == t`` when it parses), the XML template parser (``parse_any``),
@@ -16,7 +17,8 @@ random text and bytes, mutations of valid and hostile seeds (deep nesting, huge 
 entities, DTDs and billion laughs, invalid UTF-8) and grammar-generated inputs, from
 ``--seed``: the same seed gives the same inputs. ``--engine atheris`` runs libFuzzer's
 coverage-guided mutation from the same seeds (``pip install atheris``), one process per
-target, reproducers in the same folder.
+target, reproducers in the same folder. ``--long`` only times each target on inputs of about
+1 MiB shaped to find quadratic work, and fails if one takes a second.
 """
 
 from __future__ import annotations
@@ -37,15 +39,29 @@ from random import Random
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.fuzz_inputs import GENERATORS, HOSTS, seeds_of
+from bench.fuzz_inputs import GENERATORS, HOSTS, long_inputs, seeds_of
 from oned.errors import TemplateSyntaxError
 from oned.expr import ExpressionError, explain, parse_rank, parse_requirements
 from oned.rpc.marshal import decode_call
-from oned.template import parse, parse_entries
+from oned.template import _scan, _scan_tokens, parse, parse_entries
 from oned.template_xml import parse_any
 
 
 def check_template(text: str) -> None:
+    """parse and parse_entries agree, the fast path agrees with the token parser (same result
+    or same error), and rendering what parsed reads back the same."""
+    try:
+        expected = _scan_tokens(text)
+    except TemplateSyntaxError as error:
+        try:
+            _scan(text)
+        except TemplateSyntaxError as again:
+            assert str(again) == str(error), f"fast path: {again}, token parser: {error}"
+            raise
+        raise AssertionError(
+            f"the fast path parsed what the token parser refused: {error}"
+        ) from None
+    assert _scan(text) == expected, "the fast path and the token parser disagree"
     entries = parse_entries(text)
     template = parse(text)
     assert [(e.name, e.value) for e in entries] == list(template), "parse_entries != parse"
@@ -221,6 +237,32 @@ def _atheris(name: str, count: int, seed: int, deadline: float, out: Path) -> in
     return 0
 
 
+# What --long times: the parsers alone (not the round trip and evaluation the fuzzing adds), and
+# uncached (parse_requirements and parse_rank keep an lru_cache).
+PARSERS = {
+    "template": (parse, parse_entries),
+    "template_xml": (parse_any,),
+    "expr": (parse_requirements.__wrapped__, parse_rank.__wrapped__),
+    "xmlrpc": (decode_call,),
+}
+
+
+def time_long() -> int:
+    """The best of three runs of each parser on each ~1 MiB input of ``long_inputs``."""
+    worst = 0.0
+    for name, what, data in long_inputs():
+        for function in PARSERS[name]:
+            times = []
+            for _ in range(3):
+                started = time.perf_counter()
+                with contextlib.suppress(TARGETS[name].documented):
+                    function(data)
+                times.append(time.perf_counter() - started)
+            worst = max(worst, min(times))
+            print(f"{function.__name__:18} {len(data):>9,} {min(times) * 1000:5.0f} ms  {what}")
+    return 0 if worst < 1.0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", choices=[*TARGETS, "all"], default="all")
@@ -229,7 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=1.0, help="seconds per input")
     parser.add_argument("--engine", choices=["gen", "atheris"], default="gen")
     parser.add_argument("--out", type=Path, help="reproducer folder (default: a new temp dir)")
+    parser.add_argument("--long", action="store_true", help="only time the ~1 MiB inputs")
     args = parser.parse_args(argv)
+    if args.long:
+        return time_long()
     out = args.out or Path(tempfile.mkdtemp(prefix="onecloud-fuzz-"))
     out.mkdir(parents=True, exist_ok=True)
     names = list(TARGETS) if args.target == "all" else [args.target]

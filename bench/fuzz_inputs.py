@@ -360,3 +360,39 @@ GRAMMARS = {
 def seeds_of(name: str, rng: Random, made: int = 200) -> list[str | bytes]:
     """The hand-written seeds of ``name`` and ``made`` grammar outputs: atheris's first corpus."""
     return [*SEEDS[name], *(GRAMMARS[name](rng) for _ in range(made))]
+
+
+# --- long inputs, timed by ``bench/fuzz.py --long`` -------------------------------------------
+
+MIB = 2**20
+
+
+def long_inputs() -> list[tuple[str, str, str | bytes]]:
+    """(target, what, input) of about 1 MiB each: the shapes where a parser could go quadratic."""
+    many = "A=1\n" * (MIB // 4)
+    deep = b"<array><data><value>" * (MIB // 20)
+    return [
+        ("template", "262,144 attributes", many),
+        ("template", "262,144 attributes, then an error", many + "B=["),
+        ("template", "one vector of 262,144 pairs", "V=[" + "K=v," * (MIB // 4) + "L=w]"),
+        ("template", "an unclosed vector of 262,144 pairs", "V=[" + "K=v," * (MIB // 4)),
+        ("template", "a 1 MiB quoted value of backslashes", 'A="' + "\\\\" * (MIB // 2) + '"'),
+        ("template", "349,525 comment lines", "#c\n" * (MIB // 3)),
+        ("template_xml", "131,072 elements", "<T>" + "<A>1</A>" * (MIB // 8) + "</T>"),
+        ("template_xml", "elements nested 349,525 deep", "<A>" * (MIB // 3) + "</A>" * (MIB // 3)),
+        ("expr", "a 64 KiB chain of ANDs", " & ".join(["A = 1"] * 8000)),
+        ("expr", "65,530 negations", "!" * 65530 + "A = 1"),
+        ("expr", "a 4 KiB glob", 'A = "' + "*a" * 2048 + '"'),
+        ("expr", "1 MiB (refused)", "A = 1 | " * (MIB // 8)),
+        (
+            "xmlrpc",
+            "40,000 ints",
+            _wrap(b"<array><data>" + b"<value><int>1</int></value>" * 40000 + b"</data></array>"),
+        ),
+        (
+            "xmlrpc",
+            "a 1 MiB string of entities",
+            _wrap(b"<string>" + b"&amp;" * (MIB // 5) + b"</string>"),
+        ),
+        ("xmlrpc", "arrays nested 52,428 deep", _wrap(deep)),
+    ]

@@ -337,9 +337,11 @@ def _expect_equal(text: str, m: re.Match[str]) -> None:
         raise _unexpected(text, m, "EQUAL")
 
 
-def _vector(text: str, tokens: Iterator[re.Match[str]]) -> dict[str, str]:
-    """The pairs after ``[`` up to and including ``]``."""
-    vector: dict[str, str] = {}
+def _vector(
+    text: str, tokens: Iterator[re.Match[str]], vector: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The pairs after ``[`` (or after the pairs of ``vector`` and their ``,``) through ``]``."""
+    vector = {} if vector is None else vector
     while True:
         key = _name(text, next(tokens))
         _expect_equal(text, next(tokens))
@@ -357,8 +359,13 @@ def _vector(text: str, tokens: Iterator[re.Match[str]]) -> dict[str, str]:
 
 def _scan_tokens(text: str) -> list[tuple[str, Value, int]]:
     """The reference parser, token by token; it alone reports syntax errors."""
-    attrs: list[tuple[str, Value, int]] = []
-    tokens = _TOKEN.finditer(text)
+    return _token_attrs(text, _TOKEN.finditer(text), [])
+
+
+def _token_attrs(
+    text: str, tokens: Iterator[re.Match[str]], attrs: list[tuple[str, Value, int]]
+) -> list[tuple[str, Value, int]]:
+    """``attrs`` and the attributes of ``tokens``, which start where an attribute may."""
     m = next(tokens)
     while m.lastgroup != "end":
         offset = m.start(m.lastgroup or "end")
@@ -379,25 +386,27 @@ def _scan_tokens(text: str) -> list[tuple[str, Value, int]]:
     return attrs
 
 
-def _fast_vector(text: str, pos: int) -> tuple[dict[str, str], int] | None:
-    """The pairs from ``pos`` (after ``[``) through ``]`` and the end offset, or None."""
+def _fast_vector(text: str, pos: int) -> tuple[dict[str, str], int, bool]:
+    """The pairs from ``pos`` (after ``[``), the offset after them, and whether the ``]`` was
+    reached; if not, the offset is where the first pair that did not fit starts."""
     vector: dict[str, str] = {}
     while True:
         m = _FAST_PAIR.match(text, pos)
         if m is None:
-            return None
+            return vector, pos, False
         q = m.group("q")
         vector.setdefault(m.group("name").upper(), m.group("w") if q is None else _unquote(q))
         pos = m.end()
         if m.group("sep") == "]":
-            return vector, pos
+            return vector, pos, True
 
 
 def _scan(text: str) -> list[tuple[str, Value, int]]:
     """Every attribute of ``text`` as (NAME, value, offset of the name).
 
-    Whole attributes are matched by one regex each; anything that does not fit that common
-    shape is handed to ``_scan_tokens``, which either parses it or reports the error.
+    Whole attributes (and vector pairs) are matched by one regex each; from the first one that
+    does not fit that common shape on, ``_token_attrs`` parses the rest or reports the error,
+    so that a long template is read once whatever it holds.
     """
     attrs: list[tuple[str, Value, int]] = []
     pos, end = 0, len(text)
@@ -406,8 +415,9 @@ def _scan(text: str) -> list[tuple[str, Value, int]]:
         if m is None:
             if _FAST_REST.match(text, pos):
                 break
-            return _scan_tokens(text)
+            return _token_attrs(text, _TOKEN.finditer(text, pos), attrs)
         pos = m.end()
+        name, offset = m.group("name").upper(), m.start("name")
         value: Value | None = m.group("w")
         if value is None:
             q = m.group("q")
@@ -416,11 +426,12 @@ def _scan(text: str) -> list[tuple[str, Value, int]]:
             elif m.group("vec") is None:
                 value = ""
             else:
-                found = _fast_vector(text, pos)
-                if found is None:
-                    return _scan_tokens(text)
-                value, pos = found
-        attrs.append((m.group("name").upper(), value, m.start("name")))
+                value, pos, closed = _fast_vector(text, pos)
+                if not closed:
+                    tokens = _TOKEN.finditer(text, pos)
+                    attrs.append((name, _vector(text, tokens, value), offset))
+                    return _token_attrs(text, tokens, attrs)
+        attrs.append((name, value, offset))
     return attrs
 
 
