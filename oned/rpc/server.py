@@ -127,6 +127,8 @@ class RpcChannel(http.HTTPChannel):
     _deadline: Any = None
 
     def dataReceived(self, data: bytes) -> None:
+        # The first byte of a request starts its deadline (HTTPChannel's _handlingRequest: a
+        # request is being answered, and what comes now is a pipelined one, timed once read).
         if self._deadline is None and not self._handlingRequest:
             self._deadline = self.callLater(self.request_timeout, self._too_slow)
         super().dataReceived(data)
