@@ -295,8 +295,16 @@ def actions(ctx: Context) -> dict[str, Action]:
     return {"TRANSFER": partial(transfer, ctx)}
 
 
+# What the TM makes on the front end (the nfs set, an ssh host that is the front end) is the
+# hypervisor's to open: libvirt's DAC driver gives an image back to root:root when a VM leaves a
+# host, and QEMU (libvirt-qemu) must still read it. An image is kept private by its VM folder,
+# which oned makes 0700 (0750 with UMASK 027), not by its own mode; as on the hosts over SSH.
+IMAGE_UMASK = 0o022
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    os.umask(IMAGE_UMASK)
     rewrite = (args.vm_dir.rstrip("/"), front_end_var()) if args.vm_dir else None
     pool = SshPool(max_idle=args.concurrency) if args.set == "ssh" else None
     ctx = Context(args.set, local_names(args.front_end), args.timeout, pool, rewrite)

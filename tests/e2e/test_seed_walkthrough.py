@@ -4,6 +4,8 @@ another; VM_DIR shared (tm_nfs, as the workshop uses); every operation through `
 
 from __future__ import annotations
 
+import grp
+import os
 import time
 
 import pyone
@@ -14,6 +16,7 @@ from tests.functional.oned_process import OnedProcess
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
+QEMU_GROUP = "libvirt-qemu"  # Debian's libvirt runs QEMU as libvirt-qemu:libvirt-qemu
 
 
 @pytest.fixture
@@ -26,11 +29,16 @@ def cloud(libvirt_uri, second_libvirt, test_guest, run_dir, test_hosts, domain_t
         f' --host-uri {host02}={second_libvirt}" ]\n'
     )
     # VM_DIR is the default, $ONE_LOCATION/var, shared by the front-end and the hosts as in
-    # the workshop's NFS set-up (tm_nfs moves nothing when the paths are the same).
+    # the workshop's NFS set-up (tm_nfs moves nothing when the paths are the same). oned keeps
+    # var/ private; as the README's Security section says, QEMU reads VM_DIR through a group:
+    # UMASK 027 and var/ setgid to QEMU's group, so every VM folder inherits that group.
     oned = OnedProcess(location, conf_extra=vmm).set(
-        VM_POLLING_INTERVAL=3, HOST_MONITORING_INTERVAL=30
+        VM_POLLING_INTERVAL=3, HOST_MONITORING_INTERVAL=30, UMASK="027"
     )
     location.chmod(0o755)
+    var = location / "var"
+    os.chown(var, -1, grp.getgrnam(QEMU_GROUP).gr_gid)
+    var.chmod(0o2750)
     oned.start()
     one = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
     for address in (host01, host02):

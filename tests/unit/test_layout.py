@@ -24,6 +24,8 @@ PURE = [
     "oned.vmtemplate",
     "oned.restricted",
     "oned.rpc.marshal",
+    "oned.rpc.peek",
+    "oned.filemodes",
     "oned.lifecycle",
     "oned.lifecycle_table",
     "oned.expr",
