@@ -91,7 +91,7 @@ class Store:
         """
         where = describe(db, db_file)
         engine = create_engine(db, db_file)
-        log.info(f"Connecting to {loggable_url(db, db_file)}")
+        log.debug(f"Connecting to {loggable_url(db, db_file)}")
         try:
             connection = connect(engine, db, db_file)
         except StoreError:
