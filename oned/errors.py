@@ -52,9 +52,22 @@ class InternalError(OneError):
 
 
 class AllocateError(OneError):
-    """An object could not be created (name taken, invalid template...)."""
+    """An object could not be created (name taken, invalid template...).
 
-    code = 0x4000
+    NOTE: OpenNebula (3.x to 6.x, RequestManagerAllocate.cc) answers a failed pool allocate and
+    a template that does not parse with INTERNAL (0x2000), not with its ALLOCATE code 0x4000.
+    """
+
+    code = 0x2000
+
+
+class TemplateParseError(OneError):
+    """A template given to an allocate or update did not parse.
+
+    NOTE: OpenNebula answers these with INTERNAL (0x2000), as any failed allocate.
+    """
+
+    code = 0x2000
 
 
 class TemplateSyntaxError(ValueError):

@@ -280,11 +280,15 @@ E, A = Event, At
 
 # fmt: off
 ROWS: list[Row] = [
-    # §3.3 Deploy (the RPC opens the record on the chosen host); PROLOG_RESUME after a stop
-    *_rows(A.PENDING, E.DEPLOY, A.PROLOG_RESUME, opens("stime", "pstime"), AddCapacity(),
-           TmTransfer("resume"), when="after_stop"),
-    *_rows(A.PENDING, E.DEPLOY, A.PROLOG, opens("stime", "pstime"), AddCapacity(),
+    # §3.3 Deploy (the RPC opens the record on the chosen host); PROLOG_RESUME after a stop.
+    # NOTE: modern OpenNebula also deploys from HOLD and STOPPED (`onevm create --hold` then
+    # `onevm deploy`); 1.4 deployed from PENDING only (a STOPPED VM was resumed first)
+    *_rows((A.PENDING, A.HOLD), E.DEPLOY, A.PROLOG_RESUME, opens("stime", "pstime"),
+           AddCapacity(), TmTransfer("resume"), when="after_stop"),
+    *_rows((A.PENDING, A.HOLD), E.DEPLOY, A.PROLOG, opens("stime", "pstime"), AddCapacity(),
            TmTransfer("prolog")),
+    *_rows(A.STOPPED, E.DEPLOY, A.PROLOG_RESUME, opens("stime", "pstime"), AddCapacity(),
+           TmTransfer("resume")),
     *_rows(A.PROLOG, E.PROLOG_SUCCESS, A.BOOT, sets(LAST, "petime", "rstime"), VmmAction("DEPLOY")),
     *_rows((A.PROLOG_MIGRATE, A.PROLOG_RESUME), E.PROLOG_SUCCESS, A.BOOT,
            sets(LAST, "petime", "rstime"), VmmAction("RESTORE")),
@@ -364,6 +368,10 @@ ROWS: list[Row] = [
     *_rows(A.RUNNING, E.POLL_UNKNOWN, A.RUNNING),
     # §3.4 Finalize outside ACTIVE. NOTE: FAILED keeps its ETIME; STOPPED leaves $VAR/<vid>
     *_rows((A.INIT, A.PENDING, A.HOLD, A.STOPPED), E.DELETE, A.DONE, *_DONE),
+    # NOTE: OpenNebula 6's terminate(-hard) (1.4's shutdown and cancel) of a VM on no host
+    # ends it as finalize does; 1.4 refused them outside ACTIVE/RUNNING
+    *_rows((A.PENDING, A.HOLD, A.STOPPED), E.SHUTDOWN, A.DONE, *_DONE),
+    *_rows((A.PENDING, A.HOLD, A.STOPPED), E.CANCEL, A.DONE, *_DONE),
     *_rows(A.SUSPENDED, E.DELETE, A.DONE, *_DONE, TmTransfer("delete")),
     *_rows(A.FAILED, E.DELETE, A.DONE, ReleaseLeases()),
     # §3.4 Finalize in ACTIVE: LCM DELETE, then the cleanup of the former LCM state, then DONE

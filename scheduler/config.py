@@ -29,7 +29,7 @@ class Settings:
     ``http://localhost:2633/RPC2``."""
 
     sched_interval: float = 30
-    max_vm: int = 300
+    max_vm: int | None = 300  # None: every pending VM (MAX_VM = 0)
     max_dispatch: int = 30
     max_host: int = 1
     hypervisor_mem: float = 0.1
@@ -58,6 +58,12 @@ def _integer(low: int, high: int = 10**9) -> Callable[[str], int]:
     return convert
 
 
+def _max_vm(text: str) -> int | None:
+    """NOTE: OpenNebula 4.x+ sched.conf: ``MAX_VM = 0`` means every pending VM, not none."""
+    count = _integer(0)(text)
+    return count or None
+
+
 def _number(low: float, high: float) -> Callable[[str], float]:
     def convert(text: str) -> float:
         if not re.fullmatch(r"\s*[0-9]+(\.[0-9]*)?\s*|\s*\.[0-9]+\s*", text):
@@ -83,7 +89,7 @@ def _port(text: str) -> str:
 # attribute -> (Settings field, converter)
 KNOBS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SCHED_INTERVAL": ("sched_interval", _number(0.01, 86400)),
-    "MAX_VM": ("max_vm", _integer(1)),
+    "MAX_VM": ("max_vm", _max_vm),
     "MAX_DISPATCH": ("max_dispatch", _integer(1)),
     "MAX_HOST": ("max_host", _integer(1)),
     "HYPERVISOR_MEM": ("hypervisor_mem", _number(0, 0.99)),
@@ -136,7 +142,7 @@ def parser() -> argparse.ArgumentParser:
     add("-p", "--port", metavar="PORT", help="oned's port on localhost (ONED_PORT)")
     add("-e", "--endpoint", metavar="URL", help="oned's XML-RPC endpoint (ONE_XMLRPC)")
     add("-t", "--interval", metavar="S", help="seconds between full rounds (SCHED_INTERVAL)")
-    add("-m", "--max-vm", metavar="N", help="pending VMs considered per round (MAX_VM)")
+    add("-m", "--max-vm", metavar="N", help="pending VMs considered per round, 0 all (MAX_VM)")
     add("-d", "--max-dispatch", metavar="N", help="deployments per round (MAX_DISPATCH)")
     add("-h", "--max-host", metavar="N", help="deployments per host per round (MAX_HOST)")
     add("--live-interval", metavar="S", help="seconds between checks for new pending VMs")
@@ -173,7 +179,8 @@ def describe(settings: Settings) -> list[str]:
     """``NAME = value`` lines for the log header."""
     by_field = {name: knob for knob, (name, _) in KNOBS.items() if knob != "ONED_PORT"}
     shown = [f for f in fields(settings) if f.name in by_field and f.name != "endpoint"]
-    return [f"{by_field[f.name]} = {getattr(settings, f.name)}" for f in shown]
+    values = {f.name: getattr(settings, f.name) for f in shown}
+    return [f"{by_field[n]} = {0 if v is None else v}" for n, v in values.items()]  # MAX_VM 0
 
 
 def configure(args: argparse.Namespace, text: str | None, path: str) -> Settings:

@@ -24,7 +24,8 @@ from oned.errors import (
 from oned.records import Host, Vm
 
 # NOTE: names of every era map onto 1.4's actions (reference §4, pyone.md): 2.0's finalize and
-# 4.x's delete are 1.4's delete; 5.x's terminate(-hard) are shutdown and cancel.
+# 4.x's delete are 1.4's delete; 5.x's terminate(-hard) are shutdown and cancel, which the
+# lifecycle table also accepts where OpenNebula 6 takes terminate (PENDING, HOLD, STOPPED).
 ACTIONS = {
     **{e.value: e for e in lc.USER_ACTIONS if e not in lc.NEEDS_HOST},
     "finalize": lc.Event.DELETE,
@@ -63,8 +64,9 @@ def action(cloud: Cloud, caller: Caller, name: str, vid: int) -> int:
     method = "one.vm.action"
     event = ACTIONS.get(name.lower())
     if event is None:
+        # NOTE: OpenNebula answers an action it does not know with ACTION (0x800), not 0x1000
         known = ", ".join(sorted(ACTIONS))
-        raise BadCall(f"[{method}] Unknown action {name!r}; one of: {known}")
+        raise ActionNotAllowed(f"[{method}] Unknown action {name!r}; one of: {known}")
     vm = _vm(cloud, caller, vid, method, "MANAGE")
     _lcm(cloud).user_action(vm, event)
     return vid

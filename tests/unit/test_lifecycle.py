@@ -42,6 +42,7 @@ from oned.lifecycle import (
 from oned.records import History, Vm
 from oned.states import HistoryReason, LcmState, VmState
 from oned.template import Template
+from tests.unit.test_modern_actions import MODERN_ROWS
 
 E = Event
 HOST01 = HostRef(0, "host01", "vmm_kvm", "tm_ssh", "/srv/cloud/one/var")
@@ -228,6 +229,7 @@ def test_delete_goes_to_done_from_every_state_with_the_cleanup_of_that_state(
 def test_the_expected_rows_cover_the_whole_table():
     """No row of the lifecycle table goes untested, and the tests invent none."""
     expected = {(*r[0], r[1]) for r in ROWS} | {(*d[0], E.DELETE) for d in DELETES}
+    expected |= {(*r[0], r[1]) for r in MODERN_ROWS}  # tests/unit/test_modern_actions.py
     assert expected == set(TABLE)
 
 
@@ -289,10 +291,10 @@ def test_a_driver_outcome_the_vm_is_not_waiting_for_is_ignored(pair, event):
 def test_shutdown_of_a_pending_vm_is_refused_as_the_issue_says():
     """The exact message of the bad-input case."""
     with pytest.raises(ActionNotAllowed, match=r"^\[one\.vm\.action\] VM 7 is PENDING: "):
-        check(VmState.PENDING, LcmState.LCM_INIT, "shutdown", 7)
-    message = "[one.vm.action] VM 7 is PENDING: shutdown is allowed in ACTIVE/RUNNING"
+        check(VmState.PENDING, LcmState.LCM_INIT, "stop", 7)
+    message = "[one.vm.action] VM 7 is PENDING: stop is allowed in ACTIVE/RUNNING"
     with pytest.raises(ActionNotAllowed) as refused:
-        check(*At.PENDING, "shutdown", 7)
+        check(*At.PENDING, "stop", 7)
     assert refused.value.message == message
 
 
@@ -302,7 +304,7 @@ def test_refusals_name_where_the_action_is_allowed():
         ActionNotAllowed, match="restart is allowed in ACTIVE/BOOT or ACTIVE/UNKNOWN"
     ):
         check(*At.RUNNING, "restart", 3)
-    with pytest.raises(ActionNotAllowed, match=r"deploy is allowed in PENDING$"):
+    with pytest.raises(ActionNotAllowed, match=r"deploy is allowed in PENDING, HOLD or STOPPED$"):
         check(*At.RUNNING, "deploy", 3, method="one.vm.deploy")
     with pytest.raises(ActionNotAllowed) as refused:
         check(*At.DONE, "delete", 3)
@@ -623,10 +625,10 @@ def test_a_paused_vm_seen_by_poll_is_suspended_and_can_be_resumed():
 
 
 def test_hold_and_release_only_move_between_pending_and_hold():
-    """§3.2: no history, no effects; a held VM cannot be deployed."""
+    """§3.2: no history, no effects (modern OpenNebula also deploys a held VM)."""
     walk = Walk()
     assert walk.do(E.HOLD).effects == ()
-    assert walk.pair == At.HOLD and not allowed(*walk.pair, E.DEPLOY)
+    assert walk.pair == At.HOLD and allowed(*walk.pair, E.DEPLOY)
     walk.do(E.RELEASE)
     walk.do(E.DEPLOY, HOST01)
     assert walk.pair == At.PROLOG

@@ -22,7 +22,7 @@ import pytest
 from oned.client import OneClient, OneClientError
 from oned.errors import ConfigError
 from oned.template import parse
-from scheduler.config import Settings, apply_flags, configure, load_settings, parser
+from scheduler.config import Settings, apply_flags, configure, describe, load_settings, parser
 from scheduler.dispatch import BATCH, Dispatcher, sched_message
 from scheduler.loop import Scheduler
 from scheduler.placement import Placement
@@ -499,10 +499,19 @@ def test_sched_conf_defaults_are_opennebulas():
     assert s.live_interval == 1.0 and s.endpoint is None
 
 
+def test_max_vm_zero_means_every_pending_vm_as_in_opennebula_6():
+    """Finding 6 (issue 12): OpenNebula 6's sched.conf says MAX_VM = 0 (all pending VMs);
+    mm_sched refused it and stopped."""
+    settings = load_settings("MAX_VM = 0\n", "sched.conf")
+    assert settings.max_vm is None and "MAX_VM = 0" in describe(settings)
+    pool = "".join(f"<VM><ID>{i}</ID><UID>0</UID></VM>" for i in range(400))
+    assert len(parse_pending(f"<VM_POOL>{pool}</VM_POOL>", settings.max_vm)) == 400
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ("MAX_VM = 0", 'line 1: MAX_VM = "0" is not an integer between 1'),
+        ("MAX_VM = -1", 'line 1: MAX_VM = "-1" is not an integer between 0'),
         ("\nHYPERVISOR_MEM = 1.5", 'line 2: HYPERVISOR_MEM = "1.5" is not a number between 0 and'),
         ("ONE_XMLRPC = ftp://x", 'ONE_XMLRPC = "ftp://x" is not an http(s):// URL'),
         ("MAX_HOST = [ a = 1 ]", "line 1: MAX_HOST must be a single value"),
