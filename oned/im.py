@@ -5,6 +5,10 @@ re-enabled hosts at once, the others every HOST_MONITORING_INTERVAL; DISABLED ho
 Replies update the host's monitoring template (replace mode) and HOST_SHARE (reference §1.3,
 §1.4); failures, timeouts and unparsable answers put the host in ERROR with the reason, and no
 host ever waits for another. Results are written to the store in batches.
+
+A host in ERROR stays in ERROR while it is probed again (every interval) and leaves it only when
+a probe succeeds; LAST_MON_TIME is the time of the last successful monitoring, so the scheduler
+can tell a host it may trust from one that stopped answering.
 """
 
 from __future__ import annotations
@@ -97,6 +101,8 @@ class HostMonitor:
         self._dirty: dict[int, Host] = {}
         self._flush_call: Any = None
         self._copied: set[tuple[int, str]] = set()
+        self._probing: dict[int, int] = {}  # host id -> when its outstanding MONITOR was sent
+        self._tried: dict[int, int] = {}  # host id -> when it was last probed (for ERROR hosts)
         self._loop = task.LoopingCall(self.tick)
         self._loop.clock = reactor
 
@@ -120,22 +126,37 @@ class HostMonitor:
     def _due(self, host: Host, now: int, interval: int) -> bool:
         if host.state == HostState.DISABLED:
             return False
+        sent = self._probing.get(host.id)
+        if sent is not None:
+            if now - sent < STUCK_AFTER + interval:
+                return False  # the channel's timeout ends every probe; this is a safety net
+            self._log.error(
+                f"Host {host.id}: no answer to MONITOR in {now - sent} s; probing again"
+            )
+            del self._probing[host.id]
+            return True
         if host.state == HostState.MONITORING:
             if now - host.last_mon_time >= STUCK_AFTER + interval:
                 self._log.error(f"Host {host.id} stuck in MONITORING; back to INIT")
                 self._set_state(host, HostState.INIT)
             return False
+        if host.state == HostState.ERROR:
+            return now - self._tried.get(host.id, 0) >= interval
         return host.state == HostState.INIT or now - host.last_mon_time >= interval
 
     def monitor(self, host: Host, cycle: _Cycle | None = None) -> None:
+        """Send MONITOR; a host in ERROR keeps ERROR until the answer is a success."""
+        self._tried[host.id] = self._cloud.now()
         channel = self._drivers.im.get(host.im_mad)
         if channel is None:
             self._failed(host, self._drivers.problem("IM", host.im_mad))
             return
         cycle = cycle or _Cycle(self._reactor.seconds())
         update = 0 if (host.id, channel.name) in self._copied else 1
-        self._set_state(host, HostState.MONITORING)
+        if host.state != HostState.ERROR:
+            self._set_state(host, HostState.MONITORING)
         self._log.info(f"Monitoring host {host.name} ({host.id})")
+        self._probing[host.id] = self._tried[host.id]
         cycle.outstanding += 1
         cycle.hosts += 1
         d = channel.request("MONITOR", host.id, host.name, update, timeout=self._timeout)
@@ -146,6 +167,7 @@ class HostMonitor:
 
     def _replied(self, reply: Reply, hid: int, driver: str, cycle: _Cycle) -> None:
         self._count(cycle, reply.ok)
+        self._probing.pop(hid, None)
         host = self._cloud.pools.hosts.get(hid)
         if host is None:
             return
@@ -165,7 +187,7 @@ class HostMonitor:
         host.template.merge(template)
         derive_share(host.share, host.template)
         host.last_mon_time = self._cloud.now()
-        if host.state == HostState.MONITORING:
+        if host.state in (HostState.MONITORING, HostState.ERROR):
             self._set_state(host, HostState.MONITORED)
         else:
             self._changed(host)
@@ -173,16 +195,17 @@ class HostMonitor:
 
     def _errored(self, failure: Failure, hid: int, cycle: _Cycle) -> None:
         self._count(cycle, False)
+        self._probing.pop(hid, None)
         host = self._cloud.pools.hosts.get(hid)
         if host is not None:
             self._failed(host, failure.getErrorMessage())
 
     def _failed(self, host: Host, message: str) -> None:
+        """ERROR with the reason; LAST_MON_TIME keeps the time of the last success."""
         message = " ".join(message.split())
         self._log.error(f"Error monitoring host {host.id} : {message}")
         now = self._cloud.now()
         host.template.set("ERROR", {"MESSAGE": message, "TIMESTAMP": str(now)})
-        host.last_mon_time = now
         entered = host.state != HostState.ERROR
         if host.state != HostState.DISABLED:
             self._set_state(host, HostState.ERROR)

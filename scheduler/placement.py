@@ -213,16 +213,18 @@ class _Group:
 
 
 def _group_reason(group: _Group, skipped: Mapping[int, str]) -> str:
+    """Why no host fits, ending with the hosts skipped for their state (ERROR, stale)."""
     if not group.unfit and not group.unmatched:
         return "no host is available" + _listed(sorted(skipped.values()))
+    also = "; skipped" + _listed(sorted(skipped.values())) if skipped else ""
     if not group.unfit:
-        return f"no host satisfies REQUIREMENTS {group.requirement.text.strip()}"
+        return f"no host satisfies REQUIREMENTS {group.requirement.text.strip()}{also}"
     unfit = [f"{name}: {why}" for _, (name, why) in sorted(group.unfit.items())]
     if len(unfit) <= MOST_REASONS:
-        return "; ".join(unfit)
+        return "; ".join(unfit) + also
     kinds = Counter(why.split(" (")[0] for _, why in group.unfit.values())
     counts = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
-    return f"no room on {len(unfit)} hosts: {counts} (e.g. {unfit[0]})"
+    return f"no room on {len(unfit)} hosts: {counts} (e.g. {unfit[0]}){also}"
 
 
 def _listed(items: list[str]) -> str:

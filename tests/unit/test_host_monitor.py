@@ -170,3 +170,46 @@ def test_hook_config_type_is_what_the_runner_reads():
         'HOST_HOOK = [ name = "err", on = "ERROR", command = "x.sh", arguments = "$HID" ]'
     )
     assert config.host_hooks[0] == HookConfig("HOST", "err", "ERROR", "x.sh", "$HID", False, 1)
+
+
+def test_a_failed_host_stays_in_error_across_intervals_until_a_probe_succeeds(world):
+    """Finding 6 of issue 11: a timed-out host was back in MONITORING (``on``) at its next
+    probe, so the scheduler fed it; it now stays in ERROR until a probe succeeds."""
+    clock, cloud, im, hooks, monitor, _ = world
+    monitor.tick()
+    im.answer(0, True, INFO)
+    host = cloud.pools.hosts.get(0)
+    succeeded = host.last_mon_time
+    for probing in (HostState.MONITORING, HostState.ERROR, HostState.ERROR):
+        clock.advance(60)
+        monitor.tick()
+        assert 0 in im.requests and host.state == probing
+        im.requests.pop(0).errback(DriverTimeout("MONITOR 0: no answer from im_kvm in 90 s"))
+        assert host.state == HostState.ERROR
+        assert host.last_mon_time == succeeded
+    assert hooks.events == [(0, "ERROR")]
+    clock.advance(60)
+    monitor.tick()
+    assert host.state == HostState.ERROR
+    im.answer(0, True, INFO)
+    assert host.state == HostState.MONITORED and host.last_mon_time == cloud.now()
+
+
+def test_a_host_in_error_is_probed_once_an_interval_and_never_twice_at_once(world):
+    """Finding 6 of issue 11: LAST_MON_TIME is not refreshed on failure, yet the host in ERROR
+    is probed again only after the interval, and not while its probe is outstanding."""
+    clock, cloud, im, _, monitor, _ = world
+    monitor.tick()
+    im.answer(1, False, "Could not monitor host host01.")
+    assert cloud.pools.hosts.get(1).last_mon_time == 0
+    im.requests.clear()
+    clock.advance(59)
+    monitor.tick()
+    assert 1 not in im.requests
+    clock.advance(1)
+    monitor.tick()
+    assert 1 in im.requests
+    sent = im.requests[1]
+    clock.advance(60)
+    monitor.tick()
+    assert im.requests[1] is sent

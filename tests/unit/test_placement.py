@@ -156,6 +156,18 @@ def test_hosts_that_cannot_be_used_are_listed_when_no_host_is_available():
     assert plan_of([vm(1)], []).reasons[1] == "no host is available (there are no hosts)"
 
 
+def test_hosts_in_error_or_stale_get_no_vm_and_are_named_when_others_lack_room():
+    """Finding 6 of issue 11: a host in ERROR, or whose last successful monitoring is too old,
+    gets no VM however roomy; when no other host fits, the reason names them too."""
+    hosts = [host(0, mem=512 * 1024), host(1, state=HostState.ERROR), host(2, age=2400)]
+    plan = plan_of([vm(7), vm(8, memory=256)], hosts)
+    assert where(plan) == {8: "host00"}
+    assert plan.reasons[7] == (
+        "host00: not enough memory (512 < 1024); skipped (host01: in error; "
+        "host02: not monitored for 2400 s)"
+    )
+
+
 def test_many_hosts_without_room_are_summed_up_by_what_they_lack():
     """More than three hosts: counts per kind of shortage and one example."""
     hosts = [host(i, mem=GB) for i in range(4)] + [host(i, cpu=50) for i in range(4, 6)]
