@@ -50,15 +50,22 @@ class OneCallError(OneClientError):
 def read_session(path: str | None = None) -> str:
     """The first line of the ONE_AUTH file (``user:password``), sent verbatim as the session.
 
-    Raises ``OneClientError("ONE_AUTH file <path> not found: <reason>")`` when the file cannot be
-    read, and a clear error when its first line is not of the form ``user:password``.
+    Raises ``OneClientError("ONE_AUTH file <path> not found: <reason>")`` when the file does not
+    exist, one saying what else is wrong when it cannot be read (a directory, no permission, not
+    UTF-8), and a clear error when its first line is not of the form ``user:password``.
     """
     path = path or default_auth_file()
     try:
         with open(path, encoding="utf-8") as f:
             line = f.readline().strip()
-    except OSError as e:
+    except FileNotFoundError as e:
         raise OneClientError(f"ONE_AUTH file {path} not found: {e.strerror or e}") from e
+    except IsADirectoryError as e:
+        raise OneClientError(f"ONE_AUTH file {path} is a directory, not a file") from e
+    except OSError as e:
+        raise OneClientError(f"cannot read ONE_AUTH file {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise OneClientError(f"ONE_AUTH file {path} is not UTF-8 text: {e.reason}") from e
     if ":" not in line:
         raise OneClientError(f"ONE_AUTH file {path}: first line must be <username>:<password>")
     return line

@@ -1,8 +1,8 @@
 """Checks on a VM template at allocate time; pure.
 
 OpenNebula 1.4 stores almost anything; onecloud refuses values that could only fail later
-(a MEMORY that is not a number, a DISK that is not a vector, a REQUIREMENTS or RANK that does
-not parse), naming the attribute.
+(no MEMORY, a MEMORY that is not a number, a DISK that is not a vector, a REQUIREMENTS or RANK
+that does not parse), naming the attribute.
 
 Every template a user sends (VMs at allocate and update, networks) is also bounded, so that
 parsing and checking it stays cheap and no value can carry a line into a driver:
@@ -102,6 +102,17 @@ def check_vm_template(tmpl: Template) -> list[str]:
         problems.append(f'NAME = "{name}": must be 1-128 characters on one line')
     problems += _expressions(tmpl)
     return problems
+
+
+def check_memory_given(tmpl: Template) -> list[str]:
+    """A VM must say its MEMORY: what allocate adds to ``check_vm_template`` (not update).
+
+    NOTE: OpenNebula refuses a VM without MEMORY ("MEMORY attribute must be a positive integer
+    value"); 1.4 took it and the scheduler placed a VM of 0 MB anywhere.
+    """
+    if tmpl.get("MEMORY") is None:
+        return ["MEMORY is missing: a VM needs MEMORY, a positive integer (MB)"]
+    return []
 
 
 def _expressions(tmpl: Template) -> list[str]:
