@@ -198,6 +198,16 @@ image_pool = sa.Table(
     **MYSQL_OPTIONS,
 )
 
+# NOTE: OpenNebula's pool_control: the highest id each pool ever gave (-1: none yet), so that
+# an id is never handed out twice, not even after its object was deleted and oned restarted.
+pool_control = sa.Table(
+    "pool_control",
+    metadata,
+    sa.Column("tablename", sa.String(32), primary_key=True),
+    _int("last_oid"),
+    **MYSQL_OPTIONS,
+)
+
 POOLS = {
     "user": user_pool,
     "host": host_pool,

@@ -22,7 +22,7 @@ from oned.states import VmState
 from oned.store import migrate, networks, rows
 from oned.store.engine import DbSettings, connect, create_engine, describe, loggable_url
 from oned.store.errors import DuplicateName, StoreError, driver_reason
-from oned.store.schema import POOLS, history, host_pool, user_pool, vm_pool
+from oned.store.schema import POOLS, history, host_pool, pool_control, user_pool, vm_pool
 
 # Every state but DONE spelled out, rather than ``state <> DONE``, so that the planners can use
 # ix_vm_pool_state and never walk the DONE VMs, which accumulate without bound.
@@ -71,6 +71,14 @@ _SELECT_HISTORIES = sa.select(*rows.HISTORY_COLUMNS).where(
 )
 _MAX_OIDS = sa.union_all(
     *(sa.select(sa.literal(kind), sa.func.max(table.c.oid)) for kind, table in POOLS.items())
+)
+_KIND_OF_TABLE = {table.name: kind for kind, table in POOLS.items()}
+_LAST_OIDS = sa.select(pool_control.c.tablename, pool_control.c.last_oid)
+_COUNT_OID = (
+    pool_control.update()
+    .where(pool_control.c.tablename == sa.bindparam("b_table"))
+    .where(pool_control.c.last_oid < sa.bindparam("b_oid"))
+    .values(last_oid=sa.bindparam("b_oid"))
 )
 
 
@@ -141,14 +149,20 @@ class Store:
             return networks.load(conn)
 
     def next_oids(self) -> dict[str, int]:
-        """The next id of each pool: max(oid) + 1 over every row, DONE VMs included.
+        """The next id of each pool: one past the highest it ever gave (pool_control, which
+        every insert raises in its transaction) or holds (max(oid), DONE VMs included).
 
-        NOTE: like OpenNebula (PoolSQL reads MAX(oid) at start), the id of a deleted object
-        with the highest id is handed out again after a restart.
+        NOTE: as modern OpenNebula (pool_control), a deleted object's id is never handed out
+        again, not even after a restart.
         """
         with self._transaction() as conn:
-            found = dict(conn.execute(_MAX_OIDS).all())
-        return {kind: (-1 if found.get(kind) is None else found[kind]) + 1 for kind in POOLS}
+            found = [*conn.execute(_MAX_OIDS).all()]
+            found += [(_KIND_OF_TABLE[t], oid) for t, oid in conn.execute(_LAST_OIDS).all()]
+        last = dict.fromkeys(POOLS, -1)
+        for kind, oid in found:
+            if oid is not None and kind in last:
+                last[kind] = max(last[kind], oid)
+        return {kind: oid + 1 for kind, oid in last.items()}
 
     # -- reading what is not in memory -----------------------------------------------------
 
@@ -208,6 +222,7 @@ class Store:
         params = rows.user_params(user)
         with self._transaction("user_pool", user.name) as conn:
             conn.execute(_INSERT_USER, {"oid": user.id, **params})
+            _count_oid(conn, "user_pool", user.id)
 
     def update_user(self, user: User) -> None:
         params = rows.user_params(user)
@@ -222,6 +237,7 @@ class Store:
         params = rows.host_params(host)
         with self._transaction("host_pool", host.name) as conn:
             conn.execute(_INSERT_HOST, {"oid": host.id, **params})
+            _count_oid(conn, "host_pool", host.id)
 
     def update_host(self, host: Host) -> None:
         params = rows.host_params(host)
@@ -251,6 +267,7 @@ class Store:
         records = [rows.history_params(record) for record in vm.history]
         with self._transaction() as conn:
             conn.execute(_INSERT_VM, {"oid": vm.id, **params})
+            _count_oid(conn, "vm_pool", vm.id)
             if records:
                 conn.execute(_INSERT_HISTORY, records)
             networks.take(conn, leases)
@@ -292,6 +309,7 @@ class Store:
         DuplicateName when the name is taken."""
         with self._transaction("network_pool", net.name) as conn:
             networks.insert(conn, net)
+            _count_oid(conn, "network_pool", net.id)
 
     def update_network(self, net: Vnet) -> None:
         """The network's own row (owner, PUBLIC, template); its leases are not touched."""
@@ -322,6 +340,11 @@ class Store:
             raise StoreError(f"{self.where}: {driver_reason(exc)}") from exc
         except sa.exc.DBAPIError as exc:
             raise StoreError(f"{self.where}: {driver_reason(exc)}") from exc
+
+
+def _count_oid(conn: Connection, table: str, oid: int) -> None:
+    """Raise ``table``'s counter in pool_control to ``oid`` (never lower it)."""
+    conn.execute(_COUNT_OID, {"b_table": table, "b_oid": oid})
 
 
 @contextlib.contextmanager
