@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from oned import log as onelog
+from oned import pidfile
 from oned.bootstrap import StartupError, create_oneadmin, load_pools
 from oned.config import Config, load_config
 from oned.errors import ConfigError
@@ -137,7 +138,7 @@ def _serve(config: Config, locs: Locations) -> int:
 
     one = onelog.module("ONE")
     onelog.capture_twisted()
-    _write_pid(locs.oned_pid)
+    pidfile.acquire(locs.oned_pid, one.warning, os.environ.get("ONE_LOCATION"))
     try:
         store = Store.open(config.db, locs.db_file, onelog.module("ONE"))
     except StoreError as exc:
@@ -227,28 +228,6 @@ def _listen(reactor: object, site: object, config: Config) -> None:
         reactor.listenSSL(config.port, site, context, **kwargs)  # type: ignore[attr-defined]
     else:
         reactor.listenTCP(config.port, site, **kwargs)  # type: ignore[attr-defined]
-
-
-def _write_pid(path: str) -> None:
-    try:
-        with open(path, encoding="ascii") as f:
-            pid = int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        pid = 0
-    if pid and pid != os.getpid() and _alive(pid):
-        raise StartupError(f"oned is already running (PID {pid}, {path})")
-    with open(path, "w", encoding="ascii") as f:
-        f.write(f"{os.getpid()}\n")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _remove(path: str) -> None:
