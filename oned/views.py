@@ -22,6 +22,12 @@ _OWNER_PERMISSIONS = (
 )
 
 
+# NOTE: onecloud has no quotas; OpenNebula >= 4 sends each quota empty when none is set, and
+# USER (user.xsd) and USER_POOL (user_pool.xsd, after the users) need DEFAULT_USER_QUOTAS.
+_NO_QUOTAS = "<DATASTORE_QUOTA/><NETWORK_QUOTA/><VM_QUOTA/><IMAGE_QUOTA/>"
+DEFAULT_USER_QUOTAS = f"<DEFAULT_USER_QUOTAS>{_NO_QUOTAS}</DEFAULT_USER_QUOTAS>"
+
+
 def escape(text: str) -> str:
     """Escape text for an XML element body."""
     if "&" in text:
@@ -52,7 +58,7 @@ def user_xml(user: User) -> str:
         f"<USER><ID>{user.id}</ID><GID>{gid}</GID><GROUPS><ID>{gid}</ID></GROUPS>"
         f"<GNAME>{gname}</GNAME><NAME>{escape(user.name)}</NAME>"
         f"<PASSWORD>{escape(user.password)}</PASSWORD><AUTH_DRIVER>core</AUTH_DRIVER>"
-        f"<ENABLED>{int(user.enabled)}</ENABLED><TEMPLATE/></USER>"
+        f"<ENABLED>{int(user.enabled)}</ENABLED><TEMPLATE/>{_NO_QUOTAS}{DEFAULT_USER_QUOTAS}</USER>"
     )
 
 
@@ -95,8 +101,39 @@ def host_xml(host: Host, vm_ids: Iterable[int] = ()) -> str:
     )
     vms = "".join(f"<ID>{vid}</ID>" for vid in vm_ids)
     return (
-        f"<HOST>{head}<HOST_SHARE>{share}</HOST_SHARE><VMS>{vms}</VMS>"
-        f"{host.template.to_xml()}</HOST>"
+        f"<HOST>{head}<HOST_SHARE>{share}{_host_datastores(host)}<PCI_DEVICES/><NUMA_NODES/>"
+        f"</HOST_SHARE><VMS>{vms}</VMS>{host.template.to_xml()}{_host_monitoring(host)}</HOST>"
+    )
+
+
+def _host_datastores(host: Host) -> str:
+    """Modern HOST_SHARE/DATASTORES: the host's disk as one local system datastore."""
+    s = host.share
+    disk = (
+        ("DISK_USAGE", s.disk_usage),
+        ("FREE_DISK", s.free_disk),
+        ("MAX_DISK", s.max_disk),
+        ("USED_DISK", s.used_disk),
+    )
+    return f"<DATASTORES>{_fields(disk)}</DATASTORES>"
+
+
+def _host_monitoring(host: Host) -> str:
+    """Modern MONITORING/CAPACITY from the last monitoring (empty before the first)."""
+    if not host.last_mon_time:
+        return "<MONITORING/>"
+    s = host.share
+    capacity = _fields(
+        (
+            ("FREE_CPU", s.free_cpu),
+            ("FREE_MEMORY", s.free_mem),
+            ("USED_CPU", s.used_cpu),
+            ("USED_MEMORY", s.used_mem),
+        )
+    )
+    return (
+        f"<MONITORING><TIMESTAMP>{host.last_mon_time}</TIMESTAMP><ID>{host.id}</ID>"
+        f"<CAPACITY>{capacity}</CAPACITY></MONITORING>"
     )
 
 
@@ -123,7 +160,8 @@ def history_xml(h: History, tag: str = "HISTORY") -> str:
             ("ACTION", 0),
         )
     )
-    return f"<{tag}>{body}</{tag}>"
+    # NOTE: OpenNebula >= 5 records who asked for the action; -1 is its "the core".
+    return f"<{tag}>{body}<UID>-1</UID><GID>-1</GID><REQUEST_ID>-1</REQUEST_ID></{tag}>"
 
 
 def vm_xml(vm: Vm, uname: str) -> str:
@@ -135,12 +173,16 @@ def vm_short_xml(vm: Vm, uname: str) -> str:
     """The summary of a VM in one.vmpool.info: what listings and the scheduler read, and the
     whole USER_TEMPLATE (so that listings see the scheduler's SCHED_MESSAGE).
 
+    1.4/2.0 listings read USERNAME, MEMORY, CPU, NET_TX/NET_RX and the current HISTORY
+    (HOSTNAME); 4.x reads MONITORING/CPU and MEMORY; modern ones HISTORY_RECORDS.
+
     NOTE: OpenNebula >= 5.8 also answers one.vmpool.info with a reduced VM body, USER_TEMPLATE
     in full (and 1.4's pool had no TEMPLATE at all); the full one is one.vmpool.infoextended.
     """
     head = _fields(
         (
             *_owner(vm, uname),
+            ("USERNAME", uname),
             ("NAME", vm.name),
             ("LAST_POLL", vm.last_poll),
             ("STATE", vm.state),
@@ -151,6 +193,8 @@ def vm_short_xml(vm: Vm, uname: str) -> str:
             ("DEPLOY_ID", vm.deploy_id),
             ("MEMORY", vm.memory),
             ("CPU", vm.cpu),
+            ("NET_TX", vm.net_tx),
+            ("NET_RX", vm.net_rx),
         )
     )
     last = vm.history[-1] if vm.history else None
@@ -170,11 +214,25 @@ def vm_short_xml(vm: Vm, uname: str) -> str:
             )
         ).join(("<HISTORY>", "</HISTORY>"))
         + "</HISTORY_RECORDS>"
+        + history_xml(last)
         if last
         else "<HISTORY_RECORDS/>"
     )
     user_template = vm.user_template.to_xml("USER_TEMPLATE")
-    return f"<VM>{head}{_short_template(vm.template).to_xml()}{user_template}{records}</VM>"
+    return (
+        f"<VM>{head}{_monitoring(vm, always=True)}{_short_template(vm.template).to_xml()}"
+        f"{user_template}{records}</VM>"
+    )
+
+
+def _monitoring(vm: Vm, always: bool = False) -> str:
+    """Modern MONITORING: the polled values, empty before the first poll unless ``always``."""
+    if not (vm.last_poll or always):
+        return "<MONITORING/>"
+    return (
+        f"<MONITORING><CPU>{vm.cpu}</CPU><MEMORY>{vm.memory}</MEMORY>"
+        f"<NETRX>{vm.net_rx}</NETRX><NETTX>{vm.net_tx}</NETTX></MONITORING>"
+    )
 
 
 _SHORT_SINGLE = ("NAME", "CPU", "VCPU", "MEMORY", "REQUIREMENTS", "RANK")
@@ -223,17 +281,15 @@ def _vm(vm: Vm, uname: str, template_xml: str) -> str:
     )
     records = "".join(history_xml(h) for h in vm.history)
     last = history_xml(vm.history[-1]) if vm.history else ""
-    monitoring = (
-        f"<MONITORING><CPU>{vm.cpu}</CPU><MEMORY>{vm.memory}</MEMORY>"
-        f"<NETRX>{vm.net_rx}</NETRX><NETTX>{vm.net_tx}</NETTX></MONITORING>"
-        if vm.last_poll
-        else "<MONITORING/>"
-    )
     return (
-        f"<VM>{head}{_OWNER_PERMISSIONS}{status}{monitoring}{template_xml}"
+        f"<VM>{head}{_OWNER_PERMISSIONS}{status}{_monitoring(vm)}<SCHED_ACTIONS/>{template_xml}"
         f"{vm.user_template.to_xml('USER_TEMPLATE')}"
-        f"<HISTORY_RECORDS>{records}</HISTORY_RECORDS>{last}</VM>"
+        f"<HISTORY_RECORDS>{records}</HISTORY_RECORDS>{_NO_BACKUPS}{last}</VM>"
     )
+
+
+# NOTE: OpenNebula >= 6 always sends BACKUPS; onecloud has no backups.
+_NO_BACKUPS = "<BACKUPS><BACKUP_CONFIG/><BACKUP_IDS/></BACKUPS>"
 
 
 def vnet_xml(net: Vnet, uname: str, mac_prefix: int) -> str:
@@ -275,14 +331,48 @@ def _vnet(net: Vnet, uname: str, tail: str) -> str:
             ("TYPE", net.type),
             ("BRIDGE", net.bridge),
             ("PUBLIC", int(net.public)),
+            ("BRIDGE_TYPE", "linux"),
             ("STATE", 1),  # modern READY
+            ("PREV_STATE", 1),
+            ("PARENT_NETWORK_ID", ""),
+            *_vnet_driver(net.template),
+            ("OUTER_VLAN_ID", ""),
+            ("VLAN_ID_AUTOMATIC", 0),
+            ("OUTER_VLAN_ID_AUTOMATIC", 0),
             ("USED_LEASES", used),
             ("TOTAL_LEASES", used),  # NOTE: 1.4's name for the count of leases in use
         )
     )
+    vms = "".join(
+        f"<ID>{vid}</ID>"
+        for vid in sorted(
+            {lease.vid for lease in net.leases.values() if lease.used and lease.vid >= 0}
+        )
+    )
     return (
         f"<VNET>{head}{_permissions(net.public)}<CLUSTERS><ID>0</ID></CLUSTERS>{body}"
+        f"<VROUTERS/><UPDATED_VMS>{vms}</UPDATED_VMS>{_NOT_UPDATING}"
         f"{net.template.to_xml()}{tail}</VNET>"
+    )
+
+
+# NOTE: OpenNebula >= 5.12 updates the NICs of running VMs after a network change and lists
+# them by progress; onecloud changes no running NIC, so every user is up to date.
+_NOT_UPDATING = "<OUTDATED_VMS/><UPDATING_VMS/><ERROR_VMS/>"
+
+
+def _vnet_driver(tmpl: Template) -> tuple[tuple[str, object], ...]:
+    """VN_MAD, PHYDEV and VLAN_ID as the template sets them (oneadmin only), else ``dummy``.
+
+    NOTE: a 1.4/2.0 network is a bridge that exists on every host, which oned never touches:
+    OpenNebula >= 5's ``dummy`` driver (its ``bridge`` creates the bridge, ``fw`` adds
+    firewall rules, neither of which onecloud does).
+    """
+    values = {name: value for name, value in tmpl if isinstance(value, str)}
+    return (
+        ("VN_MAD", values.get("VN_MAD") or "dummy"),
+        ("PHYDEV", values.get("PHYDEV", "")),
+        ("VLAN_ID", values.get("VLAN_ID", "")),
     )
 
 

@@ -60,7 +60,10 @@ def test_a_vm_document_parses_with_pyone_with_history_records():
     )
     assert parsed.TEMPLATE["DISK"]["SOURCE"] == "/a & b"
     assert [h.HOSTNAME for h in parsed.HISTORY_RECORDS.HISTORY] == ["host01", "host02"]
-    assert xml.endswith("<REASON>0</REASON><ACTION>0</ACTION></HISTORY></VM>")
+    assert xml.endswith(
+        "<REASON>0</REASON><ACTION>0</ACTION><UID>-1</UID><GID>-1</GID>"
+        "<REQUEST_ID>-1</REQUEST_ID></HISTORY></VM>"
+    )
     assert "<LAST_SEQ>1</LAST_SEQ>" in xml
 
 
