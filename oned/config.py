@@ -104,6 +104,8 @@ class Config:
     im_mads: tuple[MadConfig, ...] = ()
     vm_mads: tuple[MadConfig, ...] = ()
     tm_mads: tuple[MadConfig, ...] = ()
+    # The TM_MAD of hosts added by the modern one.host.allocate, which names none.
+    default_tm_mad: str = "tm_ssh"
     hm_mad: MadConfig | None = None
     vm_hooks: tuple[HookConfig, ...] = ()
     host_hooks: tuple[HookConfig, ...] = ()
@@ -255,6 +257,7 @@ _SINGLE: dict[str, Converter] = {
     "IMAGE_REPOSITORY_PATH": _optional,
     "DEFAULT_IMAGE_TYPE": _choice("OS", "CDROM", "DATABLOCK"),
     "DEFAULT_DEVICE_PREFIX": _choice("hd", "sd", "xvd", "vd", fold=str.lower),
+    "DEFAULT_TM_MAD": _text,
 }
 
 # Attributes that may appear many times; their values are collected in order.
@@ -423,6 +426,22 @@ class _ConfigReader:
             entry = next(e for e in entries if e.name == given)
             raise self.error(entry, f"{given} is set but {missing} is not; give both or neither")
 
+    def check_default_tm(self, entries: list[Entry]) -> None:
+        """A DEFAULT_TM_MAD this file sets names one of its TM_MADs.
+
+        NOTE: since OpenNebula 4.x hosts have no TM (the datastore chooses it), so the modern
+        one.host.allocate names none; a fresh OpenNebula 6's datastores transfer with ssh.
+        Left unset, the built-in tm_ssh is checked only when a modern allocate needs it, so
+        that 1.4/2.0 files without tm_ssh keep loading.
+        """
+        chosen = self.fields.get("default_tm_mad")
+        names = [mad.name for mad in self.mads["TM"]]
+        if chosen is not None and chosen not in names:
+            entry = next(e for e in entries if e.name == "DEFAULT_TM_MAD")
+            defined = ", ".join(names) or "none"
+            message = f"DEFAULT_TM_MAD = {_show(chosen)} is not a TM_MAD name (defined: {defined})"
+            raise self.error(entry, message)
+
     def config(self) -> Config:
         return Config(
             **self.fields,
@@ -451,4 +470,5 @@ def load_config(text: str, source: str = "oned.conf") -> Config:
     for entry in entries:
         reader.read(entry)
     reader.check_tls(entries)
+    reader.check_default_tm(entries)
     return reader.config()

@@ -27,7 +27,11 @@ def allocate(cloud: Cloud, caller: Caller, name: str, im: str, vmm: str, tm: str
         raise BadCall(f'[{method}] invalid host name "{name}"')
     im = _mad(cloud.config.im_mads, im, "IM_MAD", "im_", method)
     vmm = _mad(cloud.config.vm_mads, vmm, "VM_MAD", "vmm_", method)
-    tm = _mad(cloud.config.tm_mads, tm, "TM_MAD", "tm_", method) if tm else _default_tm(cloud)
+    tm = (
+        _mad(cloud.config.tm_mads, tm, "TM_MAD", "tm_", method)
+        if tm
+        else _default_tm(cloud, method)
+    )
     if name in cloud.pools.host_names:
         raise AllocateError(f"[{method}] NAME is already taken by HOST {name!r}.")
     host = Host(id=cloud.pools.next_ids["host"], name=name, im_mad=im, vm_mad=vmm, tm_mad=tm)
@@ -109,6 +113,15 @@ def _mad(mads: tuple[MadConfig, ...], name: str, attr: str, prefix: str, method:
     raise BadCall(f'[{method}] {attr} "{name}" is not defined in oned.conf (defined: {defined})')
 
 
-def _default_tm(cloud: Cloud) -> str:
-    """Modern host.allocate has no TM driver (datastores took its place): use the first one."""
-    return cloud.config.tm_mads[0].name if cloud.config.tm_mads else ""
+def _default_tm(cloud: Cloud, method: str) -> str:
+    """Modern host.allocate names no TM driver (datastores took its place): oned.conf's
+    DEFAULT_TM_MAD, which must be one of its TM_MADs."""
+    tm = cloud.config.default_tm_mad
+    names = [m.name for m in cloud.config.tm_mads]
+    if tm not in names:
+        defined = ", ".join(names) or "none"
+        raise BadCall(
+            f'[{method}] DEFAULT_TM_MAD "{tm}" is not defined in oned.conf (defined: {defined}):'
+            " set DEFAULT_TM_MAD, or give the TM_MAD as the fourth argument"
+        )
+    return tm
