@@ -20,6 +20,7 @@ from oned.config import Config, load_config
 from oned.errors import ConfigError
 from oned.filemodes import make_dirs, tighten
 from oned.locations import Locations, locations
+from oned.mad import STOP_GRACE
 from oned.rpc.methods import VERSION
 from oned.template import Template, Value, parse
 
@@ -38,6 +39,14 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("-f", "--foreground", action="store_true", help="do not daemonise")
     parser.add_argument("-c", "--config", metavar="PATH", help="oned.conf to use")
+    parser.add_argument(
+        "--stop-grace",
+        metavar="SECONDS",
+        type=float,
+        default=STOP_GRACE,
+        help="at SIGTERM, how long driver actions in flight may take to finish before oned "
+        "stops (default %(default)g); what is left is reconciled at the next start",
+    )
     parser.add_argument("-v", "--version", action="version", version=VERSION)
     return parser.parse_args(argv)
 
@@ -62,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.foreground:
         _daemonise()
     try:
-        return _serve(config, locs)
+        return _serve(config, locs, max(0.0, args.stop_grace))
     except (ConfigError, StartupError) as exc:
         onelog.module("ONE").error(str(exc))
         print(f"oned: {exc}", file=sys.stderr)
@@ -126,7 +135,7 @@ def _daemonise() -> None:
         os.dup2(devnull, fd)
 
 
-def _serve(config: Config, locs: Locations) -> int:
+def _serve(config: Config, locs: Locations, stop_grace: float = STOP_GRACE) -> int:
     from twisted.internet import reactor, threads
 
     from oned.api.cloud import Cloud
@@ -181,7 +190,9 @@ def _serve(config: Config, locs: Locations) -> int:
         _remove(locs.oned_pid)
         one.info("oned stopped")
 
-    reactor.addSystemEventTrigger("before", "shutdown", drivers.stop_all)
+    # In-flight driver actions finish within the grace period; the rest stays transient and
+    # is reconciled at the next start (never FAILED because oned stops).
+    reactor.addSystemEventTrigger("before", "shutdown", drivers.stop_all, stop_grace)
     reactor.addSystemEventTrigger("after", "shutdown", stopped)
     scheme = "https" if config.tls_cert else "http"
     one.info(f"XML-RPC server listening at {scheme}://{config.listen_address}:{config.port}/RPC2")
@@ -194,7 +205,7 @@ def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -
     from oned.drivers import start_drivers
     from oned.hm import HookRunner
     from oned.im import HostMonitor
-    from oned.lcm import LifeCycle, route_effects
+    from oned.lcm import LifeCycle, reconcile_at_start, route_effects
     from oned.tm import TransferManager
     from oned.vmfiles import VmFiles
     from oned.vmm import VirtualMachineManager
@@ -210,9 +221,12 @@ def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -
     vmm = VirtualMachineManager(lcm, drivers, reactor, onelog.module("VMM"))
     tm = TransferManager(lcm, drivers, reactor, onelog.module("TM"))
     lcm.effects = route_effects(vmm, tm, hooks)
+    lcm.probe = vmm.probe
     cloud.lcm, cloud.var_dir = lcm, locs.var
     monitor.start()
     vmm.start_polling()
+    # Once every driver answered INIT: VMs left mid-action by a crash or a stop move on.
+    drivers.started().addCallback(lambda _: reconcile_at_start(lcm, reactor))
     reactor.addSystemEventTrigger("before", "shutdown", monitor.stop)
     reactor.addSystemEventTrigger("before", "shutdown", vmm.stop)
     reactor.addSystemEventTrigger("after", "shutdown", files.close)

@@ -18,7 +18,7 @@ from oned import log as onelog
 from oned.config import Config, MadConfig
 from oned.filemodes import create_file
 from oned.locations import Locations
-from oned.mad import DriverChannel, find_executable
+from oned.mad import STOP_GRACE, DriverChannel, find_executable
 
 _KIND_ATTR = {"IM": "IM_MAD", "VM": "VM_MAD", "TM": "TM_MAD", "HM": "HM_MAD"}
 _PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "PYTHONPATH", "SSH_AUTH_SOCK")
@@ -33,6 +33,7 @@ class Drivers:
     tm: dict[str, DriverChannel] = field(default_factory=dict)
     hm: DriverChannel | None = None
     problems: dict[tuple[str, str], str] = field(default_factory=dict)
+    starts: list[defer.Deferred] = field(default_factory=list)
 
     def problem(self, kind: str, name: str) -> str:
         """Why the driver ``name`` of ``kind`` is not available (for host/VM error messages)."""
@@ -42,8 +43,14 @@ class Drivers:
         found = [*self.im.values(), *self.vmm.values(), *self.tm.values()]
         return found + ([self.hm] if self.hm else [])
 
-    def stop_all(self) -> defer.Deferred:
-        return defer.DeferredList([c.stop() for c in self.channels()], consumeErrors=True)
+    def started(self) -> defer.Deferred:
+        """Fires once every driver answered INIT or failed to start."""
+        return defer.DeferredList(self.starts, consumeErrors=True)
+
+    def stop_all(self, grace: float = STOP_GRACE) -> defer.Deferred:
+        """Stop every driver, letting what they run finish within ``grace`` seconds."""
+        stops = [c.stop(grace) for c in self.channels()]
+        return defer.DeferredList(stops, consumeErrors=True)
 
 
 def driver_env(config: Config, locs: Locations, name: str) -> dict[str, str]:
@@ -85,9 +92,10 @@ def start_drivers(config: Config, locs: Locations, reactor: Any) -> Drivers:
             drivers.hm = channel
         else:
             targets[mad.kind][mad.name] = channel
-        channel.start().addErrback(
+        start = channel.start().addErrback(
             lambda f, n=mad.name, lg=log: lg.error(f"{n}: did not start: {f.getErrorMessage()}")
         )
+        drivers.starts.append(start)
     return drivers
 
 

@@ -14,15 +14,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet import defer
+
 from oned import lifecycle as lc
+from oned import reconcile
 from oned.api.cloud import Cloud
 from oned.api.vnets import leases_of
-from oned.errors import InternalError
+from oned.errors import ActionNotAllowed, InternalError
+from oned.mad import DriverCancelled
 from oned.records import History, Host, Vm
 from oned.states import LcmState, VmState
 from oned.vmfiles import VmFiles
 
 _MODULE_OF = {"DEPLOY": "VMM", "SHUTDOWN": "VMM", "POLL": "VMM", "TRANSFER": "TM"}
+RECONCILE_BATCH = 500  # VMs reconciled per reactor turn at start
 
 
 class LifeCycle:
@@ -40,6 +45,8 @@ class LifeCycle:
         self._log = log
         self._host_changed = host_changed
         self.effects: Callable[[Vm, lc.Effect], None] = lambda vm, effect: None
+        # POLL of a VM on a host side -> its STATE (None: no answer); VirtualMachineManager.probe
+        self.probe: Callable[[Vm, str], defer.Deferred] = lambda vm, host: defer.succeed(None)
 
     def user_action(self, vm: Vm, event: lc.Event, host: lc.HostRef | None = None) -> Vm:
         """Run a user action now; ActionNotAllowed (0x800) when the state refuses it."""
@@ -63,6 +70,61 @@ class LifeCycle:
             self.files.log(vid, "LCM", f"Ignored: {outcome.reason}", level="W")
             return None
         return self._commit(vm, outcome)
+
+    def recover(self, vm: Vm, operation: str) -> Vm:
+        """one.vm.recover: end the transient state ``vm`` is in as the operator says: as if
+        the request in flight had succeeded or failed, or by sending it again (retry); or
+        delete it (in any state). ActionNotAllowed (0x800) when the VM waits for no driver."""
+        if operation == "delete":  # as modern OpenNebula: in any state
+            return self.user_action(vm, lc.Event.DELETE)
+        effect = reconcile.retry_effect(vm)
+        if effect is None:
+            name = lc.state_name(vm.state, vm.lcm_state)
+            raise ActionNotAllowed(
+                f"[one.vm.recover] VM {vm.id} is {name}: recover {operation} is allowed in a "
+                "transient state only (ACTIVE but RUNNING or UNKNOWN)"
+            )
+        if operation == "retry":
+            self.files.log(
+                vm.id, "LCM", f"recover retry requested: {reconcile.Resend(effect).describe()}"
+            )
+            self.effects(vm, effect)
+            return vm
+        event = reconcile.recover_event(vm, operation == "success")
+        assert event is not None
+        self.files.log(vm.id, "LCM", f"recover {operation} requested: {event.value}")
+        return self.driver_event(vm.id, event) or vm
+
+    def reconcile(self, vm: Vm) -> None:
+        """At start: re-send the request a transient ``vm`` waited for, or POLL the hypervisor
+        and follow its answer (``oned.reconcile``); the decision goes to oned.log and vm.log."""
+        decision = reconcile.decide(vm)
+        if decision is None:
+            return
+        self._reconciling(vm, decision.describe())
+        if isinstance(decision, reconcile.Resend):
+            self.effects(vm, decision.effect)
+            return
+        pair = (vm.state, vm.lcm_state)
+        d = self.probe(vm, decision.host)
+        d.addCallback(self._probed, vm.id, pair, decision)
+        d.addErrback(lambda f: f.trap(DriverCancelled))
+        d.addErrback(lambda f: self._log.error(f"VM {vm.id}: reconciling: {f.getErrorMessage()}"))
+
+    def _probed(self, state: str | None, vid: int, pair: tuple[int, int],
+                decision: reconcile.Poll) -> None:  # fmt: skip
+        vm = self.cloud.pools.vms.get(vid)
+        if vm is None or (vm.state, vm.lcm_state) != pair:
+            return  # it moved on meanwhile (an operator's action)
+        event = decision.event(state)
+        said = f"STATE={state}" if state else "no answer"
+        self._reconciling(vm, f"POLL says {said}: {event.value}")
+        self.driver_event(vid, event)
+
+    def _reconciling(self, vm: Vm, what: str) -> None:
+        message = f"reconciling after restart: {what}"
+        self._log.info(f"VM {vm.id} ({lc.state_name(vm.state, vm.lcm_state)}): {message}")
+        self.files.log(vm.id, "LCM", message)
 
     def _record_error(self, vm: Vm, event: lc.Event, message: str) -> None:
         self.files.log(vm.id, "LCM", f"{event.value}: {message}", level="E")
@@ -114,6 +176,34 @@ class LifeCycle:
         """Write a VM changed outside a transition (deploy id, poll figures)."""
         self.cloud.store.update_vm(vm)  # type: ignore[attr-defined]
         self.cloud.pools.vms.changed(vm.id)
+
+
+def reconcile_at_start(
+    lcm: LifeCycle, reactor: Any, batch: int = RECONCILE_BATCH
+) -> defer.Deferred:
+    """Reconcile every VM in a transient state, ``batch`` per reactor turn so that a cloud of
+    10,000 such VMs neither blocks the reactor nor sends everything in one go (the channels
+    bound what is in flight). Fires with the number of VMs reconciled."""
+    vids = [vm.id for vm in lcm.cloud.pools.vms if reconcile.decide(vm) is not None]
+    if vids:
+        lcm._log.info(f"Reconciling {len(vids)} VMs found in a transient state")
+    done: defer.Deferred = defer.Deferred()
+
+    def run(start: int) -> None:
+        for vid in vids[start : start + batch]:
+            vm = lcm.cloud.pools.vms.get(vid)
+            try:
+                if vm is not None:
+                    lcm.reconcile(vm)
+            except Exception:  # one VM's trouble must not stop the others'
+                lcm._log.exception(f"VM {vid}: reconciling failed")
+        if start + batch < len(vids):
+            reactor.callLater(0, run, start + batch)
+        else:
+            done.callback(len(vids))
+
+    run(0)
+    return done
 
 
 def _releases(outcome: lc.Outcome) -> bool:

@@ -22,6 +22,8 @@ from twisted.internet import defer, error, protocol
 from drivers.protocol import encode_words
 
 INIT_TIMEOUT = 5.0
+STOP_GRACE = 10.0  # seconds in-flight requests get to finish when oned stops
+KILL_GRACE = 2.0  # seconds between FINALIZE and SIGKILL
 MAX_LINE = 1 << 20
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 
@@ -46,6 +48,12 @@ class DriverUnavailable(Exception):
 
 class DriverCancelled(Exception):
     """oned itself cancelled the request (DRIVER_CANCEL); nobody waits for its outcome."""
+
+
+class DriverStopping(DriverCancelled):
+    """oned is stopping: the request was not sent, or not answered within the stop's grace
+    period. Its VM keeps its transient state for reconciliation at the next start: stopping
+    is never the action's failure."""
 
 
 @dataclass
@@ -125,6 +133,8 @@ class DriverChannel:
         self._transport: Any = None
         self._ready = False
         self._stopping = False
+        self._on_exit: defer.Deferred = defer.Deferred()
+        self._drained: defer.Deferred | None = None
         self._init: defer.Deferred | None = None
         self._init_timer: Any = None
         self._restarts = 0
@@ -159,22 +169,50 @@ class DriverChannel:
         self._init_timer = self._reactor.callLater(INIT_TIMEOUT, self._init_timed_out)
         return self._init
 
-    def stop(self, grace: float = 2.0) -> defer.Deferred:
-        """FINALIZE, then kill the process if it is still there after ``grace`` seconds."""
+    def stop(self, grace: float = STOP_GRACE, kill_after: float = KILL_GRACE) -> defer.Deferred:
+        """Refuse new requests and send nothing more, let the requests the driver is running
+        finish within ``grace`` seconds, then FINALIZE and kill the process if it is still there
+        ``kill_after`` seconds later. What is left fails with DriverStopping (never a FAILURE).
+        Fires once the process is gone."""
+        if self._stopping:
+            return self._on_exit
         self._stopping = True
-        self._fail_all(DriverUnavailable(f"driver {self.name} is stopping"))
+        if self._sent and self._transport is not None:
+            self._log.info(f"{self.name}: waiting up to {grace:g} s for {self._sent} requests")
+            self._drained = defer.Deferred()
+            timer = self._reactor.callLater(grace, self._finalize, kill_after)
+            self._drained.addCallback(lambda _: timer.cancel() if timer.active() else None)
+            self._drained.addCallback(lambda _: self._finalize(kill_after))
+        else:
+            self._finalize(kill_after)
+        return self._on_exit
+
+    def _check_drained(self) -> None:
+        drained = self._drained
+        if self._stopping and not self._sent and drained is not None and not drained.called:
+            drained.callback(None)
+
+    def _finalize(self, kill_after: float) -> None:
+        left = self._sent
+        self._fail_all(DriverStopping(f"driver {self.name} is stopping"))
+        if left:
+            self._log.warning(
+                f"{self.name}: {left} requests unanswered at stop; reconciled at the next start"
+            )
         if self._transport is None or self._process is None:
-            return defer.succeed(None)
-        done = defer.Deferred()
-        self._on_exit = done
+            self._exited()
+            return
         try:
             self._transport.write(b"FINALIZE\n")
             self._transport.closeStdin()
         except Exception:  # the pipe may already be gone
             pass
-        killer = self._reactor.callLater(grace, self._kill)
-        done.addBoth(lambda r: killer.cancel() if killer.active() else None)
-        return done
+        killer = self._reactor.callLater(kill_after, self._kill)
+        self._on_exit.addBoth(lambda r: killer.cancel() if killer.active() else None)
+
+    def _exited(self) -> None:
+        if not self._on_exit.called:
+            self._on_exit.callback(None)
 
     def _kill(self) -> None:
         if self._transport is not None:
@@ -192,10 +230,9 @@ class DriverChannel:
         self._process = self._transport = None
         if self._init_timer is not None and self._init_timer.active():
             self._init_timer.cancel()
-        if self._stopping:
-            exit_deferred = getattr(self, "_on_exit", None)
-            if exit_deferred is not None and not exit_deferred.called:
-                exit_deferred.callback(None)
+        if self._stopping:  # gone during the grace period: what it ran is left to reconcile
+            self._fail_all(DriverStopping(f"driver {self.name} exited while stopping"))
+            self._exited()
             return
         code = getattr(reason.value, "exitCode", None)
         self._log.error(f"{self.name}: driver exited (code {code}); restarting")
@@ -273,6 +310,7 @@ class DriverChannel:
         self._next_of(pending.key)
         pending.deferred.callback(reply)
         self._send_waiting()
+        self._check_drained()
 
     def _next_of(self, key: tuple[str, str]) -> None:
         """Promote the next request queued behind a finished one with the same action and id."""
@@ -301,7 +339,11 @@ class DriverChannel:
         same action and id."""
         key = (action.upper(), str(oid))
         text = encode_words(key + tuple(args))
-        if text.split(" ", 2)[:2] != list(key) or self._stopping:
+        if self._stopping:
+            return defer.fail(
+                DriverStopping(f"{self.name} is stopping: {key[0]} {key[1]} not sent")
+            )
+        if text.split(" ", 2)[:2] != list(key):
             return defer.fail(DriverUnavailable(f"{self.name}: {text[:80]}: refused"))
         pending = _Pending((text + "\n").encode(), key, timeout)
         pending.timer = self._reactor.callLater(timeout, self._timed_out, pending)
@@ -314,7 +356,9 @@ class DriverChannel:
         return pending.deferred
 
     def _send_waiting(self) -> None:
-        while self._waiting and self._ready and self._sent < self._concurrency:
+        while (
+            self._waiting and self._ready and not self._stopping and self._sent < self._concurrency
+        ):
             pending = self._waiting.popleft()
             if self._in_flight.get(pending.key) is pending and not pending.sent:
                 pending.sent = True
@@ -342,6 +386,7 @@ class DriverChannel:
             DriverTimeout(f"{action} {oid}: no answer from {self.name} in {pending.timeout:g} s")
         )
         self._send_waiting()
+        self._check_drained()
 
     def _reissue(self) -> None:
         """After a restart, send again what the dead process had in flight (in order)."""
@@ -367,6 +412,7 @@ class DriverChannel:
         if self._transport is not None and self._ready:
             self._transport.write(f"DRIVER_CANCEL {oid}\n".encode())
         self._send_waiting()
+        self._check_drained()
 
     def _fail_all(self, reason: Exception) -> None:
         pending_all = list(self._in_flight.values())

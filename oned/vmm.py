@@ -19,7 +19,7 @@ from oned import log as onelog
 from oned import views
 from oned.drivers import Drivers
 from oned.lcm import LifeCycle, history_of
-from oned.mad import DriverCancelled, Reply
+from oned.mad import DriverCancelled, DriverTimeout, DriverUnavailable, Reply
 from oned.records import Vm
 from oned.states import LcmState, VmState
 from oned.template import TemplateSyntaxError, parse
@@ -48,14 +48,43 @@ class VirtualMachineManager:
     # -- effects --------------------------------------------------------------------------------
 
     def action(self, vm: Vm, effect: lc.VmmAction) -> None:
+        d = self._send(vm, effect)
+        if d is not None:
+            d.addCallbacks(self._replied, self._errored, (vm.id, effect.action), None,
+                           (vm.id, effect.action))  # fmt: skip
+
+    def probe(self, vm: Vm, host: str) -> defer.Deferred:
+        """POLL the VM on its ``host`` side ("current"/"previous") and store the figures; fires
+        with the answer's STATE, or None when there is no answer (no driver, FAILURE, timeout).
+        Fails with DriverCancelled when oned cancelled it or is stopping."""
+        d = self._send(vm, lc.VmmAction("POLL", host), fail_later=False)
+        if d is None:
+            return defer.succeed(None)
+
+        def answered(reply: Reply) -> str | None:
+            now = self._lcm.cloud.pools.vms.get(vm.id)  # DONE meanwhile: nothing to save
+            if not reply.ok or now is None:
+                return None
+            state = apply_poll(now, reply.info, self._log)
+            self._lcm.save(now)
+            return state
+
+        def errored(failure: Failure) -> str | None:
+            failure.trap(DriverTimeout, DriverUnavailable)
+            return None
+
+        return d.addCallbacks(answered, errored)
+
+    def _send(self, vm: Vm, effect: lc.VmmAction, fail_later: bool = True) -> Any:
+        """The request's Deferred; None when it cannot be sent (a FAILURE event follows)."""
         record = history_of(vm, effect.host)
-        if record is None:
-            self._later(vm.id, effect.action, f"VM {vm.id} has no host for {effect.action}")
-            return
-        channel = self._drivers.vmm.get(record.vm_mad)
-        if channel is None:
-            self._later(vm.id, effect.action, self._drivers.problem("VM", record.vm_mad))
-            return
+        channel = self._drivers.vmm.get(record.vm_mad) if record else None
+        if record is None or channel is None:
+            problem = self._drivers.problem("VM", record.vm_mad) if record else ""
+            if fail_later:
+                self._later(vm.id, effect.action,
+                            problem or f"VM {vm.id} has no host for {effect.action}")  # fmt: skip
+            return None
         images = f"{record.vm_dir}/{vm.id}/images"
         args = self._arguments(vm, effect, record.host_name, images)
         if effect.action == "DEPLOY":
@@ -65,9 +94,9 @@ class VirtualMachineManager:
         else:
             d = defer.succeed(None)
         timeout = TIMEOUTS[effect.action]
-        d.addCallback(lambda _: channel.request(effect.action, vm.id, *args, timeout=timeout))
-        d.addCallbacks(self._replied, self._errored, (vm.id, effect.action), None,
-                       (vm.id, effect.action))  # fmt: skip
+        return d.addCallback(
+            lambda _: channel.request(effect.action, vm.id, *args, timeout=timeout)
+        )
 
     def _arguments(self, vm: Vm, effect: lc.VmmAction, host: str, images: str) -> list[str]:
         deploy_id = vm.deploy_id or "-"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from oned import lifecycle as lc
+from oned import reconcile
 from oned.api import templates
 from oned.api.cloud import Caller, Cloud, require_admin, require_owner
 from oned.api.host_choice import check_host
@@ -84,6 +85,22 @@ def migrate(cloud: Cloud, caller: Caller, vid: int, hid: int, live: bool, enforc
         raise ActionNotAllowed(f"[{method}] VM {vid} is already running on host {hid}")
     check_host(host, vm, enforce, method)
     _lcm(cloud).user_action(vm, event, _ref(cloud, host))
+    return vid
+
+
+def recover(cloud: Cloud, caller: Caller, vid: int, operation: int) -> int:
+    """one.vm.recover (modern OpenNebula): oneadmin ends a VM's transient state by hand.
+    ``operation`` 0 failure and 1 success act as if the driver request in flight had failed
+    or succeeded, 2 retry sends it again, 3 delete deletes the VM (in any state). Errors:
+    0x200 not oneadmin, 0x1000 another operation, 0x400 no such VM, 0x800 not transient."""
+    method = "one.vm.recover"
+    require_admin(caller, method, f"ADMIN on VM [{vid}]")
+    name = reconcile.RECOVER_OPERATIONS.get(operation)
+    if name is None:
+        known = ", ".join(f"{k} {v}" for k, v in reconcile.RECOVER_OPERATIONS.items())
+        raise BadCall(f"[{method}] unknown operation {operation}: one of {known}")
+    vm = _vm(cloud, caller, vid, method, "ADMIN")
+    _lcm(cloud).recover(vm, name)
     return vid
 
 

@@ -141,6 +141,7 @@ METHODS: dict[str, Method] = {
         ),
         Method("one.vm.action", vm_actions.action, (("si", None),)),
         Method("one.vm.update", vm_actions.update, (("is", None), ("isi", None))),  # modern only
+        Method("one.vm.recover", vm_actions.recover, (("ii", None),)),  # modern only
         Method(
             "one.vm.migrate",
             vm_actions.migrate,

@@ -221,6 +221,12 @@ RULES: dict[str, Rule] = {
         lambda w: (MISSING, 'NOTE = "x"'),
         "USER_TEMPLATE of one's own VMs; restricted attributes are oneadmin's",
     ),
+    "one.vm.recover": admin_only(
+        lambda w: (w.owner_vm(), 3),
+        "forcing a transient state's outcome (0 failure, 1 success, 2 retry) or deleting "
+        "(3, any state) is oneadmin's, as in modern OpenNebula",
+        lambda w: (MISSING, 3),
+    ),
     "one.vm.migrate": admin_only(
         lambda w: (w.running_vm(), w.host_b, False),
         "cold and live: oneadmin's, with the host checks of one.vm.deploy",

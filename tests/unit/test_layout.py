@@ -28,6 +28,7 @@ PURE = [
     "oned.filemodes",
     "oned.lifecycle",
     "oned.lifecycle_table",
+    "oned.reconcile",
     "oned.expr",
     "oned.vnet",
 ]

@@ -170,10 +170,10 @@ def test_a_missing_disk_source_fails_the_prolog_naming_the_disk(shell):
 
 
 def test_actions_the_state_does_not_allow_are_refused_naming_it(shell):
-    """shutdown of a PENDING VM: 0x800 with the state."""
+    """suspend of a PENDING VM: 0x800 with the state."""
     cloud = shell[0]
-    with pytest.raises(ActionNotAllowed, match="VM 0 is PENDING: shutdown"):
-        vm_actions.action(cloud, ADMIN, "shutdown", 0)
+    with pytest.raises(ActionNotAllowed, match="VM 0 is PENDING: suspend"):
+        vm_actions.action(cloud, ADMIN, "suspend", 0)
 
 
 def test_deploy_with_enforce_refuses_a_host_without_room(shell):

@@ -8,7 +8,13 @@ import pytest
 from twisted.internet import task
 from twisted.python.failure import Failure
 
-from oned.mad import DriverChannel, DriverTimeout, DriverUnavailable, Reply, parse_reply
+from oned.mad import (
+    DriverChannel,
+    DriverStopping,
+    DriverTimeout,
+    Reply,
+    parse_reply,
+)
 
 
 class FakeTransport:
@@ -170,14 +176,16 @@ def test_a_driver_that_dies_is_restarted_with_back_off_and_in_flight_work_reissu
     assert "re-issuing 1 requests after a restart" in caplog.text
 
 
-def test_stop_sends_finalize_and_fails_what_is_pending(reactor, caplog):
-    """FINALIZE, stdin closed, pending requests fail with DriverUnavailable."""
+def test_stop_sends_finalize_after_the_grace_period_and_fails_what_is_pending(reactor, caplog):
+    """FINALIZE, stdin closed, requests unanswered at the end of the grace period fail with
+    DriverStopping (no FAILURE event: tests/unit/test_mad_stop.py)."""
     ch = started(reactor, caplog)
     d = ch.request("MONITOR", 1, "h", 0, timeout=30)
-    ch.stop()
+    ch.stop(grace=0)
+    reactor.advance(0)
     transport = reactor.spawned[0][1]
     assert transport.written[-1] == b"FINALIZE\n" and transport.stdin_closed
-    assert isinstance(d.result.value, DriverUnavailable)
+    assert isinstance(d.result.value, DriverStopping)
     d.addErrback(lambda f: None)
     reactor.advance(2)
     assert transport.signals == ["KILL"]
