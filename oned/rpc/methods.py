@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from oned.api import hosts, users, vm_actions, vms, vnets
+from oned.api import hosts, stubs, system, users, vm_actions, vm_modern, vms, vnets
 from oned.errors import BadCall
 
 VERSION = "onecloud 0.1.0 (OpenNebula 1.4/2.0 API, modern signatures accepted)"
@@ -93,10 +93,13 @@ def _user_allocate(name: str, password: str, driver: str = "", groups: list | No
     return name, password
 
 
+_INFO: tuple[tuple[str, Adapter], ...] = (("i", None), ("ib", None))  # id, [decrypt]
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method("one.system.version", lambda cloud, caller: VERSION, (("", None),)),
+        Method("one.system.config", system.config, (("", None),)),  # modern only
         Method(
             "one.user.allocate",
             users.allocate,
@@ -166,6 +169,22 @@ METHODS: dict[str, Method] = {
             "one.vmpool.infoextended",
             vms.pool_info_extended,
             (("iiii", None), ("iiiis", _no_query)),
+        ),
+        # modern only (issue 12): real for VMs, a fresh OpenNebula's objects for the others
+        Method("one.vm.rename", vm_modern.rename, (("is", None),)),
+        Method("one.vm.monitoring", vm_modern.monitoring, (("i", None),)),
+        Method("one.vmpool.infoset", vm_modern.pool_infoset, (("sb", None),)),
+        Method("one.grouppool.info", stubs.group_pool_info, (("", None),)),
+        Method("one.group.info", stubs.group_info, _INFO),
+        Method("one.clusterpool.info", stubs.cluster_pool_info, (("", None),)),
+        Method("one.cluster.info", stubs.cluster_info, _INFO),
+        Method("one.datastorepool.info", stubs.datastore_pool_info, (("", None),)),
+        Method("one.datastore.info", stubs.datastore_info, _INFO),
+        Method("one.templatepool.info", stubs.template_pool_info, (("iii", None),)),
+        Method(
+            "one.template.info",
+            stubs.template_info,
+            (("i", None), ("ib", None), ("ibb", None)),
         ),
         Method("one.vn.allocate", vnets.allocate, (("s", None), ("si", None))),  # 1.4, 3.x+
         Method("one.vn.info", vnets.info, (("i", None), ("ib", None))),

@@ -255,6 +255,29 @@ RULES: dict[str, Rule] = {
     "one.vnpool.info": anyone(
         lambda w: (-2,), "a user's listing holds their own and the PUBLIC networks"
     ),
+    # issue 12: modern methods; groups, clusters, datastores and templates as a fresh OpenNebula
+    "one.system.config": admin_only(lambda w: (), "oned.conf without the DB password"),
+    "one.vm.rename": owner_or_admin(
+        lambda w: (w.owner_vm(), "renamed"),
+        lambda w: (MISSING, "x"),
+        "the name rules of one.vm.allocate; not a DONE VM (0x800)",
+    ),
+    "one.vm.monitoring": owner_or_admin(
+        lambda w: (w.owner_vm(),), lambda w: (MISSING,), "the last POLL of one's own VMs"
+    ),
+    "one.vmpool.infoset": anyone(
+        lambda w: (str(w.owner_vm()), False), "only the VMs the caller may see are listed"
+    ),
+    "one.grouppool.info": anyone(lambda w: (), "groups oneadmin (0) and users (1)"),
+    "one.group.info": anyone(lambda w: (1,), "as one.grouppool.info", lambda w: (MISSING,)),
+    "one.clusterpool.info": anyone(lambda w: (), "cluster default (0): every host and network"),
+    "one.cluster.info": anyone(lambda w: (0,), "as one.clusterpool.info", lambda w: (MISSING,)),
+    "one.datastorepool.info": anyone(lambda w: (), "datastores system, default and files"),
+    "one.datastore.info": anyone(lambda w: (1,), "as one.datastorepool.info", lambda w: (MISSING,)),
+    "one.templatepool.info": anyone(lambda w: (-2, -1, -1), "empty: no VM templates yet"),
+    "one.template.info": Rule(
+        lambda w: (0,), NO_SUCH, NO_SUCH, NO_SUCH, None, "no VM templates yet: 0x400"
+    ),
 }
 
 
