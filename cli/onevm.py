@@ -8,6 +8,7 @@ script. Actions act on every VM named, in order, and stop at the first refusal (
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
@@ -338,6 +339,33 @@ def vm_migrate(live: bool) -> Run:
     return run
 
 
+# one.vm.recover's operations (modern OpenNebula's numbers), spelt as onevm's flags.
+RECOVER = {"failure": 0, "success": 1, "retry": 2, "delete": 3}
+
+
+def recover(ctx: Context, opts: argparse.Namespace) -> None:
+    """``onevm recover --success|--failure|--retry|--delete VM...``: one.vm.recover."""
+    operation = RECOVER.get(opts.operation.removeprefix("--"))
+    if operation is None:
+        raise CliError(
+            f"recover: one of {', '.join('--' + k for k in RECOVER)}, not {opts.operation}"
+        )
+    for vid in resolve_ids(ctx, VM_POOL, opts.vms):
+        ctx.call("one.vm.recover", vid, operation)
+        ctx.verbose("Recovering VM")
+
+
+def _recover_flags(argv: Sequence[str]) -> list[str]:
+    """The flag after ``recover`` as its positional word (``--success`` -> ``success``), so
+    argparse does not take it for an unknown option."""
+    args = list(argv)
+    if "recover" in args:
+        at = args.index("recover") + 1
+        args[at:] = [a.removeprefix("--") if a.removeprefix("--") in RECOVER else a
+                     for a in args[at:]]  # fmt: skip
+    return args
+
+
 _VMS = Arg("vms", "name|id", "VM names or ids (ranges like 1-3 allowed)", nargs="+")
 _HOST = Arg("host", "host", "host name or id")
 _FILTER = Arg("filter", "a|all|m|mine|uid|username", "whose VMs to list (default: all)", "?")
@@ -390,6 +418,13 @@ COMMANDS = (
         "delete", "Deletes a VM from the pool, in any state", "finalize", "VM correctly deleted"
     ),
     _action("restart", "Boots again a VM in UNKNOWN or BOOT state", "restart", "Restarting VM"),
+    Command(
+        "recover",
+        "Ends the transient state a VM is stuck in, as if its driver action had failed or "
+        "succeeded, by sending it again, or deletes the VM (oneadmin only)",
+        recover,
+        (Arg("operation", "--success|--failure|--retry|--delete", "how to end it"), _VMS),
+    ),
     Command("list", "Lists VMs in the pool", list_, (_FILTER,), ("list",), VM_COLUMNS),
     Command("show", "Gets information about VMs", show, (_VMS,)),
     Command("top", "Lists VMs continuously", top_, (_FILTER,), ("list", "delay"), VM_COLUMNS),
@@ -406,7 +441,8 @@ COMMANDS = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``onevm``: returns the exit status (0, or 255 after ``Error: ...``)."""
-    return run_cli(PROG, DESCRIPTION, COMMANDS, argv)
+    args = _recover_flags(sys.argv[1:] if argv is None else argv)
+    return run_cli(PROG, DESCRIPTION, COMMANDS, args)
 
 
 if __name__ == "__main__":
