@@ -84,9 +84,40 @@ install_debian_packages() {
     [ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing}(run as root to install them)"
     say "installing Debian packages: $missing"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
+    apt_get_waiting update -qq
     # shellcheck disable=SC2086  # word splitting of the package list is intended
-    apt-get -o Dpkg::Options::=--force-confnew install -y -qq $missing </dev/null
+    apt_get_waiting -o Dpkg::Options::=--force-confnew install -y -qq $missing </dev/null
+}
+
+# apt_get_waiting ARGS...: apt-get ARGS; while another apt or dpkg holds its lock (a fresh Debian
+# machine often runs unattended-upgrades at boot), wait and retry, saying so, for at most
+# $APT_LOCK_WAIT seconds (600 by default); then fail naming the lock's holder.
+apt_get_waiting() {
+    local deadline=$((SECONDS + ${APT_LOCK_WAIT:-600})) err said=false
+    err=$(mktemp)
+    while true; do
+        if apt-get "$@" 2>"$err"; then
+            rm -f "$err"
+            return 0
+        fi
+        if ! grep -qE "$APT_LOCKED" "$err" || [ "$SECONDS" -ge "$deadline" ]; then
+            cat "$err" >&2
+            rm -f "$err"
+            die "apt-get $1 failed"
+        fi
+        $said || say "waiting (at most ${APT_LOCK_WAIT:-600} s) for another apt/dpkg to finish: $(lock_holder "$err")"
+        said=true
+        sleep "${APT_LOCK_POLL:-5}"
+    done
+}
+
+APT_LOCKED='Could not get lock|Unable to acquire the dpkg frontend lock|another process using it'
+
+# lock_holder FILE: the "held by process N (name)" part of apt's message, or its first line.
+lock_holder() {
+    local holder
+    holder=$(grep -oE 'held by process [0-9]+( \([^)]*\))?' "$1" | head -n 1) || true
+    printf '%s' "${holder:-$(head -n 1 "$1")}"
 }
 
 # --- Python venv -----------------------------------------------------------------------------

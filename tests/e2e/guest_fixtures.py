@@ -378,12 +378,15 @@ def second_libvirt(libvirt_uri: str) -> Iterator[str]:
     name = f"e2e-{os.getpid()}"
     root = INSTANCES / name
     try:
-        uri = _start_libvirt("--instance", name, "--root", str(root)).splitlines()[-1]
-    except RuntimeError as error:
-        pytest.fail(str(error))
-    yield uri
-    _start_libvirt("--instance", name, "--root", str(root), "--stop")
-    shutil.rmtree(root, ignore_errors=True)
+        try:
+            uri = _start_libvirt("--instance", name, "--root", str(root)).splitlines()[-1]
+        except RuntimeError as error:
+            pytest.fail(str(error))
+        yield uri
+    finally:  # also when start-libvirt failed halfway: what it started is stopped
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            _start_libvirt("--instance", name, "--root", str(root), "--stop")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _boots_under_kvm(uri: str, guest: TestGuest, directory: Path) -> bool:

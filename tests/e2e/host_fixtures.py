@@ -4,8 +4,11 @@ Import the fixture into a conftest (tests/e2e/conftest.py does):
 ``from tests.e2e.host_fixtures import test_hosts  # noqa: F401``.
 
 ``test_hosts`` (session) runs ``share/scripts/test-hosts up 3`` with a prefix and subnet of its
-own and ``down`` at the end, even when tests fail (and, at the next start, for sessions that
-were killed before they could). It yields a ``TestHosts``: ``.prefix``, ``.hosts`` (a list of
+own and ``down`` at the end, even when tests fail or ``up`` itself fails halfway (and, at the next
+start, for sessions that were killed before they could). Its SSH key, known_hosts and the hosts'
+authorized_keys are the session's own: the key in ``$HOME/.ssh`` of the session's temporary home
+(tests/conftest.py ``private_home``), where the drivers' paramiko finds it; the operator's
+``~/.ssh`` is never read nor written. It yields a ``TestHosts``: ``.prefix``, ``.hosts`` (a list of
 ``(name, address)``, also what iterating over it gives), and ways to make a host misbehave
 for a while: ``freeze(name)`` (every process of the host stopped: connections hang),
 ``stop(name)`` (sshd and its sessions killed: connections refused), ``restore()``.
@@ -59,6 +62,7 @@ class TestHosts:
 
     prefix: str
     hosts: list[tuple[str, str]]
+    ssh_dir: Path
     frozen: set[str] = field(default_factory=set)
 
     __test__ = False  # not a test class, whatever its name
@@ -90,7 +94,10 @@ class TestHosts:
         for name in self.frozen:
             signal_host(name, signal.SIGCONT)
         self.frozen.clear()
-        run_script("up", str(len(self.hosts)), "--prefix", self.prefix, "--subnet", self.subnet)
+        run_script(
+            "up", str(len(self.hosts)), "--prefix", self.prefix, "--subnet", self.subnet,
+            "--ssh-dir", str(self.ssh_dir),
+        )  # fmt: skip
 
     @property
     def subnet(self) -> str:
@@ -125,23 +132,30 @@ def missing_tools() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def test_hosts() -> Iterator[TestHosts]:
+def test_hosts(private_home: Path) -> Iterator[TestHosts]:
     """Three namespace hosts reachable over SSH as root; removed at the end of the session."""
     if reason := missing_tools():
         pytest.skip(reason)
-    prefix = f"ot{os.getpid()}x"
-    with open(LOCK, "w") as lock:  # workers of one run must not pick the same subnet
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        remove_abandoned()
-        try:
-            out = run_script("up", str(COUNT), "--prefix", prefix, "--subnet", free_subnet())
-        except BaseException:
-            run_script("down", "--prefix", prefix)
-            raise
-    hosts = TestHosts(prefix, [tuple(line.split()) for line in out.splitlines()])  # type: ignore[misc]
+    with hosts_up(f"ot{os.getpid()}x", private_home / ".ssh") as hosts:
+        yield hosts
+
+
+@contextlib.contextmanager
+def hosts_up(prefix: str, ssh_dir: Path, count: int = COUNT) -> Iterator[TestHosts]:
+    """``count`` hosts under ``prefix`` with the key of ``ssh_dir``; down again on the way out,
+    whatever happened (``up`` failing halfway included)."""
+    hosts = TestHosts(prefix, [], ssh_dir)
     try:
+        with open(LOCK, "w") as lock:  # workers of one run must not pick the same subnet
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            remove_abandoned()
+            out = run_script(
+                "up", str(count), "--prefix", prefix, "--subnet", free_subnet(),
+                "--ssh-dir", str(ssh_dir),
+            )  # fmt: skip
+        hosts.hosts = [tuple(line.split()) for line in out.splitlines()]  # type: ignore[misc]
         yield hosts
     finally:
         for name in hosts.frozen:
             signal_host(name, signal.SIGCONT)
-        run_script("down", "--prefix", prefix)
+        run_script("down", "--prefix", prefix, "--ssh-dir", str(ssh_dir))

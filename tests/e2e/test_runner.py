@@ -56,12 +56,13 @@ def test_a_local_command_can_be_cancelled():
     """The cancel hook kills the process at once."""
     hooks = []
     result = []
+    sleeper = ["sleep", "30"]
     thread = threading.Thread(
-        target=lambda: result.append(run_local(["sleep", "30"], timeout=60, on_cancel=hooks.append))
+        target=lambda: result.append(run_local(sleeper, timeout=60, on_cancel=hooks.append)),
+        daemon=True,
     )
     thread.start()
-    while not hooks:
-        time.sleep(0.01)
+    wait_for_hook(hooks, thread, result)
     hooks[0]()
     thread.join(5)
     assert result[0].code == 130
@@ -127,15 +128,27 @@ def test_a_remote_command_can_be_cancelled(pool, test_hosts):
     thread = threading.Thread(
         target=lambda: result.append(
             pool.run(address, ["sleep", "30"], timeout=60, on_cancel=hooks.append)
-        )
+        ),
+        daemon=True,
     )
     thread.start()
-    while not hooks:
-        time.sleep(0.01)
+    wait_for_hook(hooks, thread, result)
     time.sleep(0.2)  # let the command start on the host
     hooks[0]()
     thread.join(5)
     assert result[0].code == 130
+
+
+def wait_for_hook(hooks: list, thread: threading.Thread, result: list, timeout: float = 30) -> None:
+    """Until the runner handed over its cancel hook; fails with what it returned instead (an
+    unreachable host answers without ever asking for one) or when ``timeout`` passed."""
+    deadline = time.monotonic() + timeout
+    while not hooks:
+        if not thread.is_alive():
+            pytest.fail(f"the command ended without a cancel hook: {result}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no cancel hook within {timeout} s")
+        time.sleep(0.01)
 
 
 def test_put_writes_a_file_atomically_with_its_mode(pool, test_hosts, tmp_path):

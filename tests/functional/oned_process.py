@@ -1,7 +1,13 @@
-"""A real oned process in a temporary self-contained install, for functional tests."""
+"""A real oned process in a temporary self-contained install, for functional tests.
+
+Every ``OnedProcess`` is remembered in ``STARTED``; tests/conftest.py calls ``cleanup`` on those
+a test made once the test and its fixtures are done, so a fixture that fails halfway (after
+``start`` or ``one start``, before its own teardown) leaves no oned, mm_sched or driver running.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -13,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+DAEMONS = ("sched", "oned")  # the pid files `one start` leaves in var/, in stopping order
 
 
 def free_port() -> int:
@@ -28,6 +35,7 @@ class OnedProcess:
         self.location = location
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        STARTED.append(self)
         for sub in ("etc", "var", "lib/mads", ".one"):
             (location / sub).mkdir(parents=True, exist_ok=True)
         self.auth_file = location / ".one" / "one_auth"
@@ -90,12 +98,15 @@ class OnedProcess:
         return path.read_text() if path.exists() else ""
 
     def start(self, timeout: float = 20) -> OnedProcess:
+        """oned -f, listening within ``timeout`` seconds; when it does not, it is killed (with
+        its drivers: its own process group) before the RuntimeError saying why."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "oned", "-f"],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -107,6 +118,7 @@ class OnedProcess:
                 return self
             except OSError:
                 time.sleep(0.05)
+        self.stop(signal.SIGKILL)
         raise RuntimeError(f"oned did not listen on {self.port} within {timeout}s\n{self.log}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
@@ -117,8 +129,20 @@ class OnedProcess:
             return self.proc.wait(timeout)
         finally:
             if self.proc.poll() is None:
-                self.proc.kill()
+                kill_group(self.proc.pid)
                 self.proc.wait()
+
+    def cleanup(self, timeout: float = 15) -> list[str]:
+        """Stop whatever of this cloud still runs: oned -f, and the oned and mm_sched of
+        ``one start`` (by their pid files); the names of those that were still running."""
+        left = [] if self.proc is None or self.proc.poll() is not None else ["oned -f"]
+        self.stop(timeout=timeout)
+        for stem in DAEMONS:
+            pid = daemon_pid(self.location / "var" / f"{stem}.pid")
+            if pid is not None:
+                left.append(f"{stem} ({pid})")
+                stop_pid(pid, timeout)
+        return left
 
     def run_cli(self, *argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run one of the CLI commands (``onehost``, ``oneuser``...) against this oned."""
@@ -130,6 +154,48 @@ class OnedProcess:
             text=True,
             timeout=60,
         )
+
+
+STARTED: list[OnedProcess] = []
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group of ``pid`` (oned and its drivers), never the tests' own group."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        group = os.getpgid(pid)
+        if group != os.getpgrp():
+            os.killpg(group, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+
+
+def alive(pid: int) -> bool:
+    """A running process (a zombie waiting for its parent is not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return not re.search(r"^State:\s*[ZX]", status, re.M)
+
+
+def daemon_pid(pid_file: Path) -> int | None:
+    """The live process a pid file of ``one start`` names, if any."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def stop_pid(pid: int, timeout: float) -> None:
+    """SIGTERM, then SIGKILL (with its group) when it is still there after ``timeout``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return
+        time.sleep(0.05)
+    kill_group(pid)
 
 
 def check_survives_kill_9(oned: OnedProcess) -> None:
