@@ -94,6 +94,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parse_driver_args(parser, argv)
 
 
+def hook_lane(request: Request) -> str | None:
+    """The host a hook runs on (its lane: a hung host delays only its own hooks), None if LOCAL."""
+    return parse_execute(request).host
+
+
 def actions(ctx: Context) -> dict[str, Action]:
     return {"EXECUTE": partial(execute, ctx)}
 
@@ -102,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     pool = SshPool()
     try:
-        return serve(actions(Context(pool, args.timeout)), concurrency=args.concurrency)
+        ctx = Context(pool, args.timeout)
+        return serve(actions(ctx), concurrency=args.concurrency, lane=hook_lane)
     finally:
         pool.close()
 

@@ -27,6 +27,7 @@ from drivers.protocol import (
     Logger,
     Request,
     driver_parser,
+    host_lane,
     parse_driver_args,
     serve,
 )
@@ -202,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pool = SshPool(max_idle=args.concurrency)  # at most that many shells busy on one host
     ctx = Context(pool, make_bundle(probes, args.hypervisor), args.remote_dir, args.timeout)
     try:
-        return serve(actions(ctx), concurrency=args.concurrency)
+        return serve(actions(ctx), concurrency=args.concurrency, lane=host_lane)
     finally:
         pool.close()
 

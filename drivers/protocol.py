@@ -23,6 +23,7 @@ import shlex
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, BinaryIO, Generic, NamedTuple, TypeVar
 from urllib.parse import unquote_to_bytes
 
@@ -302,12 +303,14 @@ def run_action(action: Action, request: Request, log: Logger) -> str | None:
 
 class _Workers:
     """Up to ``limit`` daemon threads taking jobs from one queue, started only when a job would
-    otherwise wait (a driver starts in milliseconds; FINALIZE never waits for a hung action)."""
+    otherwise wait (a driver starts in milliseconds; FINALIZE never waits for a hung action).
+    A thread idle for ``idle_exit`` seconds ends, so a lane per host keeps no threads for long."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, idle_exit: float | None = None) -> None:
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._limit, self._started, self._idle, self._pending = max(1, limit), 0, 0, 0
+        self._idle_exit = idle_exit
 
     def submit(self, job: Callable[[], None]) -> None:
         with self._lock:
@@ -322,13 +325,27 @@ class _Workers:
         while True:
             with self._lock:
                 self._idle += 1
-            job = self._jobs.get()
-            with self._lock:
-                self._idle -= 1
-                self._pending -= 1
+            job = self._next()
             if job is None:
                 return
             job()
+
+    def _next(self) -> Callable[[], None] | None:
+        """The next job, or None when this thread should end (stopped, or idle too long)."""
+        while True:
+            try:
+                job = self._jobs.get(timeout=self._idle_exit)
+            except queue.Empty:
+                with self._lock:  # stay while every idle thread has a job waiting for it
+                    if self._pending >= self._idle:
+                        continue
+                    self._idle -= 1
+                    self._started -= 1
+                    return None
+            with self._lock:
+                self._idle -= 1
+                self._pending -= 1
+            return job
 
     def stop(self) -> None:
         """Let every worker end once it is done with what it runs (hung ones never are)."""
@@ -336,6 +353,50 @@ class _Workers:
             count, self._limit = self._started, 0
         for _ in range(count):
             self._jobs.put(None)
+
+
+Lane = Callable[[Request], "str | None"]
+LANE_IDLE_EXIT = 60.0  # seconds a host's idle worker thread lives
+
+
+class _Lanes:
+    """A ``_Workers`` per host (the lane ``lane(request)`` names), each with up to ``limit``
+    threads of its own, and one shared by requests of no host. A host that hangs holds only its
+    own lane's threads: its queued actions wait in its lane, never in front of another host's."""
+
+    def __init__(self, limit: int, lane: Lane | None) -> None:
+        self._limit, self._lane = limit, lane
+        self._shared = _Workers(limit)
+        self._by_host: dict[str, _Workers] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, request: Request, job: Callable[[], None]) -> None:
+        self._workers(request).submit(job)
+
+    def _workers(self, request: Request) -> _Workers:
+        try:
+            host = self._lane(request) if self._lane else None
+        except Exception:  # a request whose host cannot be told: the shared lane answers it
+            host = None
+        if not host:
+            return self._shared
+        with self._lock:
+            workers = self._by_host.get(host)
+            if workers is None:
+                workers = self._by_host[host] = _Workers(self._limit, LANE_IDLE_EXIT)
+            return workers
+
+    def stop(self) -> None:
+        with self._lock:
+            lanes = [self._shared, *self._by_host.values()]
+        for workers in lanes:
+            workers.stop()
+
+
+def host_lane(request: Request) -> str | None:
+    """The lane of a VMM or IM request: its first argument, the host (``DEPLOY id host ...``,
+    ``MONITOR id host ...``, ``MIGRATE id source ...``)."""
+    return request.args[0] if request.args else None
 
 
 def unbuffered_stdout() -> BinaryIO:
@@ -365,18 +426,20 @@ def serve(
     actions: Mapping[str, Action],
     *,
     concurrency: int = 15,
+    lane: Lane | None = None,
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
 ) -> int:
     """Answer oned until FINALIZE or end of input; returns the exit status (0).
 
     INIT, FINALIZE and DRIVER_CANCEL are handled here; every other request runs ``actions[ACTION]``
-    on one of ``concurrency`` threads. Unknown actions answer ``ACTION FAILURE ID unknown action``;
-    malformed lines are logged and ignored.
+    on one of ``concurrency`` threads of its host's lane (``lane(request)``; one shared lane
+    without it), so a hung host delays only its own actions. Unknown actions answer
+    ``ACTION FAILURE ID unknown action``; malformed lines are logged and ignored.
     """
     stdin = sys.stdin.buffer if stdin is None else stdin
     output = Output(unbuffered_stdout() if stdout is None else stdout)
-    dispatcher = _Dispatcher(actions, output, concurrency)
+    dispatcher = _Dispatcher(actions, output, _Lanes(concurrency, lane))
     for raw in stdin:
         request = _read(raw, output)
         if request is None:
@@ -406,9 +469,9 @@ def _read(raw: bytes, output: Output) -> Request | None:
 class _Dispatcher:
     """Routes parsed requests: the protocol's own actions here, the driver's to the workers."""
 
-    def __init__(self, actions: Mapping[str, Action], output: Output, concurrency: int) -> None:
+    def __init__(self, actions: Mapping[str, Action], output: Output, workers: _Lanes) -> None:
         self.actions, self.output = actions, output
-        self.inflight, self.workers = _InFlight(), _Workers(concurrency)
+        self.inflight, self.workers = _InFlight(), workers
 
     def dispatch(self, request: Request) -> None:
         if request.action == "INIT":
@@ -422,7 +485,8 @@ class _Dispatcher:
         else:
             log = Logger(self.output, request.id)
             self.inflight.add(log)
-            self.workers.submit(lambda: self._job(self.actions[request.action], request, log))
+            job = partial(self._job, self.actions[request.action], request, log)
+            self.workers.submit(request, job)
 
     def _job(self, action: Action, request: Request, log: Logger) -> None:
         try:

@@ -237,11 +237,21 @@ def _stderr_note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+class _Attempt:
+    """One connection attempt to a host, which the other commands for it wait for (each up to
+    its own deadline) instead of each dialling a host that does not answer."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.client: Any = None
+        self.error: BaseException | None = None
+
+
 @dataclass
 class _Host:
-    lock: threading.Lock = field(default_factory=threading.Lock)
     client: Any = None
     idle: list[_Shell] = field(default_factory=list)
+    connecting: _Attempt | None = None
 
 
 class SshPool:
@@ -337,22 +347,44 @@ class SshPool:
             return self._hosts.setdefault(host, _Host())
 
     def _transport(self, host: str, deadline: float) -> tuple[Any, bool]:
-        """The host's live transport, and whether it was just made."""
+        """The host's live transport, and whether it was just made. One thread connects; the
+        others for that host wait for its attempt, bounded by their own deadline, and holding
+        no lock meanwhile; a connection refused or unanswered fails them all at once."""
         entry = self._entry(host)
-        if not entry.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise _Timeout()
+        while True:
+            with self._lock:
+                transport = entry.client.get_transport() if entry.client else None
+                if transport is not None and transport.is_active():
+                    return transport, False
+                attempt, mine = entry.connecting, entry.connecting is None
+                if mine:
+                    attempt = entry.connecting = _Attempt()
+            assert attempt is not None
+            if mine:
+                return self._dial(host, entry, attempt, deadline).get_transport(), True
+            if not attempt.done.wait(max(0.0, deadline - time.monotonic())):
+                raise _Timeout()
+            if isinstance(attempt.error, Unreachable):
+                raise Unreachable(str(attempt.error))
+            if attempt.error is not None and time.monotonic() >= deadline:
+                raise _Timeout()  # else its own time ran out before ours: try again
+
+    def _dial(self, host: str, entry: _Host, attempt: _Attempt, deadline: float) -> Any:
+        """Make ``attempt``: drop the dead connection, open a new one, tell the waiters."""
         try:
-            transport = entry.client.get_transport() if entry.client else None
-            if transport is not None and transport.is_active():
-                return transport, False
             self._forget(host)
             budget = min(self.connect_timeout, deadline - time.monotonic())
             if budget <= 0:
                 raise _Timeout()
-            entry.client = self._connect(host, budget, deadline)
-            return entry.client.get_transport(), True
+            attempt.client = self._connect(host, budget, deadline)
+            return attempt.client
+        except BaseException as err:
+            attempt.error = err
+            raise
         finally:
-            entry.lock.release()
+            with self._lock:
+                entry.connecting, entry.client = None, attempt.client
+            attempt.done.set()
 
     def _connect(self, host: str, budget: float, deadline: float) -> Any:
         """A new connection; giving up because the command's own time ran out is a timeout."""

@@ -291,6 +291,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parse_driver_args(parser, argv)
 
 
+def transfer_lane(ctx: Context, request: Request) -> str | None:
+    """The first host the script names (its lane: a hung host delays only its own transfers),
+    None when it names only the front-end or cannot be read (the action then says why)."""
+    if ctx.kind == "dummy" or not request.args:
+        return None
+    for command in read_script(request.args[0]):
+        for text in command.args:
+            host = ctx.place(text).host if not URL.match(text) else None
+            if host:
+                return host
+    return None
+
+
 def actions(ctx: Context) -> dict[str, Action]:
     return {"TRANSFER": partial(transfer, ctx)}
 
@@ -309,7 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     pool = SshPool(max_idle=args.concurrency) if args.set == "ssh" else None
     ctx = Context(args.set, local_names(args.front_end), args.timeout, pool, rewrite)
     try:
-        return serve(actions(ctx), concurrency=args.concurrency)
+        lane = partial(transfer_lane, ctx)
+        return serve(actions(ctx), concurrency=args.concurrency, lane=lane)
     finally:
         if pool is not None:
             pool.close()

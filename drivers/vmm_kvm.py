@@ -34,6 +34,7 @@ from drivers.protocol import (
     Logger,
     Request,
     driver_parser,
+    host_lane,
     one_line,
     parse_driver_args,
     serve,
@@ -371,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.unsafe_migration, args.timeout, pool,
     )  # fmt: skip
     try:
-        return serve(actions(ctx), concurrency=args.concurrency)
+        return serve(actions(ctx), concurrency=args.concurrency, lane=host_lane)
     finally:
         pool.close()
 

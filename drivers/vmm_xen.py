@@ -33,6 +33,7 @@ from drivers.protocol import (
     Logger,
     Request,
     driver_parser,
+    host_lane,
     parse_driver_args,
     serve,
 )
@@ -366,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run, put = runners(pool, local_names())
     ctx = Context(run, put, front_end_var(), args.timeout, args.shutdown_timeout)
     try:
-        return serve(actions(ctx), concurrency=args.concurrency)
+        return serve(actions(ctx), concurrency=args.concurrency, lane=host_lane)
     finally:
         pool.close()
 

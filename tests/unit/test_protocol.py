@@ -21,6 +21,7 @@ from drivers.protocol import (
     format_attributes,
     format_log,
     format_reply,
+    host_lane,
     one_line,
     parse_reply,
     parse_request,
@@ -293,6 +294,54 @@ def test_actions_never_run_more_at_once_than_the_concurrency(wire_factory):
     release.set()
     wire.wait_for(lambda lines: sum(line.startswith("WORK SUCCESS") for line in lines) == 10)
     assert state["peak"] == 3
+
+
+def test_actions_of_a_hung_host_never_hold_up_another_hosts_actions(wire_factory):
+    """Issue 11 finding 5: with every thread busy on one host's hung actions and more queued to
+    it, an action for another host is answered at once (the old shared pool made it wait)."""
+    release, hung = threading.Event(), queue.SimpleQueue()
+
+    def work(request, log):
+        if request.args[0] == "frozen":
+            hung.put(request.id)
+            release.wait(WAIT)
+        return request.args[0]
+
+    wire = wire_factory({"DEPLOY": work}, concurrency=3, lane=host_lane)
+    wire.send(*[f"DEPLOY {n} frozen f" for n in range(20)])
+    for _ in range(3):
+        hung.get(timeout=WAIT)
+    wire.send("DEPLOY 99 healthy f")
+    lines = wire.wait_for_line("DEPLOY SUCCESS 99 healthy")
+    assert lines == ["DEPLOY SUCCESS 99 healthy\n"] and hung.empty()
+    release.set()
+    wire.wait_for(lambda lines: sum(line.startswith("DEPLOY SUCCESS") for line in lines) == 21)
+
+
+def test_each_host_lane_runs_at_most_the_concurrency_and_answers_all(wire_factory):
+    """Per host, no more than ``concurrency`` actions run at once; every one is answered."""
+    lock, release = threading.Condition(), threading.Event()
+    running: dict[str, int] = {}
+    peak: dict[str, int] = {}
+
+    def block(request, log):
+        host = request.args[0]
+        with lock:
+            running[host] = running.get(host, 0) + 1
+            peak[host] = max(peak.get(host, 0), running[host])
+            lock.notify_all()
+        release.wait(WAIT)
+        with lock:
+            running[host] -= 1
+        return "done"
+
+    wire = wire_factory({"WORK": block}, concurrency=2, lane=host_lane)
+    wire.send(*[f"WORK {n} h{n % 2}" for n in range(8)])
+    with lock:
+        assert lock.wait_for(lambda: running.get("h0") == 2 and running.get("h1") == 2, WAIT)
+    release.set()
+    wire.wait_for(lambda lines: sum(line.startswith("WORK SUCCESS") for line in lines) == 8)
+    assert peak == {"h0": 2, "h1": 2}
 
 
 def test_each_reply_is_one_write_call_holding_one_whole_line(wire_factory):
