@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from oned import auth
+from oned import auth, views
 from oned.api.cloud import Caller, Cloud, require_admin, require_owner
 from oned.api.replies import document, pool
 from oned.errors import ActionNotAllowed, AllocateError, BadCall, NoSuchObject
 from oned.records import User
-from oned.rpc.marshal import Escaped
+from oned.rpc.marshal import Escaped, escape_bytes
 from oned.store import DuplicateName
 
 
@@ -54,10 +54,14 @@ def info(cloud: Cloud, caller: Caller, uid: int, decrypt: bool = False) -> Escap
     return document(cloud.pools.users.xml(user))
 
 
+_DEFAULT_QUOTAS = escape_bytes(views.DEFAULT_USER_QUOTAS)
+
+
 def pool_info(cloud: Cloud, caller: Caller) -> Escaped:
     require_admin(caller, "one.userpool.info", "INFO on USER POOL")
     users = cloud.pools.users
-    return pool("USER_POOL", (users.xml(u) for u in users))
+    # user_pool.xsd: the pool's DEFAULT_USER_QUOTAS follow the users.
+    return pool("USER_POOL", [*(users.xml(u) for u in users), _DEFAULT_QUOTAS])
 
 
 def passwd(cloud: Cloud, caller: Caller, uid: int, password: str) -> int:

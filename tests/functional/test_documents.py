@@ -41,7 +41,9 @@ def test_every_document_of_a_running_cloud_carries_the_required_elements(oned, a
     wait_for(lambda: (admin.vm.info(vid).STATE, admin.vm.info(vid).LCM_STATE) == (3, 3))
 
     assert lacks(raw(oned, "one.user.info", uid), rp.USER_610, rp.USER_14) == []
-    for user in raw(oned, "one.userpool.info"):
+    user_pool = raw(oned, "one.userpool.info")
+    assert rp.missing(user_pool, rp.USER_POOL_LEVEL_610) == []
+    for user in user_pool:
         assert user.tag != "USER" or lacks(user, rp.USER_POOL_610, rp.USER_14) == []
     host_lists = (rp.HOST_610, rp.HOST_14)
     assert lacks(raw(oned, "one.host.info", hid), *host_lists) == []
