@@ -11,7 +11,8 @@ On the front end: ``local_names`` are the names by which oned and its scripts ca
 
 Files go between places (a path on the front end or on a host) in chunks, through whatever runs
 the commands (``Commands``: drivers/tm.py's ``Transfer``): a host's file is read as base64 text,
-written in pieces of ``CHUNK`` bytes to ``<path>.part`` and then renamed.
+written in pieces of ``CHUNK`` bytes to ``<path>.part`` and then renamed (a copy on one machine
+too): a file under its final name is whole, so a re-issued copy can count it as done.
 """
 
 from __future__ import annotations
@@ -200,33 +201,59 @@ def batched(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
         yield bytes(buffer)
 
 
-def write_chunks(t: Commands, chunks: Iterable[bytes], dst: Place) -> None:
-    """Write a file from chunks to ``<dst>.part``, then rename it; no ``.part`` is left."""
+@contextlib.contextmanager
+def part_file(t: Commands, dst: Place) -> Iterator[Place]:
+    """``<dst>.part`` to write, renamed to ``dst`` when the block ends: a file under the target's
+    name is always whole. On any failure or cancel the ``.part`` is removed; one a killed driver
+    left is overwritten by the next copy to ``dst`` (the re-issued action after a crash)."""
     part = Place(dst.host, dst.path + ".part")
     try:
-        if dst.host is None:
-            with open(part.path, "wb") as file:
-                for chunk in chunks:
-                    file.write(chunk)
-        else:
-            mode = ">"
-            for chunk in batched(chunks, CHUNK):
-                t.must(dst.host, ["sh", "-c", f'cat {mode} "$1"', "write", part.path], chunk)
-                mode = ">>"
-            if mode == ">":  # an empty file
-                t.must(dst.host, ["sh", "-c", ': > "$1"', "write", part.path])
+        yield part
         t.must(dst.host, ["mv", "-f", "--", part.path, dst.path])
     except BaseException:
         t.run(part.host, ["rm", "-f", "--", part.path], cancel=False)
         raise
 
 
+def write_chunks(t: Commands, chunks: Iterable[bytes], dst: Place) -> None:
+    """Write a file from chunks to ``<dst>.part``, then rename it; no ``.part`` is left."""
+    with part_file(t, dst) as part:
+        if dst.host is None:
+            with open(part.path, "wb") as file:
+                for chunk in chunks:
+                    file.write(chunk)
+            return
+        mode = ">"
+        for chunk in batched(chunks, CHUNK):
+            t.must(dst.host, ["sh", "-c", f'cat {mode} "$1"', "write", part.path], chunk)
+            mode = ">>"
+        if mode == ">":  # an empty file
+            t.must(dst.host, ["sh", "-c", ': > "$1"', "write", part.path])
+
+
 def copy_file(t: Commands, src: Place, dst: Place) -> None:
-    """``cp`` when both are on one machine, else through this driver, chunk by chunk."""
+    """``cp`` when both are on one machine, else through this driver, chunk by chunk; either
+    way through ``<dst>.part`` (``part_file``)."""
     if src.host == dst.host:
-        t.must(dst.host, ["cp", "--", src.path, dst.path])
+        with part_file(t, dst) as part:
+            t.must(dst.host, ["cp", "--", src.path, part.path])
     else:
         write_chunks(t, read_chunks(t, src), dst)
+
+
+def file_size(t: Commands, place: Place) -> int | None:
+    """The size of the file at ``place`` (links followed), None when there is none."""
+    if place.host is None:
+        try:
+            return os.stat(place.path).st_size
+        except FileNotFoundError:
+            return None
+    result = t.run(place.host, ["stat", "-L", "-c", "%s", "--", place.path])
+    if result.ok:
+        return int(result.stdout)
+    if result.code == 1 and "No such file" in result.stderr:
+        return None
+    raise DriverFailure(f"cannot check {place}: {result.reason()}")
 
 
 def list_files(t: Commands, src: Place) -> list[str]:

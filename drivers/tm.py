@@ -14,6 +14,12 @@ the mkfs format; then every image it reads exists), then run in order;
 the first failing command stops it (``TRANSFER FAILURE <vid> <command line>: <why>``) and what
 this transfer created is removed again, so a failed prolog leaves nothing on the host. What an
 MV moved is never removed.
+
+Every script can be sent again after a crash of oned or of this driver (oned re-issues the
+transfer that was in flight): copies go through ``<target>.part`` and a rename, so a target
+there is whole and a CLONE whose target is as big as its source is done; a ``.part`` a killed
+copy left is overwritten; DELETE of what is gone succeeds; an MV whose source is gone and
+whose destination is there succeeds; MKSWAP, MKIMAGE and CONTEXT make their file anew.
 """
 
 from __future__ import annotations
@@ -43,8 +49,10 @@ from drivers.runner import (
     RunResult,
     copy_file,
     copy_tree,
+    file_size,
     front_end_var,
     local_names,
+    part_file,
     run_local,
 )
 from drivers.ssh import SshPool
@@ -55,6 +63,7 @@ MKPARENT = (  # prints the topmost directory it had to create (what a rollback r
     'd=$(dirname -- "$1"); top=; while [ ! -e "$d" ]; do top=$d; d=$(dirname -- "$d"); done; '
     'mkdir -p -- "$(dirname -- "$1")" && printf %s "$top"'
 )
+FRESH = 'rm -f -- "$1" && truncate -s "$2" -- "$1"'  # a re-issued mkfs finds no old file system
 
 
 @dataclass
@@ -135,13 +144,23 @@ class Transfer:
 
 
 def clone(t: Transfer, args: Sequence[str]) -> None:
-    """CLONE src host:dst [size]; NOTE: the size is ignored, as 1.4's tm_clone.sh does."""
+    """CLONE src host:dst [size]; NOTE: the size is ignored, as 1.4's tm_clone.sh does.
+    A target as big as the source is whole (copies end in a rename): it counts as done."""
     dst = t.ctx.place(args[1])
     t.new(dst)
     if URL.match(args[0]):
-        t.must(dst.host, ["wget", "-q", "-O", dst.path, args[0]])
-    else:
-        copy_file(t, t.ctx.place(args[0]), dst)
+        if t.exists(dst):
+            t.log(f"CLONE: {dst} is there already")
+            return
+        with part_file(t, dst) as part:
+            t.must(dst.host, ["wget", "-q", "-O", part.path, args[0]])
+        return
+    src = t.ctx.place(args[0])
+    size = file_size(t, dst)
+    if size is not None and size == file_size(t, src):
+        t.log(f"CLONE: {dst} is there already, as big as {src}")
+        return
+    copy_file(t, src, dst)
 
 
 def ln(t: Transfer, args: Sequence[str]) -> None:
@@ -158,7 +177,7 @@ def mkswap(t: Transfer, args: Sequence[str]) -> None:
     """MKSWAP size_mb host:dst: a sparse file of that size holding a swap area."""
     size, dst = size_mb(args[0]), t.ctx.place(args[1])
     t.new(dst)
-    t.must(dst.host, ["truncate", "-s", f"{size}M", "--", dst.path])
+    t.must(dst.host, ["sh", "-c", FRESH, "fresh", dst.path, f"{size}M"])
     t.must(dst.host, ["mkswap", "-q", dst.path])
 
 
@@ -171,7 +190,7 @@ def mkimage(t: Transfer, args: Sequence[str]) -> None:
     if fmt == "qcow2":
         t.must(dst.host, ["qemu-img", "create", "-q", "-f", "qcow2", dst.path, f"{size}M"])
         return
-    t.must(dst.host, ["truncate", "-s", f"{size}M", "--", dst.path])
+    t.must(dst.host, ["sh", "-c", FRESH, "fresh", dst.path, f"{size}M"])
     if fmt == "swap":
         t.must(dst.host, ["mkswap", "-q", dst.path])
     elif fmt != "raw":
@@ -192,6 +211,8 @@ def mv(t: Transfer, args: Sequence[str]) -> None:
     src, dst = t.ctx.place(args[0]), t.ctx.place(args[1])
     if src == dst:
         t.log(f"MV: will not move {src}: source and destination are equal")
+    elif not t.exists(src) and t.exists(dst):  # moved before a crash, re-issued since
+        t.log(f"MV: {src} is gone and {dst} is there: moved already")
     elif t.ctx.kind == "nfs" and os.path.isdir(src.path):
         t.log(f"MV: will not move the directory {src}: VM_DIR is shared")  # NOTE: as 1.4's nfs
     elif src.host == dst.host:
