@@ -15,6 +15,7 @@ from drivers.protocol import Request
 from drivers.runner import RunResult, local_names
 from drivers.tm import Context, transfer
 from tests.unit.test_tm import HostsHere, Recorder
+from tests.unit.test_tm import image as image  # the fixture, as a re-export
 
 
 class Killed(BaseException):
@@ -46,14 +47,6 @@ class Recording(HostsHere):
     def run(self, host, argv, *, timeout, input=None, on_cancel=None):
         self.commands.append(list(argv))
         return super().run(host, argv, timeout=timeout, input=input, on_cancel=on_cancel)
-
-
-@pytest.fixture
-def image(tmp_path: Path) -> Path:
-    path = tmp_path / "images" / "ttylinux.img"
-    path.parent.mkdir()
-    path.write_bytes(bytes(range(256)) * 4096)
-    return path
 
 
 def ssh_transfer(tmp_path: Path, pool: HostsHere, lines: list[str]) -> str:
