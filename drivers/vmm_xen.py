@@ -55,6 +55,7 @@ from drivers.values import (
     xl_raw,
 )
 
+GONE = "invalid domain identifier"  # what xl says of a domain it does not know
 _REMOTE_FILE = re.compile(r"/(\d+)/images/(deployment\.\d+)$")
 VECTORS = frozenset({"OS", "FEATURES", "DISK", "NIC", "INPUT", "GRAPHICS", "RAW", "CONTEXT"})
 BOOT = {"hd": "c", "disk": "c", "cdrom": "d", "network": "n", "fd": "a", "floppy": "a"}
@@ -242,17 +243,10 @@ def xl(ctx: Context, host: str, *args: str) -> RunResult:
     return ctx.run(host, ["xl", *args], ctx.timeout, None)
 
 
-def must(ctx: Context, host: str, *args: str) -> str:
-    result = xl(ctx, host, *args)
-    if not result.ok:
-        raise DriverFailure(f"xl {args[0]} failed on {host}: {result.reason()}")
-    return result.stdout
-
-
 def listed(ctx: Context, host: str, name: str) -> XlDomain | None:
     """The domain as ``xl list <name>`` shows it, None when xl does not know it."""
     result = xl(ctx, host, "list", name)
-    if not result.ok and "invalid domain identifier" in result.stderr:
+    if not result.ok and GONE in result.stderr:
         return None
     if not result.ok:
         raise DriverFailure(f"xl list failed on {host}: {result.reason()}")
@@ -281,14 +275,23 @@ def deploy(ctx: Context, request: Request, log: Logger) -> str:
     result = ctx.put(host, remote, config.encode())
     if not result.ok:
         raise DriverFailure(f"cannot write {host}:{remote}: {result.reason()}")
-    must(ctx, host, "create", remote)
-    return f"one-{vid}"
+    name, result = f"one-{vid}", xl(ctx, host, "create", remote)
+    if not result.ok:
+        if listed(ctx, host, name) is None:
+            raise DriverFailure(f"xl create failed on {host}: {result.reason()}")
+        log(f"{name} is running on {host} already: deployed before")
+    return name
 
 
 def shutdown(ctx: Context, request: Request, log: Logger) -> str:
     """SHUTDOWN vid host deploy_id: ``xl shutdown``, then wait (bounded) for the domain to go."""
     host, name = needs(request, 2)
-    must(ctx, host, "shutdown", name)
+    result = xl(ctx, host, "shutdown", name)
+    if GONE in result.stderr:
+        log(f"{name} is not running on {host}: nothing to shut down")
+        return "-"
+    if not result.ok:
+        raise DriverFailure(f"xl shutdown failed on {host}: {result.reason()}")
     stop, deadline = threading.Event(), time.monotonic() + ctx.shutdown_timeout
     log.on_cancel(stop.set)
     while listed(ctx, host, name) is not None:
@@ -298,15 +301,38 @@ def shutdown(ctx: Context, request: Request, log: Logger) -> str:
 
 
 def simple(subcommand: str, ctx: Context, request: Request, log: Logger) -> str:
-    """CANCEL (destroy), SAVE, RESTORE and MIGRATE: one xl command each."""
+    """CANCEL (destroy), SAVE, RESTORE and MIGRATE: one xl command each. Sent again after a
+    crash, each answers SUCCESS when what it does is done already (``done_before``)."""
     host, name, extra = needs(request, 3)
     args = {"destroy": [name], "save": [name, extra], "restore": [extra], "migrate": [name, extra]}
     result = xl(ctx, host, subcommand, *args[subcommand])
-    if subcommand == "destroy" and "invalid domain identifier" in result.stderr:
-        log(f"{name} is not running on {host}: nothing to cancel")
-    elif not result.ok:
-        raise DriverFailure(f"xl {subcommand} failed on {host}: {result.reason()}")
+    if not result.ok:
+        try:
+            why = done_before(ctx, subcommand, host, name, extra, result)
+        except DriverFailure:  # cannot tell: xl's own reason says more
+            why = None
+        if why is None:
+            raise DriverFailure(f"xl {subcommand} failed on {host}: {result.reason()}")
+        log(why)
     return "-"
+
+
+def done_before(
+    ctx: Context, subcommand: str, host: str, name: str, extra: str, result: RunResult
+) -> str | None:
+    """Why a failed xl command is nonetheless done (a LOG line), or None: the domain to destroy
+    is gone, the one to save is gone and its checkpoint is there, the one to restore runs, the
+    one to migrate is gone from ``host`` and runs on the destination."""
+    gone = GONE in result.stderr
+    if subcommand == "destroy" and gone:
+        return f"{name} is not running on {host}: nothing to cancel"
+    if subcommand == "save" and gone and ctx.run(host, ["test", "-e", extra], ctx.timeout, None).ok:
+        return f"{name} is not running on {host} and {extra} is there: saved before"
+    if subcommand == "restore" and listed(ctx, host, name) is not None:
+        return f"{name} is running on {host} already: restored before"
+    if subcommand == "migrate" and gone and listed(ctx, extra, name) is not None:
+        return f"{name} is running on {extra} already: migrated before"
+    return None
 
 
 def poll(ctx: Context, request: Request, log: Logger) -> str:

@@ -232,6 +232,30 @@ def test_cancel_destroys_and_a_domain_already_gone_is_a_success(xen):
     assert xen.calls() == ["destroy one-5", "destroy one-5"]
 
 
+def test_each_action_sent_again_after_a_crash_answers_success_when_it_is_done(xen, tmp_path):
+    """Issue 11 (drivers make every action idempotent): oned re-issues the action in flight
+    at a crash. A DEPLOY whose domain runs answers its name, SHUTDOWN of a domain gone, SAVE
+    whose domain is gone and checkpoint there, RESTORE whose domain runs: SUCCESS each."""
+    remote = f"{tmp_path}/vm/5/images/deployment.0"
+    checkpoint = tmp_path / "vm" / "5" / "images" / "checkpoint"
+    assert xen(f"DEPLOY 5 host01 {remote} -") == "DEPLOY SUCCESS 5 one-5"
+    assert xen(f"DEPLOY 5 host01 {remote} -") == "DEPLOY SUCCESS 5 one-5"
+    assert xen(f"SAVE 5 host01 one-5 {checkpoint}") == "SAVE SUCCESS 5 -"
+    checkpoint.write_text("saved")  # the fake xl writes none
+    assert xen(f"SAVE 5 host01 one-5 {checkpoint}") == "SAVE SUCCESS 5 -"
+    assert xen(f"RESTORE 5 host01 one-5 {checkpoint}") == "RESTORE SUCCESS 5 -"
+    assert xen(f"RESTORE 5 host01 one-5 {checkpoint}") == "RESTORE SUCCESS 5 -"
+    assert xen("SHUTDOWN 5 host01 one-5 -") == "SHUTDOWN SUCCESS 5 -"
+    assert xen("SHUTDOWN 5 host01 one-5 -") == "SHUTDOWN SUCCESS 5 -"
+
+
+def test_a_save_whose_domain_is_gone_without_a_checkpoint_still_fails(xen, tmp_path):
+    """Nothing says it was saved: FAILURE with xl's reason (oned then polls the domain)."""
+    assert xen(f"SAVE 5 host01 one-5 {tmp_path}/none") == (
+        "SAVE FAILURE 5 xl save failed on host01: one-5 is an invalid domain identifier (rc=-6)"
+    )
+
+
 def test_a_deploy_of_a_value_outside_its_allow_list_fails_and_runs_nothing(xen, tmp_path):
     """Finding 2 at the driver's edge: DEPLOY FAILURE names the attribute; no xl command ran."""
     (tmp_path / "var" / "5" / "deployment.0").write_text(
