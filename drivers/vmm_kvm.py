@@ -10,12 +10,15 @@ connection (drivers/ssh.py) and creates a transient domain ``one-<vid>`` (the de
 SHUTDOWN (ACPI, then at most ``--shutdown-timeout`` s for the domain to go), CANCEL (destroy),
 SAVE and RESTORE (the checkpoint file), MIGRATE (live, driven by this driver over its connections
 to both hosts) and POLL (STATE, USEDMEMORY, USEDCPU from the second POLL on, NETRX, NETTX).
-A domain already running answers DEPLOY; one already gone answers SHUTDOWN and CANCEL.
+Every action may be sent again after a crash (oned re-issues what was in flight): a domain
+already running answers DEPLOY and RESTORE, one already gone SHUTDOWN and CANCEL, one gone
+whose checkpoint is there SAVE, one running on the destination MIGRATE.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import threading
@@ -168,6 +171,17 @@ def write_remote(ctx: Context, host: str, path: str, data: str) -> None:
         raise DriverFailure(f"cannot write {host}:{path}: {result.reason()}")
 
 
+def exists_on(ctx: Context, host: str, path: str) -> bool:
+    """Whether ``path`` is on the host (here when the URI names no host: a local libvirtd)."""
+    target = urlsplit(ctx.uri_of(host)).netloc
+    if not target or ctx.pool is None:
+        return os.path.exists(path)
+    result = ctx.pool.run(target, ["test", "-e", path], timeout=ctx.timeout)
+    if result.code not in (0, 1):
+        raise DriverFailure(f"cannot check {host}:{path}: {result.reason()}")
+    return result.ok
+
+
 def create(conn: Any, xml: str) -> Any:
     """createXML; a domain of that name already running is taken as the one deployed."""
     lv = libvirt()
@@ -228,13 +242,6 @@ def lookup(ctx: Context, host: str, name: str) -> Any | None:
         raise failure(f"cannot look up {name} on {host}", err) from None
 
 
-def required(ctx: Context, host: str, name: str) -> Any:
-    domain = lookup(ctx, host, name)
-    if domain is None:
-        raise DriverFailure(f"{name} is not running on {host}")
-    return domain
-
-
 def gone(domain: Any) -> bool:
     """Whether the domain has stopped (a transient one vanishes)."""
     lv = libvirt()
@@ -281,27 +288,46 @@ def cancel(ctx: Context, request: Request, log: Logger) -> str:
 
 
 def save(ctx: Context, request: Request, log: Logger) -> str:
-    """SAVE vid host deploy_id checkpoint: the domain's state to the file; the domain stops."""
+    """SAVE vid host deploy_id checkpoint: the domain's state to the file; the domain stops.
+    Sent again once the domain is gone and the checkpoint is there: saved before, SUCCESS."""
     host, name, checkpoint = arguments(request, 3, "a host, a deploy id and a checkpoint file")
-    domain = required(ctx, host, name)
+    domain = lookup(ctx, host, name)
+    if domain is None and exists_on(ctx, host, checkpoint):
+        log(f"{name} is not running on {host} and {checkpoint} is there: saved before")
+        return "-"
+    if domain is None:
+        raise DriverFailure(f"{name} is not running on {host}")
     with guarded(f"cannot save {name} to {checkpoint}"):
         domain.save(checkpoint)
     return "-"
 
 
 def restore(ctx: Context, request: Request, log: Logger) -> str:
-    """RESTORE vid host deploy_id checkpoint: the domain runs again from the file."""
-    host, _, checkpoint = arguments(request, 3, "a host, a deploy id and a checkpoint file")
-    with guarded(f"cannot restore {host}:{checkpoint}"):
+    """RESTORE vid host deploy_id checkpoint: the domain runs again from the file (a domain
+    running by that name already was restored before: SUCCESS)."""
+    host, name, checkpoint = arguments(request, 3, "a host, a deploy id and a checkpoint file")
+    try:
         ctx.hosts.get(host).restore(checkpoint)
+    except libvirt().libvirtError as err:
+        domain = lookup(ctx, host, name)
+        if domain is None or not domain.isActive():
+            raise failure(f"cannot restore {host}:{checkpoint}", err) from None
+        log(f"{name} is running on {host} already: restored before")
     return "-"
 
 
 def migrate(ctx: Context, request: Request, log: Logger) -> str:
-    """MIGRATE vid source deploy_id destination: live migration between the two libvirtds."""
+    """MIGRATE vid source deploy_id destination: live migration between the two libvirtds.
+    Sent again once the domain left the source and runs on the destination: SUCCESS."""
     source, name, dest = arguments(request, 3, "a source host, a deploy id and a destination")
     lv = libvirt()
-    domain = required(ctx, source, name)
+    domain = lookup(ctx, source, name)
+    if domain is None:
+        there = lookup(ctx, dest, name)
+        if there is None or not there.isActive():
+            raise DriverFailure(f"{name} is not running on {source}")
+        log(f"{name} is running on {dest} already: migrated before")
+        return "-"
     flags = lv.VIR_MIGRATE_LIVE | (lv.VIR_MIGRATE_UNSAFE if ctx.unsafe_migration else 0)
     with guarded(f"cannot migrate {name} from {source} to {dest}"):
         domain.migrate(ctx.hosts.get(dest), flags, None, None, 0)

@@ -458,6 +458,39 @@ def test_shutdown_and_cancel_end_the_domain_and_succeed_when_it_is_already_gone(
     assert "LOG - 7 one-7 is not running on host01: nothing to cancel" in driver.logs
 
 
+def test_save_and_restore_sent_again_after_a_crash_answer_success(driver, tmp_path):
+    """Issue 11 (every action idempotent): a SAVE whose domain is gone and checkpoint there,
+    and a RESTORE whose domain runs again, were done before the crash: SUCCESS, not FAILURE."""
+    driver(f"DEPLOY 7 host01 {remote(tmp_path)} -")
+    checkpoint = f"{tmp_path}/vm/7/images/checkpoint"
+    assert driver(f"SAVE 7 host01 one-7 {checkpoint}") == "SAVE SUCCESS 7 -"
+    assert driver(f"SAVE 7 host01 one-7 {checkpoint}") == "SAVE SUCCESS 7 -"
+    assert driver(f"RESTORE 7 host01 one-7 {checkpoint}") == "RESTORE SUCCESS 7 -"
+    assert driver(f"RESTORE 7 host01 one-7 {checkpoint}") == "RESTORE SUCCESS 7 -"
+    assert "LOG - 7 one-7 is running on host01 already: restored before" in driver.logs
+
+
+NODE = (
+    "<node><cpu><mhz>1000</mhz><model>i686</model><active>1</active><total>1</total>"
+    "<nodes>1</nodes><sockets>1</sockets><cores>1</cores><threads>1</threads></cpu>"
+    "<memory>1048576</memory></node>"
+)
+
+
+def test_a_migrate_sent_again_when_the_domain_runs_on_the_destination_answers_success(
+    driver, tmp_path
+):
+    """Issue 11: the migration finished before the crash; the source (an empty libvirt test
+    node) no longer has the domain, the destination runs it: SUCCESS. A domain on neither
+    host still fails naming the source."""
+    node = tmp_path / "empty-node.xml"
+    node.write_text(NODE)
+    driver.ctx.host_uris = {"old": f"test://{node}"}
+    driver(f"DEPLOY 7 host01 {remote(tmp_path)} -")
+    assert driver("MIGRATE 7 old one-7 host01") == "MIGRATE SUCCESS 7 -"
+    assert driver("MIGRATE 8 old one-8 host01") == "MIGRATE FAILURE 8 one-8 is not running on old"
+
+
 def test_migrate_reports_what_the_hypervisor_said_when_it_cannot(driver, tmp_path):
     """The test driver cannot migrate: MIGRATE FAILURE names both hosts and libvirt's reason."""
     driver(f"DEPLOY 7 host01 {remote(tmp_path)} -")
