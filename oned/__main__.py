@@ -205,11 +205,12 @@ def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -
     from oned.drivers import start_drivers
     from oned.hm import HookRunner
     from oned.im import HostMonitor
-    from oned.lcm import LifeCycle, reconcile_at_start, route_effects
+    from oned.lcm import LifeCycle, reconcile_at_start, route_effects, transient_vms
     from oned.tm import TransferManager
     from oned.vmfiles import VmFiles
     from oned.vmm import VirtualMachineManager
 
+    found = transient_vms(cloud.pools)  # before any request can change a VM
     drivers = start_drivers(config, locs, reactor)
     for problem in drivers.problems.values():
         print(f"oned: {problem}", file=sys.stderr)
@@ -226,7 +227,7 @@ def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -
     monitor.start()
     vmm.start_polling()
     # Once every driver answered INIT: VMs left mid-action by a crash or a stop move on.
-    drivers.started().addCallback(lambda _: reconcile_at_start(lcm, reactor))
+    drivers.started().addCallback(lambda _: reconcile_at_start(lcm, reactor, found))
     reactor.addSystemEventTrigger("before", "shutdown", monitor.stop)
     reactor.addSystemEventTrigger("before", "shutdown", vmm.stop)
     reactor.addSystemEventTrigger("after", "shutdown", files.close)

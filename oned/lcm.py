@@ -84,10 +84,12 @@ class LifeCycle:
                 f"[one.vm.recover] VM {vm.id} is {name}: recover {operation} is allowed in a "
                 "transient state only (ACTIVE but RUNNING or UNKNOWN)"
             )
+        # The request in flight, if any, would hold its place in the channel (a retry would
+        # queue behind it) or answer a state that moved on: cancel it first.
+        self.effects(vm, lc.DriverCancel("TM" if isinstance(effect, lc.TmTransfer) else "VMM"))
         if operation == "retry":
-            self.files.log(
-                vm.id, "LCM", f"recover retry requested: {reconcile.Resend(effect).describe()}"
-            )
+            what = reconcile.Resend(effect).describe()
+            self.files.log(vm.id, "LCM", f"recover retry requested: {what}")
             self.effects(vm, effect)
             return vm
         event = reconcile.recover_event(vm, operation == "success")
@@ -178,29 +180,40 @@ class LifeCycle:
         self.cloud.pools.vms.changed(vm.id)
 
 
+def transient_vms(pools: Any) -> dict[int, tuple[int, int]]:
+    """The VMs reconciliation will take care of, with their (state, lcm_state): taken when the
+    pools are loaded, before any request can move a VM into a transient state of its own."""
+    return {vm.id: (vm.state, vm.lcm_state) for vm in pools.vms if reconcile.decide(vm)}
+
+
 def reconcile_at_start(
-    lcm: LifeCycle, reactor: Any, batch: int = RECONCILE_BATCH
+    lcm: LifeCycle, reactor: Any, found: dict[int, tuple[int, int]], batch: int = RECONCILE_BATCH
 ) -> defer.Deferred:
-    """Reconcile every VM in a transient state, ``batch`` per reactor turn so that a cloud of
-    10,000 such VMs neither blocks the reactor nor sends everything in one go (the channels
-    bound what is in flight). Fires with the number of VMs reconciled."""
-    vids = [vm.id for vm in lcm.cloud.pools.vms if reconcile.decide(vm) is not None]
+    """Reconcile the VMs ``found`` in a transient state at load (``transient_vms``) that are
+    still in it, ``batch`` per reactor turn so that 10,000 such VMs neither block the reactor
+    nor go to the drivers in one go (the channels bound what is in flight). Fires with the
+    number of VMs reconciled."""
+    vids = list(found)
     if vids:
         lcm._log.info(f"Reconciling {len(vids)} VMs found in a transient state")
     done: defer.Deferred = defer.Deferred()
+    count = 0
 
     def run(start: int) -> None:
+        nonlocal count
         for vid in vids[start : start + batch]:
             vm = lcm.cloud.pools.vms.get(vid)
+            if vm is None or (vm.state, vm.lcm_state) != found[vid]:
+                continue  # an operator moved it on meanwhile
+            count += 1
             try:
-                if vm is not None:
-                    lcm.reconcile(vm)
+                lcm.reconcile(vm)
             except Exception:  # one VM's trouble must not stop the others'
                 lcm._log.exception(f"VM {vid}: reconciling failed")
         if start + batch < len(vids):
             reactor.callLater(0, run, start + batch)
         else:
-            done.callback(len(vids))
+            done.callback(count)
 
     run(0)
     return done

@@ -16,7 +16,13 @@ from oned.bootstrap import load_pools
 from oned.config import load_config
 from oned.drivers import Drivers
 from oned.errors import ActionNotAllowed, AuthorizationError, BadCall
-from oned.lcm import LifeCycle, reconcile_at_start, recount_usage, route_effects
+from oned.lcm import (
+    LifeCycle,
+    reconcile_at_start,
+    recount_usage,
+    route_effects,
+    transient_vms,
+)
 from oned.mad import DriverChannel
 from oned.records import Host, HostShare, User, Vm
 from oned.states import LcmState, VmState
@@ -52,6 +58,11 @@ class Oned:
         self.lcm.effects = route_effects(vmm_manager, tm_manager, None)
         self.lcm.probe = vmm_manager.probe
         self.cloud.lcm = self.lcm
+        self.clock = clock
+        self.found = transient_vms(pools)  # as oned does right after loading the pools
+
+    def reconcile(self, batch: int = 500):
+        return reconcile_at_start(self.lcm, self.clock, self.found, batch=batch)
 
     def vm(self, vid: int = 0) -> Vm:
         return self.cloud.pools.vms.get(vid)
@@ -173,7 +184,7 @@ def test_a_restart_resends_the_request_each_transient_state_waited_for(
     reach(first)
     assert first.pair() == (VmState.ACTIVE, lcm_state)
     again = Oned(store, var, clock)  # the first life was kill -9ed: nothing more from it
-    done = reconcile_at_start(again.lcm, clock)
+    done = again.reconcile()
     assert done.result == 1
     channel = again.tm if driver == "tm" else again.vmm
     assert channel.sent == [request_.format(var=var)]
@@ -188,11 +199,11 @@ def test_a_pending_terminate_completes_after_restarts_in_shutdown_and_epilog(clo
     store, var, clock, first = cloud
     to_shutdown(first)
     second = Oned(store, var, clock)
-    reconcile_at_start(second.lcm, clock)
+    second.reconcile()
     second.vmm.answer("SHUTDOWN", 0)
     assert second.pair() == (VmState.ACTIVE, L.EPILOG)
     third = Oned(store, var, clock)
-    reconcile_at_start(third.lcm, clock)
+    third.reconcile()
     third.tm.answer("TRANSFER", 0)
     assert third.pair()[0] == VmState.DONE
     assert third.cloud.pools.hosts.get(0).share.running_vms == 0
@@ -213,7 +224,7 @@ def test_a_save_in_flight_is_polled_and_followed(cloud, reach, answer, after):
     running(first)
     reach(first)
     again = Oned(store, var, clock)
-    reconcile_at_start(again.lcm, clock)
+    again.reconcile()
     assert again.vmm.sent == ["POLL 0 host00 one-0 -"]
     again.vmm.answer("POLL", 0, True, f"{answer} USEDMEMORY=100")
     assert again.pair() == after
@@ -231,7 +242,7 @@ def test_a_migration_in_flight_is_polled_and_followed(cloud, live, answer, host)
     running(first)
     vm_actions.migrate(first.cloud, ADMIN, 0, 1, live)
     again = Oned(store, var, clock)
-    reconcile_at_start(again.lcm, clock)
+    again.reconcile()
     assert again.vmm.sent == [f"POLL 0 {'host01' if live else 'host00'} one-0 -"]
     again.vmm.answer("POLL", 0, True, answer)
     vm = again.vm()
@@ -251,11 +262,20 @@ def test_reconciliation_goes_in_batches_of_reactor_turns(cloud):
     for vid in range(5):
         vm_actions.deploy(one.cloud, ADMIN, vid, 0)
     again = Oned(store, var, clock)
-    done = reconcile_at_start(again.lcm, clock, batch=2)
+    done = again.reconcile(batch=2)
     assert len(again.tm.sent) == 2 and not done.called
     assert [c.getTime() for c in clock.getDelayedCalls()] == [clock.seconds()]  # the next turn
     clock.advance(0)
     assert len(again.tm.sent) == 5 and done.result == 5
+
+
+def test_only_vms_transient_when_oned_loaded_them_are_reconciled(cloud):
+    """A deploy the new oned itself sent before its drivers were up is not sent twice."""
+    store, var, clock, first = cloud
+    again = Oned(store, var, clock)
+    to_prolog(again)
+    assert again.reconcile().result == 0
+    assert len(again.tm.sent) == 1
 
 
 def test_a_vm_moved_on_before_its_poll_answer_is_left_alone(cloud):
@@ -264,7 +284,7 @@ def test_a_vm_moved_on_before_its_poll_answer_is_left_alone(cloud):
     running(first)
     first.act("stop")
     again = Oned(store, var, clock)
-    reconcile_at_start(again.lcm, clock)
+    again.reconcile()
     again.act("delete")
     again.vmm.answer("POLL", 0, True, "STATE=a")
     assert again.pair()[0] == VmState.DONE
@@ -345,6 +365,7 @@ def test_recover_ends_a_transient_state_as_oneadmin_says(cloud, operation, after
     assert vm_actions.recover(again.cloud, ADMIN, 0, operation) == 0
     assert again.pair() == after
     assert again.vmm.sent == [s.format(var=var) for s in sent]
+    assert again.vmm.cancelled == [0]  # whatever was in flight gives way
     capacity = again.cloud.pools.hosts.get(0).share.running_vms
     assert capacity == (1 if after[0] == VmState.ACTIVE else 0)
 
