@@ -113,6 +113,24 @@ def test_a_hung_host_fails_within_the_timeout_and_delays_no_other(im_ssh, misbeh
     assert time.monotonic() - started < 6
 
 
+def test_twenty_probes_queued_to_a_hung_host_delay_no_other_host(im_ssh, misbehaving):
+    """Issue 11 (fault isolation): more MONITORs for a frozen host than the driver has threads
+    used to hold every thread; now they wait in that host's lane, another host is answered at
+    once, and each frozen one fails by the timeout (bounds generous: shared test machine)."""
+    (frozen, frozen_address), (_, address) = misbehaving[2], misbehaving[0]
+    driver = im_ssh("kvm --timeout 3 --concurrency 4")
+    driver.send(f"MONITOR 0 {address} 0")
+    driver.reply("MONITOR", 0, timeout=30)
+    misbehaving.freeze(frozen)
+    started = time.monotonic()
+    driver.send(*[f"MONITOR {100 + n} {frozen_address} 0" for n in range(20)])
+    driver.send(f"MONITOR 0 {address} 0")
+    assert driver.reply("MONITOR", 0).startswith("MONITOR SUCCESS 0 ")
+    assert time.monotonic() - started < 2.5
+    for n in range(20):
+        assert driver.reply("MONITOR", 100 + n, timeout=60).startswith(f"MONITOR FAILURE {100 + n}")
+
+
 def test_a_host_whose_sshd_was_stopped_fails_at_once(im_ssh, misbehaving):
     """Connection refused is reported as such, long before the timeout."""
     name, address = misbehaving[1]
