@@ -90,12 +90,12 @@ def test_a_failed_deploy_leaves_the_vm_failed_with_the_message_and_the_next_one_
 
 
 def test_actions_in_the_wrong_state_are_refused_naming_it(cloud):
-    """shutdown of a PENDING VM: OneActionException (0x800) with the state."""
+    """suspend of a PENDING VM: OneActionException (0x800) with the state."""
     _, one = cloud
     vid = one.vm.allocate("MEMORY = 64")
     with pytest.raises(pyone.OneActionException, match="PENDING"):
-        one.vm.action("shutdown", vid)
-    with pytest.raises(pyone.OneApiException, match="Unknown action"):
+        one.vm.action("suspend", vid)
+    with pytest.raises(pyone.OneActionException, match="Unknown action"):
         one.vm.action("explode", vid)
 
 
