@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
 import re
 import shlex
 import sys
@@ -26,6 +25,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, BinaryIO, Generic, NamedTuple, TypeVar
 from urllib.parse import unquote_to_bytes
+
+from drivers.lanes import Lane, Lanes
 
 NO_ID = "-"
 _ACTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -301,98 +302,6 @@ def run_action(action: Action, request: Request, log: Logger) -> str | None:
     return None if log.cancelled else format_reply(request.action, ok, request.id, info)
 
 
-class _Workers:
-    """Up to ``limit`` daemon threads taking jobs from one queue, started only when a job would
-    otherwise wait (a driver starts in milliseconds; FINALIZE never waits for a hung action).
-    A thread idle for ``idle_exit`` seconds ends, so a lane per host keeps no threads for long."""
-
-    def __init__(self, limit: int, idle_exit: float | None = None) -> None:
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._limit, self._started, self._idle, self._pending = max(1, limit), 0, 0, 0
-        self._idle_exit = idle_exit
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            self._pending += 1
-            grow = self._pending > self._idle and self._started < self._limit
-            self._started += grow
-        self._jobs.put(job)
-        if grow:
-            threading.Thread(target=self._work, name=f"action-{self._started}", daemon=True).start()
-
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                self._idle += 1
-            job = self._next()
-            if job is None:
-                return
-            job()
-
-    def _next(self) -> Callable[[], None] | None:
-        """The next job, or None when this thread should end (stopped, or idle too long)."""
-        while True:
-            try:
-                job = self._jobs.get(timeout=self._idle_exit)
-            except queue.Empty:
-                with self._lock:  # stay while every idle thread has a job waiting for it
-                    if self._pending >= self._idle:
-                        continue
-                    self._idle -= 1
-                    self._started -= 1
-                    return None
-            with self._lock:
-                self._idle -= 1
-                self._pending -= 1
-            return job
-
-    def stop(self) -> None:
-        """Let every worker end once it is done with what it runs (hung ones never are)."""
-        with self._lock:
-            count, self._limit = self._started, 0
-        for _ in range(count):
-            self._jobs.put(None)
-
-
-Lane = Callable[[Request], "str | None"]
-LANE_IDLE_EXIT = 60.0  # seconds a host's idle worker thread lives
-
-
-class _Lanes:
-    """A ``_Workers`` per host (the lane ``lane(request)`` names), each with up to ``limit``
-    threads of its own, and one shared by requests of no host. A host that hangs holds only its
-    own lane's threads: its queued actions wait in its lane, never in front of another host's."""
-
-    def __init__(self, limit: int, lane: Lane | None) -> None:
-        self._limit, self._lane = limit, lane
-        self._shared = _Workers(limit)
-        self._by_host: dict[str, _Workers] = {}
-        self._lock = threading.Lock()
-
-    def submit(self, request: Request, job: Callable[[], None]) -> None:
-        self._workers(request).submit(job)
-
-    def _workers(self, request: Request) -> _Workers:
-        try:
-            host = self._lane(request) if self._lane else None
-        except Exception:  # a request whose host cannot be told: the shared lane answers it
-            host = None
-        if not host:
-            return self._shared
-        with self._lock:
-            workers = self._by_host.get(host)
-            if workers is None:
-                workers = self._by_host[host] = _Workers(self._limit, LANE_IDLE_EXIT)
-            return workers
-
-    def stop(self) -> None:
-        with self._lock:
-            lanes = [self._shared, *self._by_host.values()]
-        for workers in lanes:
-            workers.stop()
-
-
 def host_lane(request: Request) -> str | None:
     """The lane of a VMM or IM request: its first argument, the host (``DEPLOY id host ...``,
     ``MONITOR id host ...``, ``MIGRATE id source ...``)."""
@@ -439,7 +348,7 @@ def serve(
     """
     stdin = sys.stdin.buffer if stdin is None else stdin
     output = Output(unbuffered_stdout() if stdout is None else stdout)
-    dispatcher = _Dispatcher(actions, output, _Lanes(concurrency, lane))
+    dispatcher = _Dispatcher(actions, output, Lanes(concurrency, lane))
     for raw in stdin:
         request = _read(raw, output)
         if request is None:
@@ -469,7 +378,7 @@ def _read(raw: bytes, output: Output) -> Request | None:
 class _Dispatcher:
     """Routes parsed requests: the protocol's own actions here, the driver's to the workers."""
 
-    def __init__(self, actions: Mapping[str, Action], output: Output, workers: _Lanes) -> None:
+    def __init__(self, actions: Mapping[str, Action], output: Output, workers: Lanes) -> None:
         self.actions, self.output = actions, output
         self.inflight, self.workers = _InFlight(), workers
 
