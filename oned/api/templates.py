@@ -1,10 +1,11 @@
 """The checks every template a user sends goes through before anything is stored.
 
 ``parse`` bounds and parses the text (BadCall, for everyone: size, attribute count, value
-length, control characters); ``refuse_restricted`` and ``refuse_files`` apply oned.conf's
-restricted attributes and SAFE_DIRS / RESTRICTED_DIRS to everyone but oneadmin
-(AuthorizationError naming the attribute, as OpenNebula answers "VM Template includes a
-restricted attribute RAW"). The rules themselves are pure: oned/vmtemplate.py, oned/restricted.py.
+length, control characters; TemplateParseError, 0x2000 as OpenNebula answers, for a syntax
+error); ``refuse_restricted`` and ``refuse_files`` apply oned.conf's restricted attributes
+and SAFE_DIRS / RESTRICTED_DIRS to everyone but oneadmin (AuthorizationError naming the
+attribute, as OpenNebula answers "VM Template includes a restricted attribute RAW"). The
+rules themselves are pure: oned/vmtemplate.py, oned/restricted.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 
 from oned import restricted as rs
 from oned.api.cloud import Caller, Cloud
-from oned.errors import AuthorizationError, BadCall, TemplateSyntaxError
+from oned.errors import AuthorizationError, BadCall, TemplateParseError, TemplateSyntaxError
 from oned.template import Template
 from oned.template_xml import parse_any
 from oned.vmtemplate import check_bounds, check_size
@@ -28,7 +29,7 @@ def parse(text: str, method: str, kind: str) -> Template:
     try:
         tmpl = parse_any(text + "\n")
     except TemplateSyntaxError as exc:
-        raise BadCall(f"[{method}] Error parsing {kind} template: {exc}") from None
+        raise TemplateParseError(f"[{method}] Error parsing {kind} template: {exc}") from None
     problems = check_bounds(tmpl)
     if problems:
         raise BadCall(f"[{method}] Error in {kind} template: {'; '.join(problems)}")

@@ -75,11 +75,12 @@ def test_another_user_may_not_update_a_vm_but_its_owner_may(oned, admin):
 
 
 def test_a_missing_vm_a_done_vm_and_bad_calls_are_refused(admin):
-    """0x400 for no such VM, 0x800 for a DONE one, 0x1000 for a bad template or merge flag."""
+    """0x400 for no such VM, 0x800 for a DONE one, 0x2000 for a template that does not parse
+    (as OpenNebula), 0x1000 for a bad merge flag."""
     with pytest.raises(pyone.OneNoExistsException):
         admin.vm.update(99, 'SCHED_MESSAGE="x"', 1)
     vid = admin.vm.allocate(TTYLINUX)
-    with pytest.raises(pyone.OneApiException, match="Error parsing VM template: syntax error"):
+    with pytest.raises(pyone.OneInternalException, match="Error parsing VM template: syntax"):
         admin.vm.update(vid, "SCHED_MESSAGE = [", 1)
     with pytest.raises(pyone.OneApiException, match="merge must be 0"):
         admin.vm.update(vid, 'A="b"', 2)
