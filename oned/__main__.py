@@ -43,9 +43,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--stop-grace",
         metavar="SECONDS",
         type=float,
-        default=STOP_GRACE,
+        default=None,
         help="at SIGTERM, how long driver actions in flight may take to finish before oned "
-        "stops (default %(default)g); what is left is reconciled at the next start",
+        "stops (default: oned.conf's STOP_GRACE, 10); what is left is reconciled at the next "
+        "start",
     )
     parser.add_argument("-v", "--version", action="version", version=VERSION)
     return parser.parse_args(argv)
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.foreground:
         _daemonise()
     try:
-        return _serve(config, locs, max(0.0, args.stop_grace))
+        grace = config.stop_grace if args.stop_grace is None else args.stop_grace
+        return _serve(config, locs, max(0.0, grace))
     except (ConfigError, StartupError) as exc:
         onelog.module("ONE").error(str(exc))
         print(f"oned: {exc}", file=sys.stderr)

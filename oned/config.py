@@ -85,6 +85,7 @@ class Config:
     keepalive_timeout: int = 15
     timeout: int = 15
     max_auth_failures: int = 10
+    stop_grace: int = 10
     umask: int = 0o077
     vm_restricted_attr: tuple[str, ...] = DEFAULT_VM_RESTRICTED_ATTR
     vnet_restricted_attr: tuple[str, ...] = DEFAULT_VNET_RESTRICTED_ATTR
@@ -245,6 +246,7 @@ _SINGLE: dict[str, Converter] = {
     "KEEPALIVE_TIMEOUT": _integer(1, 3600),
     "TIMEOUT": _integer(1, 3600),
     "MAX_AUTH_FAILURES": _integer(0, 1_000_000),
+    "STOP_GRACE": _integer(0, 3600),
     "UMASK": _umask,
     "SAFE_DIRS": _absolute_paths,
     "RESTRICTED_DIRS": _absolute_paths,
