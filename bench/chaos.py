@@ -63,6 +63,8 @@ EXPECT = {
     "shutdown": frozenset({VmState.ACTIVE, VmState.DONE}),
     "finalize": frozenset({VmState.ACTIVE, VmState.DONE}),
     "unknown": _ANY,
+    # An unacknowledged action found the VM ACTIVE: it may have been a shutdown still running.
+    "active": frozenset({VmState.ACTIVE, VmState.FAILED, VmState.DONE}),
 }
 FINAL = ("shutdown", "finalize")  # acknowledged: the VM must reach DONE
 
@@ -276,7 +278,7 @@ def _resolved(seen: Seen) -> str:
         VmState.PENDING: "allocate",
         VmState.HOLD: "hold",
         VmState.DONE: "finalize",
-    }.get(seen.state, "deploy")
+    }.get(seen.state, "active")
 
 
 def stuck(storm: Storm, admin: OneClient) -> Counter[str]:
@@ -395,7 +397,10 @@ def run(args: argparse.Namespace, location: Path, db: str | None = None) -> Resu
             storm.gate.close()
             admin.close()
             for name, items in check(storm, admin).items():
-                faults[name] += [item for item in items if item not in faults[name]]
+                new = [item for item in items if item not in faults[name]]
+                faults[name] += new
+                for item in new:
+                    print(f"  {name}: {item}", flush=True)
             print(f"kill {kill + 1}/{args.kills}: {storm.done_ops} ops, "
                   f"{sum(map(len, faults.values()))} faults", flush=True)  # fmt: skip
             storm.gate.open()
