@@ -59,7 +59,9 @@ class Arg:
 class Command:
     """One subcommand: ``run(ctx, opts)`` does the work and returns an exit code (or None=0).
 
-    ``options`` picks extra flags: ``"list"`` (``--list col,...``) and ``"delay"`` (``--delay``);
+    ``options`` picks extra flags: ``"list"`` (``--list col,...``), ``"delay"`` (``--delay``),
+    ``"hold"`` (``--hold``) and ``"recover"`` (one of ``--success --failure --retry --delete``,
+    as ``opts.operation``, one.vm.recover's number);
     ``columns`` is the column layout that ``--list`` chooses from (shown in the command's help).
     """
 
@@ -75,7 +77,14 @@ class Command:
         return " ".join([self.name, *flags, *(a.usage() for a in self.args)])
 
 
-_OPTION_USAGE = {"list": "[--list <col,...>]", "delay": "[--delay <seconds>]"}
+_OPTION_USAGE = {
+    "list": "[--list <col,...>]",
+    "delay": "[--delay <seconds>]",
+    "hold": "[--hold]",
+    "recover": "--success|--failure|--retry|--delete",
+}
+# one.vm.recover's operations (modern OpenNebula's numbers), spelt as onevm's flags.
+RECOVER_OPERATIONS = {"failure": 0, "success": 1, "retry": 2, "delete": 3}
 
 
 @dataclass
@@ -135,6 +144,20 @@ def _add_common_options(parser: argparse.ArgumentParser, suppress: bool) -> None
 
 
 def _add_options(parser: argparse.ArgumentParser, options: Iterable[str]) -> None:
+    if "hold" in options:
+        parser.add_argument(
+            "--hold", action="store_true", help="create it in HOLD: it waits for a release"
+        )
+    if "recover" in options:
+        group = parser.add_mutually_exclusive_group(required=True)
+        for name, operation in RECOVER_OPERATIONS.items():
+            group.add_argument(
+                f"--{name}",
+                dest="operation",
+                action="store_const",
+                const=operation,
+                help=f"one.vm.recover operation {operation}",
+            )
     if "list" in options:
         parser.add_argument(
             "-l", "--list", metavar="COLUMNS", help="comma-separated columns to show"

@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 
 from cli.common import (
     Arg,
-    CliError,
     Command,
     Context,
     Pool,
     chosen_columns,
     int_of,
     parse_xml,
+    read_template,
     resolve_id,
     resolve_ids,
     run_cli,
@@ -254,17 +254,12 @@ def history_lines(
 # ---------------------------------------------------------------------------- commands
 
 
-def read_template(path: str) -> str:
-    """The text of a template file; an unreadable one is a ``CliError`` naming it."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as e:
-        raise CliError(f"cannot read template file {path}: {e.strerror or e}") from e
-
-
 def create(ctx: Context, opts: argparse.Namespace) -> None:
-    vid = ctx.call("one.vm.allocate", read_template(opts.template))
+    """``onevm create [--hold] FILE``: one.vm.allocate(text, hold), as modern OpenNebula's."""
+    text = read_template(opts.template)
+    vid = (
+        ctx.call("one.vm.allocate", text, True) if opts.hold else ctx.call("one.vm.allocate", text)
+    )
     ctx.verbose(f"ID: {vid}")
 
 
@@ -339,31 +334,11 @@ def vm_migrate(live: bool) -> Run:
     return run
 
 
-# one.vm.recover's operations (modern OpenNebula's numbers), spelt as onevm's flags.
-RECOVER = {"failure": 0, "success": 1, "retry": 2, "delete": 3}
-
-
 def recover(ctx: Context, opts: argparse.Namespace) -> None:
     """``onevm recover --success|--failure|--retry|--delete VM...``: one.vm.recover."""
-    operation = RECOVER.get(opts.operation.removeprefix("--"))
-    if operation is None:
-        raise CliError(
-            f"recover: one of {', '.join('--' + k for k in RECOVER)}, not {opts.operation}"
-        )
     for vid in resolve_ids(ctx, VM_POOL, opts.vms):
-        ctx.call("one.vm.recover", vid, operation)
+        ctx.call("one.vm.recover", vid, opts.operation)
         ctx.verbose("Recovering VM")
-
-
-def _recover_flags(argv: Sequence[str]) -> list[str]:
-    """The flag after ``recover`` as its positional word (``--success`` -> ``success``), so
-    argparse does not take it for an unknown option."""
-    args = list(argv)
-    if "recover" in args:
-        at = args.index("recover") + 1
-        args[at:] = [a.removeprefix("--") if a.removeprefix("--") in RECOVER else a
-                     for a in args[at:]]  # fmt: skip
-    return args
 
 
 _VMS = Arg("vms", "name|id", "VM names or ids (ranges like 1-3 allowed)", nargs="+")
@@ -381,6 +356,7 @@ COMMANDS = (
         "Submits a new VM from a template file",
         create,
         (Arg("template", "template-file", "file with the VM template"),),
+        ("hold",),
     ),
     Command(
         "deploy", "Starts a pending VM on a specific host (oneadmin only)", deploy, (_VMS, _HOST)
@@ -423,7 +399,8 @@ COMMANDS = (
         "Ends the transient state a VM is stuck in, as if its driver action had failed or "
         "succeeded, by sending it again, or deletes the VM (oneadmin only)",
         recover,
-        (Arg("operation", "--success|--failure|--retry|--delete", "how to end it"), _VMS),
+        (_VMS,),
+        ("recover",),
     ),
     Command("list", "Lists VMs in the pool", list_, (_FILTER,), ("list",), VM_COLUMNS),
     Command("show", "Gets information about VMs", show, (_VMS,)),
@@ -441,8 +418,7 @@ COMMANDS = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``onevm``: returns the exit status (0, or 255 after ``Error: ...``)."""
-    args = _recover_flags(sys.argv[1:] if argv is None else argv)
-    return run_cli(PROG, DESCRIPTION, COMMANDS, args)
+    return run_cli(PROG, DESCRIPTION, COMMANDS, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -138,8 +138,6 @@ def test_onevm_create_dash_dash_hold_as_opennebula_6_types_it(cloud, tmp_path):
     one = Legacy(cloud)
     vm = template_file(tmp_path, "vm.one", 'NAME = "held"\nMEMORY = 64\n')
     result = cloud.run_cli("onevm", "create", "--hold", vm)
-    if result.returncode != 0 and "unrecognized arguments" in result.stderr + result.stdout:
-        pytest.xfail("onecloud's onevm has no --hold option yet (cli/onevm.py)")
     assert result.returncode == 0, result.stderr
     assert vm_state(one, 0)[0] == HOLD
 

@@ -186,7 +186,8 @@ def test_help_lists_every_command(capsys):
     assert onevm.main(["--help"]) == 0
     text = capsys.readouterr().out
     for usage in (
-        "create <template-file>",
+        "create [--hold] <template-file>",
+        "recover --success|--failure|--retry|--delete <name|id>...",
         "list [--list <col,...>] [<a|all|m|mine|uid|username>]",
         "show <name|id>...",
         "top [--list <col,...>] [--delay <seconds>] [<a|all|m|mine|uid|username>]",

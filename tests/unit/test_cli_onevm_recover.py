@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from cli import onevm
 from tests.unit.test_cli_onevm_actions import run
 
 
@@ -13,8 +12,9 @@ from tests.unit.test_cli_onevm_actions import run
 )
 def test_recover_sends_the_operation_of_its_flag_for_each_vm(flag, operation):
     """onevm recover --success 1 one-2: one call per VM, names resolved first."""
-    argv = onevm._recover_flags(["recover", flag, "1", "one-2"])
-    rc, out, err, calls = run(argv, {"one.vm.recover": lambda vid, op: vid})
+    rc, out, err, calls = run(
+        ["recover", flag, "1", "one-2"], {"one.vm.recover": lambda vid, op: vid}
+    )
     assert (rc, err) == (0, "")
     assert [c for c in calls if c[0] == "one.vm.recover"] == [
         ("one.vm.recover", 1, operation),
@@ -28,12 +28,19 @@ def test_recover_without_a_known_operation_is_an_error_naming_the_flags():
     assert rc != 0 and not [c for c in calls if c[0] == "one.vm.recover"]
 
 
-def test_only_the_words_after_recover_are_taken_for_its_flags():
-    """-v before the command stays an option; a VM named "success" elsewhere is untouched."""
-    assert onevm._recover_flags(["-v", "recover", "--retry", "3"]) == [
-        "-v",
-        "recover",
-        "retry",
-        "3",
-    ]
-    assert onevm._recover_flags(["show", "--success"]) == ["show", "--success"]
+def test_recover_needs_exactly_one_operation():
+    """No flag, or two of them: a usage error, nothing sent."""
+    for argv in (["recover", "1"], ["recover", "--success", "--retry", "1"]):
+        rc, out, err, calls = run(argv)
+        assert rc != 0 and not [c for c in calls if c[0] == "one.vm.recover"]
+
+
+def test_create_hold_sends_allocate_with_hold_and_plain_create_the_1_4_form(tmp_path):
+    """onevm create --hold FILE: one.vm.allocate(text, true); without it, 1.4's one argument."""
+    template = tmp_path / "vm.one"
+    template.write_text("NAME = a\nMEMORY = 64\n")
+    rc, _, err, calls = run(["create", "--hold", str(template)], {"one.vm.allocate": lambda *a: 7})
+    assert (rc, err) == (0, "")
+    assert ("one.vm.allocate", "NAME = a\nMEMORY = 64\n", True) in calls
+    rc, _, _, calls = run(["create", str(template)], {"one.vm.allocate": lambda *a: 8})
+    assert rc == 0 and ("one.vm.allocate", "NAME = a\nMEMORY = 64\n") in calls
