@@ -24,7 +24,7 @@ from oned.api.cloud import Cloud
 from oned.drivers import Drivers
 from oned.errors import TemplateSyntaxError
 from oned.hm import HookRunner
-from oned.mad import Reply
+from oned.mad import DriverCancelled, Reply
 from oned.records import Host, HostShare
 from oned.states import HostState
 from oned.template import Template, parse
@@ -196,6 +196,8 @@ class HostMonitor:
     def _errored(self, failure: Failure, hid: int, cycle: _Cycle) -> None:
         self._count(cycle, False)
         self._probing.pop(hid, None)
+        if failure.check(DriverCancelled):  # oned is stopping: no verdict on the host
+            return
         host = self._cloud.pools.hosts.get(hid)
         if host is not None:
             self._failed(host, failure.getErrorMessage())

@@ -19,7 +19,7 @@ from oned.errors import BadCall, NoSuchObject
 from oned.records import Vm
 from oned.rpc.marshal import Escaped, escape_bytes
 from oned.states import VmState
-from oned.vmtemplate import check_vm_template
+from oned.vmtemplate import check_memory_given, check_vm_template
 
 ANY_STATE, NOT_DONE = -2, -1
 
@@ -29,7 +29,7 @@ def allocate(cloud: Cloud, caller: Caller, text: str, hold: bool = False) -> int
     name files outside the allowed directories (0x200 naming the attribute)."""
     method = "one.vm.allocate"
     tmpl = templates.parse(text, method, "VM")
-    problems = check_vm_template(tmpl)
+    problems = check_vm_template(tmpl) + check_memory_given(tmpl)
     if problems:
         raise BadCall(f"[{method}] Error in VM template: {'; '.join(problems)}")
     templates.refuse_restricted(caller, tmpl, cloud.config.vm_restricted_attr, method, "VM")

@@ -79,7 +79,7 @@ def test_pyone_allocates_shows_and_lists_vms(admin):
 
 def test_a_template_with_a_syntax_error_names_line_and_column_and_stores_nothing(admin):
     """The parser's position reaches the client; the next VM still gets id 0."""
-    with pytest.raises(pyone.OneApiException, match=r"line 2, column"):
+    with pytest.raises(pyone.OneInternalException, match=r"line 2, column"):  # 0x2000, as ONE
         admin.vm.allocate('NAME = "ok"\nDISK = [ source = ]\n')
     with pytest.raises(pyone.OneApiException, match=r"MEMORY"):
         admin.vm.allocate("MEMORY = lots")
@@ -90,9 +90,9 @@ def test_a_template_with_a_syntax_error_names_line_and_column_and_stores_nothing
 def test_regular_users_see_and_act_on_their_own_objects_only(admin, oned):
     """helen sees her VMs only, may not read oneadmin's, and may not manage users or hosts."""
     admin.user.allocate("helen", "mypass", "core", [])
-    admin.vm.allocate("NAME = admins")
+    admin.vm.allocate("NAME = admins\nMEMORY = 64")
     helen = as_user(oned, "helen:mypass")
-    mine = helen.vm.allocate("NAME = hers")
+    mine = helen.vm.allocate("NAME = hers\nMEMORY = 64")
     assert [v.NAME for v in helen.vmpool.info(-2, -1, -1, -1).VM] == ["hers"]
     assert helen.vmpool.info(0, -1, -1, -1).VM == []
     assert [v.NAME for v in admin.vmpool.info(-2, -1, -1, -1).VM] == ["admins", "hers"]

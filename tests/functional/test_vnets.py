@@ -78,14 +78,14 @@ def test_nics_get_the_first_free_lease_or_exactly_the_ip_asked_for(admin):
         ("One-TD", "0", "192.168.1.129", "xenbr0"),
         ("One-TD-Invisible", "1", "192.168.101.5", "xenbr0"),
     ]
-    asked = admin.vm.allocate(f'NIC = [ NETWORK = "One-TD", IP = 192.168.{CN}.140 ]')
+    asked = admin.vm.allocate(f'MEMORY = 64\nNIC = [ NETWORK = "One-TD", IP = 192.168.{CN}.140 ]')
     assert nics(admin, asked)[0]["MAC"] == "02:00:c0:a8:01:8c"
     with pytest.raises(pyone.OneException, match=r"192\.168\.1\.140 .* is used by VM 1"):
-        admin.vm.allocate('NIC = [ NETWORK = "One-TD", IP = 192.168.1.140 ]')
+        admin.vm.allocate('MEMORY = 64\nNIC = [ NETWORK = "One-TD", IP = 192.168.1.140 ]')
     with pytest.raises(pyone.OneException, match=r"not in .*192.168.1.129 - 192.168.1.253"):
-        admin.vm.allocate('NIC = [ NETWORK = "One-TD", IP = 192.168.1.254 ]')
+        admin.vm.allocate('MEMORY = 64\nNIC = [ NETWORK = "One-TD", IP = 192.168.1.254 ]')
     with pytest.raises(pyone.OneNoExistsException, match='no virtual network "nowhere"'):
-        admin.vm.allocate('NIC = [ NETWORK = "nowhere" ]')
+        admin.vm.allocate('MEMORY = 64\nNIC = [ NETWORK = "nowhere" ]')
     assert [vm.ID for vm in admin.vmpool.info(-2, -1, -1, -1).VM] == [0, 1]
     leases = admin.vn.info(0).AR_POOL.AR[0].LEASES.LEASE
     assert [(lease.IP, lease.VM) for lease in leases] == [
@@ -100,14 +100,14 @@ def test_fifty_vms_allocated_in_parallel_never_share_a_lease(admin, oned):
 
     def allocate(n: int) -> int:
         client = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
-        return client.vm.allocate(f'NAME = "vm-{n}"\nNIC = [ NETWORK = "fifty" ]')
+        return client.vm.allocate(f'NAME = "vm-{n}"\nMEMORY = 64\nNIC = [ NETWORK = "fifty" ]')
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         vids = list(pool.map(allocate, range(50)))
     ips = {nics(admin, vid)[0]["IP"] for vid in vids}
     assert len(set(vids)) == 50 and len(ips) == 50
     with pytest.raises(pyone.OneException, match=r'"fifty" has no free lease \(50 of 50 in use\)'):
-        admin.vm.allocate('NAME = "one-too-many"\nNIC = [ NETWORK = "fifty" ]')
+        admin.vm.allocate('NAME = "one-too-many"\nMEMORY = 64\nNIC = [ NETWORK = "fifty" ]')
     assert len(admin.vmpool.info(-2, -1, -1, -1).VM) == 50
     assert admin.vn.info(0).USED_LEASES == 50
     assert admin.vm.allocate("MEMORY = 64") == 50  # no id was burnt by the refusal
@@ -138,13 +138,13 @@ def test_a_user_network_is_private_until_published(users_bridge):
     with pytest.raises(pyone.OneAuthorizationException):
         dan.vn.info(mine)
     with pytest.raises(pyone.OneAuthorizationException, match=r'not authorized to use .*"hers"'):
-        dan.vm.allocate('NIC = [ NETWORK = "hers" ]')
+        dan.vm.allocate('MEMORY = 64\nNIC = [ NETWORK = "hers" ]')
     with pytest.raises(pyone.OneAuthorizationException):
-        helen.vm.allocate('NIC = [ NETWORK = "admins-private" ]')
+        helen.vm.allocate('MEMORY = 64\nNIC = [ NETWORK = "admins-private" ]')
     with pytest.raises(pyone.OneAuthorizationException):
         dan.vn.publish(mine, True)
     helen.vn.publish(mine, True)
-    dan.vm.allocate('NIC = [ NETWORK = "hers" ]')
+    dan.vm.allocate('MEMORY = 64\nNIC = [ NETWORK = "hers" ]')
     assert [n.NAME for n in dan.vnpool.info(-2, -1, -1).VNET] == ["admins", "hers"]
     assert [n.NAME for n in admin.vnpool.info(-2, -1, -1).VNET] == [
         "admins",
@@ -176,7 +176,7 @@ def test_deleting_a_network_in_use_is_refused_naming_the_vms(admin):
     admin.vn.allocate(REAL_NET)
     admin.vn.allocate(FAKE_NET)
     for _ in range(2):
-        admin.vm.allocate('NIC = [ NETWORK = "One-TD" ]')
+        admin.vm.allocate('MEMORY = 64\nNIC = [ NETWORK = "One-TD" ]')
     with pytest.raises(pyone.OneActionException, match=r'"One-TD" \[0\].* VMs 0, 1'):
         admin.vn.delete(0)
     assert admin.vn.delete(1) == 1
@@ -188,12 +188,12 @@ def test_deleting_a_network_in_use_is_refused_naming_the_vms(admin):
 def test_networks_and_leases_survive_kill_9(admin, oned):
     """After SIGKILL and a restart the leases are held: the next NIC gets the next address."""
     admin.vn.allocate(FAKE_NET)
-    admin.vm.allocate('NIC = [ NETWORK = "One-TD-Invisible" ]')
-    admin.vm.allocate('NIC = [ NETWORK = "One-TD-Invisible", IP = 192.168.101.15 ]')
+    admin.vm.allocate('MEMORY = 64\nNIC = [ NETWORK = "One-TD-Invisible" ]')
+    admin.vm.allocate('MEMORY = 64\nNIC = [ NETWORK = "One-TD-Invisible", IP = 192.168.101.15 ]')
     oned.stop(signal.SIGKILL)
     oned.start()
     admin = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
-    vid = admin.vm.allocate('NIC = [ NETWORK = "One-TD-Invisible" ]')
+    vid = admin.vm.allocate('MEMORY = 64\nNIC = [ NETWORK = "One-TD-Invisible" ]')
     assert nics(admin, vid)[0]["IP"] == "192.168.101.10"
     assert admin.vn.info(0).USED_LEASES == 3
 
