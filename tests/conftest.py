@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,27 @@ def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         patch.setenv("XDG_CACHE_HOME", os.environ.get("XDG_CACHE_HOME") or f"{real_home}/.cache")
         patch.setenv("HOME", str(home))
         patch.delenv("SSH_AUTH_SOCK", raising=False)
+        patch.setenv("PATH", f"{_openssh_wrapper(home)}{os.pathsep}{os.environ['PATH']}")
         yield home
+
+
+def _openssh_wrapper(home: Path) -> Path:
+    """A folder whose ``ssh`` runs OpenSSH with the session's key and known_hosts.
+
+    OpenSSH finds ``~/.ssh`` through the password database, not ``$HOME``: without this, the
+    ``ssh`` that libvirt runs for ``qemu+ssh://`` URIs would read the operator's keys."""
+    folder = home / "bin"
+    folder.mkdir()
+    ssh_dir = home / ".ssh"
+    real = shutil.which("ssh") or "/usr/bin/ssh"
+    wrapper = folder / "ssh"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'exec {real} -F /dev/null -o IdentitiesOnly=yes -i "{ssh_dir}/id_ed25519" '
+        f'-o UserKnownHostsFile="{ssh_dir}/known_hosts" -o GlobalKnownHostsFile=/dev/null "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return folder
 
 
 @pytest.fixture(autouse=True)

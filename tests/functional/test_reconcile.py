@@ -7,6 +7,7 @@ that leaves a TRANSFER unanswered while a file named after the script's kind (``
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -60,6 +61,13 @@ class Cloud:
         self.one.host.allocate("plain", "im_dummy", "vmm_hang", "tm_dummy")  # 1
         wait_for(lambda: all(self.one.host.info(h).STATE == 2 for h in (0, 1)))
 
+    def set_script(self, text: str) -> None:
+        """Replace the dummy VMM's script at once: the driver re-reads it whenever it changes,
+        and a file caught half-written (empty) would mean "no rule" to it."""
+        part = self.script.with_suffix(".part")
+        part.write_text(text)
+        os.replace(part, self.script)
+
     def connect(self) -> pyone.OneServer:
         return pyone.OneServer(self.oned.endpoint, session="oneadmin:onecloud")
 
@@ -92,13 +100,13 @@ def test_kill_9_with_vms_in_prolog_boot_shutdown_and_epilog_then_all_reach_a_sta
     """Finding 1: after kill -9 nothing re-sent what was in flight; VMs sat in PROLOG, BOOT,
     SHUTDOWN, EPILOG for good and acknowledged terminates never completed."""
     one, hold = cloud.one, cloud.hold
-    cloud.script.write_text("SHUTDOWN: {outcome: hang}\n")
+    cloud.set_script("SHUTDOWN: {outcome: hang}\n")
     shutdown, epilog = cloud.vm(), cloud.vm()
     wait_for(lambda: cloud.pair(shutdown) == RUNNING and cloud.pair(epilog) == RUNNING)
     one.vm.action("terminate", shutdown)
     (hold / "epilog").touch()
     (hold / "prolog").touch()
-    cloud.script.write_text(f'SHUTDOWN: {{"{shutdown}": {{outcome: hang}}}}\n'
+    cloud.set_script(f'SHUTDOWN: {{"{shutdown}": {{outcome: hang}}}}\n'
                             "DEPLOY: {outcome: hang}\n")  # fmt: skip
     one.vm.action("terminate", epilog)
     prolog, boot = cloud.vm(0), cloud.vm(1)
@@ -108,7 +116,7 @@ def test_kill_9_with_vms_in_prolog_boot_shutdown_and_epilog_then_all_reach_a_sta
 
     (hold / "epilog").unlink()
     (hold / "prolog").unlink()
-    cloud.script.write_text("")
+    cloud.set_script("")
     cloud.restart(signal.SIGKILL)
     wanted = {prolog: RUNNING, boot: RUNNING, shutdown: DONE, epilog: DONE}
     wait_for(lambda: {vid: cloud.pair(vid) for vid in wanted} == wanted, timeout=30)
@@ -123,7 +131,7 @@ def test_sigterm_with_10_deploys_in_flight_fails_none_and_they_run_after_the_res
     """Finding 2: SIGTERM turned 10 deploys in flight into FAILED ("driver vmm_dummy is
     stopping") and gave their capacity back. Now the 5 that answer within the grace period
     run, the 5 that do not stay BOOT and run once oned is back."""
-    cloud.script.write_text('DEPLOY: {"[0-4]": {delay: 2}, "*": {outcome: hang}}\n')
+    cloud.set_script('DEPLOY: {"[0-4]": {delay: 2}, "*": {outcome: hang}}\n')
     vids = [cloud.vm() for _ in range(10)]
     wait_for(lambda: all(cloud.pair(vid) == BOOT for vid in vids))
     time.sleep(0.5)  # BOOT is committed just before DEPLOY is written to the driver
@@ -133,7 +141,7 @@ def test_sigterm_with_10_deploys_in_flight_fails_none_and_they_run_after_the_res
         log = cloud.vm_log(vid)
         assert "FAILED" not in log
         assert ("New VM state is ACTIVE/RUNNING" in log) == (vid in vids[:5])
-    cloud.script.write_text("")
+    cloud.set_script("")
     cloud.oned.start()
     cloud.one = cloud.connect()
     wait_for(lambda: all(cloud.pair(vid) == RUNNING for vid in vids), timeout=30)
@@ -149,7 +157,7 @@ def test_sigterm_with_10_deploys_in_flight_fails_none_and_they_run_after_the_res
 )
 def test_onevm_recover_ends_a_vm_stuck_in_boot_each_way(cloud, flag, after):
     """onevm recover on a VM whose DEPLOY never answers (the --retry one answers the second)."""
-    cloud.script.write_text("DEPLOY: {outcome: hang, times: 1}\n")
+    cloud.set_script("DEPLOY: {outcome: hang, times: 1}\n")
     vid = cloud.vm()
     wait_for(lambda: cloud.pair(vid) == BOOT)
     done = cloud.oned.run_cli("onevm", "recover", flag, str(vid))
