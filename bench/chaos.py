@@ -15,6 +15,12 @@ RUNNING, or an acknowledged shutdown/delete not yet DONE) and prints them by sta
 
     .venv/bin/python bench/chaos.py [--kills 50] [--ops 1000] [--backend sqlite|postgresql]
                                     [--scheduler] [--kill-drivers] [--seed N]
+                                    [--restart-db [N]]   # with --backend postgresql
+
+``--restart-db`` restarts the PostgreSQL server N times (default 2) mid-storm, halfway between
+two kills of oned, with the clients going on; oned may refuse calls while it is down, but must
+lose nothing acknowledged and accept writes again without a restart of its own. The server is
+started again at the end whatever happens.
 
 PostgreSQL: the test server at 127.0.0.1:5432 (trust auth, database ``test``); a scratch
 database is created and dropped. The exit status is 0 when nothing was lost, reused, leaked,
@@ -36,8 +42,11 @@ import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -152,6 +161,7 @@ class Storm:
         self.oned, self.args = oned, args
         self.ledger, self.gate = Ledger(), Gate()
         self.done_ops = 0
+        self.budget = args.ops  # raised by the operations made while PostgreSQL restarts
         self.count = threading.Lock()
         self.errors: list[str] = []
         self.up = threading.Event()  # oned is running (cleared from its kill to its restart)
@@ -163,7 +173,7 @@ class Storm:
         rpc = OneClient(self.oned.endpoint, SESSION, timeout=20)
         while True:
             with self.count:
-                if self.done_ops >= self.args.ops:
+                if self.done_ops >= self.budget:
                     return
                 self.done_ops += 1
             with self.gate.passing():
@@ -183,6 +193,7 @@ class Storm:
         try:
             seen = seen_of(rpc.call("one.vm.info", vid))
         except OneCallError:
+            self.refused()
             return
         except OneClientError:
             rpc.close()
@@ -210,6 +221,12 @@ class Storm:
             return "shutdown"
         return "finalize"
 
+    def refused(self) -> None:
+        """After a refused call: with --restart-db the database may be down, and refusals in a
+        tight loop would burn the storm's operations in the seconds it takes to come back."""
+        if self.args.restart_db:
+            time.sleep(0.2)
+
     def call(self, rpc: OneClient, vid: int | None, action: str, method: str, *params):
         """Make the call; the ledger records it only when oned acknowledged it. When oned is
         unreachable the outcome is unknown: the next check takes the VM as it finds it."""
@@ -217,6 +234,7 @@ class Storm:
         try:
             value = rpc.call(method, *params)
         except OneCallError:
+            self.refused()
             return None  # refused: nothing changed
         except OneClientError:
             rpc.close()
@@ -384,8 +402,23 @@ def run(args: argparse.Namespace, location: Path, db: str | None = None) -> Resu
         threads = [threading.Thread(target=storm.client, args=(n,)) for n in range(CLIENTS)]
         for thread in threads:
             thread.start()
+        restart_db_at = {args.kills * (n + 1) // (args.restart_db + 1)
+                         for n in range(args.restart_db)}  # fmt: skip
+        extra = 0  # operations made while PostgreSQL restarted
         for kill in range(args.kills):
-            target = args.ops * (kill + 1) / (args.kills + 1) + rng.uniform(-2, 2)
+            target = extra + args.ops * (kill + 1) / (args.kills + 1) + rng.uniform(-2, 2)
+            if kill in restart_db_at:  # halfway between two kills of oned
+                halfway = target - args.ops / (args.kills + 1) / 2
+                while storm.done_ops < halfway and any(t.is_alive() for t in threads):
+                    time.sleep(0.01)
+                # The storm goes on during the restart, unbounded: its operations come on
+                # top, so that the kills after it still fall amid operations.
+                before, storm.budget = storm.done_ops, sys.maxsize
+                database_restarted(cloud, storm, admin)
+                audit(storm, admin, faults, "PostgreSQL restart")
+                extra += storm.done_ops - before
+                storm.budget = args.ops + extra
+                target += storm.done_ops - before
             while storm.done_ops < target and any(t.is_alive() for t in threads):
                 time.sleep(0.01)
             if args.kill_drivers and rng.random() < 0.5:
@@ -394,16 +427,7 @@ def run(args: argparse.Namespace, location: Path, db: str | None = None) -> Resu
             cloud.kill_oned()
             cloud.start()
             storm.up.set()
-            storm.gate.close()
-            admin.close()
-            for name, items in check(storm, admin).items():
-                new = [item for item in items if item not in faults[name]]
-                faults[name] += new
-                for item in new:
-                    print(f"  {name}: {item}", flush=True)
-            print(f"kill {kill + 1}/{args.kills}: {storm.done_ops} ops, "
-                  f"{sum(map(len, faults.values()))} faults", flush=True)  # fmt: skip
-            storm.gate.open()
+            audit(storm, admin, faults, f"kill {kill + 1}/{args.kills}")
         for thread in threads:
             thread.join(timeout=600)
         for name, items in check(storm, admin).items():
@@ -415,6 +439,70 @@ def run(args: argparse.Namespace, location: Path, db: str | None = None) -> Resu
     took = time.monotonic() - started
     return Result(faults["lost"], storm.ledger.reused, faults["leaked"], faults["doubled"],
                   left, storm.errors, took)  # fmt: skip
+
+
+def audit(storm: Storm, admin: OneClient, faults: dict[str, list[str]], label: str) -> None:
+    """With the clients paused, check the ledger and print the new faults."""
+    storm.gate.close()
+    admin.close()
+    try:
+        for name, items in check(storm, admin).items():
+            new = [item for item in items if item not in faults[name]]
+            faults[name] += new
+            for item in new:
+                print(f"  {name}: {item}", flush=True)
+    finally:
+        storm.gate.open()
+    print(f"{label}: {storm.done_ops} ops, {sum(map(len, faults.values()))} faults", flush=True)
+
+
+def restart_postgresql(action: str = "restart") -> None:
+    """pg_ctlcluster on the local test server (the only cluster under /etc/postgresql)."""
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
+                   check=True, timeout=120, capture_output=True)  # fmt: skip
+
+
+def postgresql_running() -> bool:
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    status = subprocess.run(["pg_ctlcluster", version, "main", "status"], capture_output=True)
+    return status.returncode == 0
+
+
+def database_restarted(cloud: Cloud, storm: Storm, admin: OneClient, within: float = 60) -> None:
+    """Restart PostgreSQL under a running storm, then wait for oned to write again (it may
+    refuse calls meanwhile); oned dying or not recovering is an error, with its log's tail."""
+    offset = len(cloud.oned.log)
+    started = time.monotonic()
+    restart_postgresql()
+    print(f"PostgreSQL restarted in {time.monotonic() - started:.1f} s", flush=True)
+    deadline = time.monotonic() + within
+    last = ""
+    while time.monotonic() < deadline and cloud.oned.proc and cloud.oned.proc.poll() is None:
+        try:  # a write: a held VM without NIC (no lease), deleted again
+            vid = admin.call("one.vm.allocate", "NAME = probe\nMEMORY = 1", True)
+            admin.call("one.vm.action", "finalize", vid)
+            errors = [line for line in cloud.oned.log[offset:].splitlines() if "[E]" in line]
+            print(f"oned writes again {time.monotonic() - started:.1f} s after the restart; "
+                  f"{len(errors)} errors in oned.log meanwhile", flush=True)  # fmt: skip
+            lines = cloud.oned.log[offset:].splitlines()
+            for line in errors[:3]:
+                print(f"    {line}", flush=True)
+            unhandled = [n for n, line in enumerate(lines) if "Unhandled error" in line]
+            for line in lines[unhandled[0] : unhandled[0] + 25] if unhandled else []:
+                print(f"    {line}", flush=True)
+            return
+        except OneClientError as exc:
+            last = exc.message
+            admin.close()
+            time.sleep(0.2)
+    state = "died" if cloud.oned.proc and cloud.oned.proc.poll() is not None else "hangs"
+    tail = "\n    ".join(cloud.oned.log[offset:].splitlines()[-15:])
+    storm.errors.append(f"oned {state} after PostgreSQL restarted (last: {last})\n    {tail}")
+    print(f"  errors: {storm.errors[-1]}", flush=True)
+    if state == "died":
+        cloud.start()
+        storm.up.set()
 
 
 def settle(storm: Storm, admin: OneClient, seconds: float) -> Counter[str]:
@@ -440,7 +528,16 @@ def postgresql() -> Iterator[str]:
             f'USER = "{db.user}", DB_NAME = "{db.db_name}" ]'
         )
     finally:
-        databases.close()
+        try:
+            databases.close()
+        except OperationalError:  # its pooled connection died with a restart of the server
+            from oned.store.engine import create_engine
+
+            admin = replace(db, db_name="")
+            engine = create_engine(admin, "").execution_options(isolation_level="AUTOCOMMIT")
+            with engine.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {db.db_name} WITH (FORCE)"))
+            engine.dispose()
 
 
 def report(result: Result) -> None:
@@ -463,14 +560,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--kill-drivers", action="store_true", help="also kill drivers, mm_sched")
     parser.add_argument("--settle", type=float, default=60, help="seconds to wait for 0 stuck")
     parser.add_argument("--seed", type=int, default=1)
-    return parser.parse_args(argv)
+    parser.add_argument("--restart-db", type=int, nargs="?", const=2, default=0, metavar="N",
+                        help="restart PostgreSQL N times (default 2) mid-storm")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.restart_db and args.backend != "postgresql":
+        parser.error("--restart-db needs --backend postgresql")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     database = postgresql() if args.backend == "postgresql" else contextlib.nullcontext()
-    with tempfile.TemporaryDirectory(prefix="chaos-") as tmp, database as db:
-        result = run(args, Path(tmp) / "one", db)
+    try:
+        with tempfile.TemporaryDirectory(prefix="chaos-") as tmp, database as db:
+            result = run(args, Path(tmp) / "one", db)
+    finally:
+        if args.restart_db and not postgresql_running():
+            restart_postgresql("start")  # whatever happened, the server runs again
     report(result)
     return 0 if result.ok else 1
 
