@@ -225,6 +225,7 @@ def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -
     tm = TransferManager(lcm, drivers, reactor, onelog.module("TM"))
     lcm.effects = route_effects(vmm, tm, hooks)
     lcm.probe = vmm.probe
+    lcm.call_later = reactor.callLater
     cloud.lcm, cloud.var_dir = lcm, locs.var
     monitor.start()
     vmm.start_polling()

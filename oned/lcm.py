@@ -24,10 +24,14 @@ from oned.errors import ActionNotAllowed, InternalError
 from oned.mad import DriverCancelled
 from oned.records import History, Host, Vm
 from oned.states import LcmState, VmState
+from oned.store.errors import StoreError
 from oned.vmfiles import VmFiles
 
 _MODULE_OF = {"DEPLOY": "VMM", "SHUTDOWN": "VMM", "POLL": "VMM", "TRANSFER": "TM"}
 RECONCILE_BATCH = 500  # VMs reconciled per reactor turn at start
+
+
+RETRY = 2.0  # seconds before a driver outcome the database refused is tried again
 
 
 class LifeCycle:
@@ -47,6 +51,8 @@ class LifeCycle:
         self.effects: Callable[[Vm, lc.Effect], None] = lambda vm, effect: None
         # POLL of a VM on a host side -> its STATE (None: no answer); VirtualMachineManager.probe
         self.probe: Callable[[Vm, str], defer.Deferred] = lambda vm, host: defer.succeed(None)
+        # reactor.callLater: a driver outcome the database could not take is tried again.
+        self.call_later: Callable[..., Any] | None = None
 
     def user_action(self, vm: Vm, event: lc.Event, host: lc.HostRef | None = None) -> Vm:
         """Run a user action now; ActionNotAllowed (0x800) when the state refuses it."""
@@ -69,7 +75,19 @@ class LifeCycle:
             self._log.warning(f"Ignored: {outcome.reason}")
             self.files.log(vid, "LCM", f"Ignored: {outcome.reason}", level="W")
             return None
-        return self._commit(vm, outcome)
+        try:
+            return self._commit(vm, outcome)
+        except StoreError as exc:
+            self._not_saved(vid, event, exc)
+            return None
+
+    def _not_saved(self, vid: int, event: lc.Event, exc: StoreError) -> None:
+        """The database refused the outcome (it is restarting, say): nothing changed, so the
+        same outcome is tried again until it is saved or the VM no longer waits for it."""
+        if self.call_later is None:
+            raise exc
+        self._log.error(f"VM {vid}: {event.value} not saved ({exc.message}); again in {RETRY:g} s")
+        self.call_later(RETRY, self.driver_event, vid, event)
 
     def recover(self, vm: Vm, operation: str) -> Vm:
         """one.vm.recover: end the transient state ``vm`` is in as the operator says: as if

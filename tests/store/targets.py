@@ -83,6 +83,7 @@ def scratch_database(backend: str, prefix: str = "onecloud_test") -> Iterator[Db
         yield replace(admin, db_name=name)
     finally:
         force = " WITH (FORCE)" if backend == "postgresql" else ""
+        engine.dispose()  # a fresh connection: the pooled one may predate a server restart
         with engine.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
         engine.dispose()
