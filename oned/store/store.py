@@ -149,8 +149,10 @@ class Store:
             return networks.load(conn)
 
     def next_oids(self) -> dict[str, int]:
-        """The next id of each pool: one past the highest it ever gave (pool_control, which
-        every insert raises in its transaction) or holds (max(oid), DONE VMs included).
+        """The next id of each pool: one past the highest it holds (max(oid), DONE VMs
+        included) or ever deleted (pool_control, which every delete raises in its own
+        transaction: inserts pay nothing for it, and VMs are never deleted, they stay DONE).
+        Whatever purges rows one day must raise pool_control the same way.
 
         NOTE: as modern OpenNebula (pool_control), a deleted object's id is never handed out
         again, not even after a restart.
@@ -222,7 +224,6 @@ class Store:
         params = rows.user_params(user)
         with self._transaction("user_pool", user.name) as conn:
             conn.execute(_INSERT_USER, {"oid": user.id, **params})
-            _count_oid(conn, "user_pool", user.id)
 
     def update_user(self, user: User) -> None:
         params = rows.user_params(user)
@@ -232,12 +233,12 @@ class Store:
     def delete_user(self, uid: int) -> None:
         with self._transaction() as conn:
             conn.execute(_DELETE_USER, {"b_oid": uid})
+            _count_oid(conn, "user_pool", uid)
 
     def insert_host(self, host: Host) -> None:
         params = rows.host_params(host)
         with self._transaction("host_pool", host.name) as conn:
             conn.execute(_INSERT_HOST, {"oid": host.id, **params})
-            _count_oid(conn, "host_pool", host.id)
 
     def update_host(self, host: Host) -> None:
         params = rows.host_params(host)
@@ -255,6 +256,7 @@ class Store:
     def delete_host(self, hid: int) -> None:
         with self._transaction() as conn:
             conn.execute(_DELETE_HOST, {"b_oid": hid})
+            _count_oid(conn, "host_pool", hid)
 
     def insert_vm(self, vm: Vm, leases: Sequence[Lease] = ()) -> None:
         """The VM, its history records, if any, and the ``leases`` it takes (each with ``vid``
@@ -267,7 +269,6 @@ class Store:
         records = [rows.history_params(record) for record in vm.history]
         with self._transaction() as conn:
             conn.execute(_INSERT_VM, {"oid": vm.id, **params})
-            _count_oid(conn, "vm_pool", vm.id)
             if records:
                 conn.execute(_INSERT_HISTORY, records)
             networks.take(conn, leases)
@@ -309,7 +310,6 @@ class Store:
         DuplicateName when the name is taken."""
         with self._transaction("network_pool", net.name) as conn:
             networks.insert(conn, net)
-            _count_oid(conn, "network_pool", net.id)
 
     def update_network(self, net: Vnet) -> None:
         """The network's own row (owner, PUBLIC, template); its leases are not touched."""
@@ -320,6 +320,7 @@ class Store:
         """The network and any lease row left of it."""
         with self._transaction() as conn:
             networks.delete(conn, nid)
+            _count_oid(conn, "network_pool", nid)
 
     def release_leases(self, leases: Sequence[Lease]) -> None:
         """Give back leases held by their ``vid``; one a VM no longer holds is left alone."""
@@ -343,7 +344,7 @@ class Store:
 
 
 def _count_oid(conn: Connection, table: str, oid: int) -> None:
-    """Raise ``table``'s counter in pool_control to ``oid`` (never lower it)."""
+    """Raise ``table``'s counter in pool_control to ``oid`` (never lower it): a deleted id."""
     conn.execute(_COUNT_OID, {"b_table": table, "b_oid": oid})
 
 
