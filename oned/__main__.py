@@ -20,7 +20,6 @@ from oned.config import Config, load_config
 from oned.errors import ConfigError
 from oned.filemodes import make_dirs, tighten
 from oned.locations import Locations, locations
-from oned.mad import STOP_GRACE
 from oned.rpc.methods import VERSION
 from oned.template import Template, Value, parse
 
@@ -137,7 +136,7 @@ def _daemonise() -> None:
         os.dup2(devnull, fd)
 
 
-def _serve(config: Config, locs: Locations, stop_grace: float = STOP_GRACE) -> int:
+def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
     from twisted.internet import reactor, threads
 
     from oned.api.cloud import Cloud
