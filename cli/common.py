@@ -242,10 +242,6 @@ def run_cli(
     except (CliError, OneClientError) as e:
         err.write(f"Error: {_one_line(e)}\n")
         return EXIT_ERROR
-    except UnicodeDecodeError as e:  # a command that read a file itself, without read_template
-        path = getattr(opts, "template", None) if ctx is not None else None
-        err.write(f"Error: {not_utf8(f'template file {path}' if path else 'the input', e)}\n")
-        return EXIT_ERROR
     except BrokenPipeError:  # `onevm list | head`: the reader left; not an error
         _silence(out)
         return 0

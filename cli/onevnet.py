@@ -19,11 +19,12 @@ from cli.common import (
     chosen_columns,
     int_of,
     parse_xml,
+    read_template,
     resolve_ids,
     run_cli,
     text_of,
 )
-from cli.onevm import pool_filter, read_template
+from cli.onevm import pool_filter
 from cli.table import Column, show_field, show_header, table_lines, template_lines
 
 PROG = "onevnet"
