@@ -108,6 +108,9 @@ class Config:
     # The TM_MAD of hosts added by the modern one.host.allocate, which names none.
     default_tm_mad: str = "tm_ssh"
     hm_mad: MadConfig | None = None
+    # The driver that copies images into the repository (OpenNebula 2.2-3.x's IMAGE_MAD, a
+    # datastore driver in later releases); a 1.4/2.0 oned.conf names none and gets this one.
+    image_mad: MadConfig = MadConfig("IMAGE", "image", "one_image")
     vm_hooks: tuple[HookConfig, ...] = ()
     host_hooks: tuple[HookConfig, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -290,6 +293,7 @@ _MAD: dict[str, dict[str, Converter]] = {
     | {"DEFAULT": _text, "TYPE": _choice("xen", "kvm", "xml", "vmware", "", fold=str.lower)},
     "TM": _MAD_COMMON,
     "HM": _MAD_COMMON,
+    "IMAGE": _MAD_COMMON,
 }
 
 
@@ -325,7 +329,13 @@ class _ConfigReader:
         self.fields: dict[str, Any] = {}
         self.lines: dict[str, int] = {}
         self.warnings: list[str] = []
-        self.mads: dict[str, list[MadConfig]] = {"IM": [], "VM": [], "TM": [], "HM": []}
+        self.mads: dict[str, list[MadConfig]] = {
+            "IM": [],
+            "VM": [],
+            "TM": [],
+            "HM": [],
+            "IMAGE": [],
+        }
         self.hooks: dict[str, list[HookConfig]] = {"VM": [], "HOST": []}
         self.vectors: dict[str, Callable[[Entry, dict[str, str]], None]] = {
             "DB": self.read_db,
@@ -333,6 +343,7 @@ class _ConfigReader:
             "VM_MAD": partial(self.read_mad, "VM"),
             "TM_MAD": partial(self.read_mad, "TM"),
             "HM_MAD": partial(self.read_mad, "HM"),
+            "IMAGE_MAD": partial(self.read_mad, "IMAGE"),
             "VM_HOOK": partial(self.read_hook, "VM"),
             "HOST_HOOK": partial(self.read_hook, "HOST"),
         }
@@ -403,11 +414,12 @@ class _ConfigReader:
         self.fields["db"] = DbConfig(**fields)
 
     def read_mad(self, kind: str, entry: Entry, vector: dict[str, str]) -> None:
-        if kind == "HM":
+        single = {"HM": "hm", "IMAGE": "image"}.get(kind)
+        if single:
             self.once(entry)
-        required = ("EXECUTABLE",) if kind == "HM" else ("NAME", "EXECUTABLE")
+        required = ("EXECUTABLE",) if single else ("NAME", "EXECUTABLE")
         fields = self.vector(entry, vector, _MAD[kind], required)
-        mad = MadConfig(kind=kind, **({"name": "hm"} | fields), line=entry.line)
+        mad = MadConfig(kind=kind, **({"name": single or ""} | fields), line=entry.line)
         for other in self.mads[kind]:
             if other.name == mad.name:
                 message = (
@@ -451,6 +463,7 @@ class _ConfigReader:
             vm_mads=tuple(self.mads["VM"]),
             tm_mads=tuple(self.mads["TM"]),
             hm_mad=self.mads["HM"][0] if self.mads["HM"] else None,
+            **({"image_mad": self.mads["IMAGE"][0]} if self.mads["IMAGE"] else {}),
             vm_hooks=tuple(self.hooks["VM"]),
             host_hooks=tuple(self.hooks["HOST"]),
             warnings=tuple(self.warnings),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from oned.states import HistoryReason, HostState, LcmState, VmState
+from oned.states import HistoryReason, HostState, ImageState, LcmState, VmState
 from oned.template import Template
 
 
@@ -140,3 +140,34 @@ class Vnet:
     public: bool
     template: Template
     leases: dict[int, Lease] = field(default_factory=dict)
+
+
+@dataclass
+class Image:
+    """An image of the repository (reference §5.2; OpenNebula 2.0's Image).
+
+    ``state`` is the stored one (INIT, READY, DISABLED, LOCKED or ERROR); whether a READY
+    image is USED follows from the VMs that use it (``Pools.image_users``). ``source`` is the
+    file VMs use ('' until there is one), ``path`` where it was copied from (PATH: a file on
+    the front end or an http(s) URL; '' otherwise), ``size`` its size in MB, ``checksum``
+    ``sha256:<hex>`` of its content once copied. The reason of an ERROR is the template's
+    ERROR attribute, as OpenNebula writes it. ``done``/``total`` are the bytes of a copy in
+    progress: kept in memory only, never stored.
+    """
+
+    id: int
+    uid: int
+    name: str
+    type: int  # ImageType
+    public: bool
+    persistent: bool
+    regtime: int
+    template: Template
+    source: str = ""
+    path: str = ""
+    size: int = 0
+    fstype: str = ""
+    checksum: str = ""
+    state: int = ImageState.INIT
+    done: int = 0
+    total: int = 0

@@ -49,6 +49,46 @@ class HostState(IntEnum):
     DISABLED = 4
 
 
+class ImageState(IntEnum):
+    """OpenNebula's image states (2.0 had 0-3, 2.2 added LOCKED and ERROR, later ones the rest).
+
+    The store keeps INIT, READY, DISABLED, LOCKED or ERROR; USED is what a READY image shows
+    while VMs use it (derived from the VMs, like a host's capacity: it cannot drift)."""
+
+    INIT = 0  # registered without content (waits for a one.vm.savedisk)
+    READY = 1
+    USED = 2
+    DISABLED = 3
+    LOCKED = 4  # its file is being copied or saved into the repository
+    ERROR = 5  # the copy or save failed; the reason is the template's ERROR
+    CLONE = 6  # NOTE: 6-10 are modern OpenNebula's; kept for its clients' enums
+    DELETE = 7
+    USED_PERS = 8
+    LOCKED_USED = 9
+    LOCKED_USED_PERS = 10
+
+
+class ImageType(IntEnum):
+    OS = 0
+    CDROM = 1
+    DATABLOCK = 2
+
+
+IMAGE_SHORT = {
+    ImageState.INIT: "init",
+    ImageState.READY: "rdy",
+    ImageState.USED: "used",
+    ImageState.DISABLED: "disa",
+    ImageState.LOCKED: "lock",
+    ImageState.ERROR: "err",
+    ImageState.CLONE: "clon",
+    ImageState.DELETE: "dele",
+    ImageState.USED_PERS: "used",
+    ImageState.LOCKED_USED: "lock",
+    ImageState.LOCKED_USED_PERS: "lock",
+}
+
+
 class HistoryReason(IntEnum):
     NONE = 0
     ERROR = 1
