@@ -72,11 +72,33 @@ def refuse_files(
         )
 
 
+def refuse_path(
+    cloud: Cloud, caller: Caller, attribute: str, path: str, method: str, kind: str
+) -> None:
+    """AuthorizationError if a user (not oneadmin) names in ``attribute`` a front-end file
+    outside the allowed directories (an image's PATH); URLs are not files and pass."""
+    if caller.is_admin or "://" in path:
+        return
+    dirs = rs.resolve_dirs(user_dirs(cloud), os.path.realpath)
+    problem = rs.path_refusal(path, dirs, os.path.realpath)
+    if problem:
+        raise AuthorizationError(
+            f"[{method}] {kind} Template includes a restricted attribute {attribute}: {problem}"
+        )
+
+
+def repository(cloud: Cloud) -> str:
+    """The image repository: IMAGE_REPOSITORY_PATH, or ``<var>/images``."""
+    return cloud.config.image_repository_path or os.path.join(cloud.where.var, "images")
+
+
 def user_dirs(cloud: Cloud) -> rs.Dirs:
-    """SAFE_DIRS plus the image repository; RESTRICTED_DIRS plus oned's own etc/ and var/."""
+    """SAFE_DIRS; RESTRICTED_DIRS plus oned's own etc/ and var/ and the image repository.
+
+    The repository holds every user's images: a user reaches them by IMAGE or IMAGE_ID, whose
+    owner and PUBLIC flag are checked, never by a path into it."""
     config, where = cloud.config, cloud.where
-    repository = config.image_repository_path or os.path.join(where.var, "images")
     return rs.Dirs(
-        safe=(*config.safe_dirs, repository),
-        restricted=(*config.restricted_dirs, where.etc, where.var),
+        safe=config.safe_dirs,
+        restricted=(*config.restricted_dirs, where.etc, where.var, repository(cloud)),
     )

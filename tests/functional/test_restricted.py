@@ -93,17 +93,23 @@ def test_oneadmin_may_use_restricted_attributes(cloud, template):
     assert admin.vm.info(vid).ID == vid
 
 
-def test_a_user_may_use_files_in_a_safe_dir_and_the_image_repository(cloud):
-    """SAFE_DIRS and <var>/images (inside restricted var/) are readable; the template keeps
-    the path as the user wrote it."""
-    oned, _, helen, safe = cloud
-    repository = oned.location / "var" / "images" / "ttylinux.img"
+def test_a_user_may_use_files_in_a_safe_dir_and_the_template_keeps_them(cloud):
+    """SAFE_DIRS are readable; the template keeps the path as the user wrote it."""
+    _, _, helen, safe = cloud
     written = f"{safe}/sub/../disk.img"
     vid = helen.vm.allocate(
-        f'MEMORY = 64\nDISK = [ SOURCE = "{written}" ]\nDISK = [ SOURCE = "{repository}" ]\n'
-        f'CONTEXT = [ FILES = "{safe}/disk.img" ]'
+        f'MEMORY = 64\nDISK = [ SOURCE = "{written}" ]\nCONTEXT = [ FILES = "{safe}/disk.img" ]'
     )
-    assert helen.vm.info(vid).TEMPLATE["DISK"][0]["SOURCE"] == written
+    assert helen.vm.info(vid).TEMPLATE["DISK"]["SOURCE"] == written
+
+
+def test_a_user_may_not_name_a_file_of_the_image_repository(cloud):
+    """Issue 13: the repository holds every user's images, private ones too; a user reaches
+    them by IMAGE or IMAGE_ID (owner and PUBLIC checked), never by a path into it."""
+    oned, _, helen, _ = cloud
+    repository = oned.location / "var" / "images" / "0"
+    with pytest.raises(pyone.OneAuthorizationException, match=r"DISK/SOURCE = .*images/0"):
+        helen.vm.allocate(f'MEMORY = 64\nDISK = [ SOURCE = "{repository}" ]')
 
 
 @pytest.mark.parametrize(

@@ -20,19 +20,20 @@ def cloud_at(root: str, **config: object) -> Cloud:
     return Cloud(None, None, Config(**config), logging.getLogger("test"), where=where)
 
 
-def test_the_image_repository_is_safe_and_etc_and_var_are_restricted():
-    """Even when SAFE_DIRS holds the whole install and nothing else is restricted."""
+def test_etc_var_and_the_image_repository_are_restricted():
+    """Even when SAFE_DIRS holds the whole install and nothing else is restricted: a user
+    reaches the repository's files by IMAGE or IMAGE_ID only (issue 13)."""
     dirs = user_dirs(cloud_at("/one", safe_dirs=("/one",), restricted_dirs=()))
     assert allowed("/one/share/x", dirs)
-    assert allowed("/one/var/images/1.img", dirs)
+    assert not allowed("/one/var/images/1", dirs)
     assert not allowed("/one/var/one.db", dirs)
     assert not allowed("/one/var/3/images/disk.0", dirs)
     assert not allowed("/one/etc/oned.conf", dirs)
 
 
-def test_image_repository_path_replaces_the_default_repository():
-    dirs = user_dirs(cloud_at("/one", image_repository_path="/srv/repo"))
-    assert allowed("/srv/repo/a.img", dirs) and not allowed("/one/var/images/a.img", dirs)
+def test_image_repository_path_is_restricted_even_inside_a_safe_dir():
+    dirs = user_dirs(cloud_at("/one", safe_dirs=("/srv",), image_repository_path="/srv/repo"))
+    assert allowed("/srv/a.img", dirs) and not allowed("/srv/repo/a.img", dirs)
 
 
 def test_oneadmin_is_not_checked_and_a_user_is(tmp_path):
