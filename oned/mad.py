@@ -2,9 +2,10 @@
 
 A ``DriverChannel`` starts one driver executable with an explicit environment, sends ``INIT``
 and waits for ``INIT SUCCESS``, matches reply lines to requests by action and id, copies ``LOG``
-lines into oned.log under the driver's name, bounds how many requests are in flight, times out
-every request, restarts a driver that dies (with back-off) and re-issues what it had in flight,
-and sends ``FINALIZE`` at shutdown. The wire is OpenNebula 2.0's (reference §1.1, §1.2).
+lines into oned.log under the driver's name, hands ``PROGRESS`` lines to ``on_progress``, bounds
+how many requests are in flight, times out every request, restarts a driver that dies (with
+back-off) and re-issues what it had in flight, and sends ``FINALIZE`` at shutdown. The wire is
+OpenNebula 2.0's (reference §1.1, §1.2).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +29,7 @@ STOP_GRACE = 10.0  # seconds in-flight requests get to finish when oned stops
 KILL_GRACE = 2.0  # seconds between FINALIZE and SIGKILL
 MAX_LINE = 1 << 20
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+_COUNT = re.compile(r"[0-9]{1,20}")  # a PROGRESS line's byte counts
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,8 @@ class DriverChannel:
         self._backlog: dict[tuple[str, str], deque[_Pending]] = {}
         self._sent = 0
         self.started_at = 0.0
+        # PROGRESS lines: fn(id, bytes done, bytes in all or 0); None drops them.
+        self.on_progress: Callable[[str, int, int], None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -268,6 +274,8 @@ class DriverChannel:
             self.garbage(raw)
         elif parsed[0] == "LOG":
             self._driver_log(parsed[1], parsed[2], parsed[3])
+        elif parsed[0] == "PROGRESS":
+            self._progress(line, raw)
         elif parsed[0] == "INIT":
             self._initialised(parsed[1] == "SUCCESS", parsed[3])
         elif parsed[1] in ("SUCCESS", "FAILURE"):
@@ -285,6 +293,20 @@ class DriverChannel:
         )
         about = f" [{oid}]" if oid not in ("-", "") else ""
         self._log.log(level, f"{self.name}{about}: {text}")
+
+    def _progress(self, line: str, raw: bytes) -> None:
+        """``PROGRESS <id> <done> <total>``: onecloud's own line for the bytes of a long action
+        (an image copy) so far; total 0 is unknown. Handed to ``on_progress`` if anyone listens."""
+        words = line.split(" ")
+        if len(words) != 4 or not all(_COUNT.fullmatch(w) for w in words[2:]):
+            self.garbage(raw)
+            return
+        if self.on_progress is None:
+            return
+        try:
+            self.on_progress(words[1], int(words[2]), int(words[3]))
+        except Exception:  # a listener's bug must not break the channel
+            self._log.exception(f"{self.name}: handling {line[:200]!r} failed")
 
     def _initialised(self, ok: bool, info: str) -> None:
         if self._init_timer is not None and self._init_timer.active():
