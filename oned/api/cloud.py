@@ -36,6 +36,9 @@ class Cloud:
     log: logging.Logger
     clock: Callable[[], float] = field(default=time.time)
     lcm: Any = None  # oned.lcm.LifeCycle once the managers run; None in API-only tests
+    # oned.images.ImageManager once the managers run; None in API-only tests, where the API
+    # skips the driver work (copies, mkfs, removal of files).
+    images: Any = None
     var_dir: str = "/var/lib/one"  # the default VM_DIR
     where: Locations = field(default_factory=locations)  # this install's etc/, var/...
 
