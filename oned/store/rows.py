@@ -6,6 +6,7 @@ intermediate dicts; the column lists below are derived from the dataclasses, whi
 record field without a column fail at import rather than load garbage.
 A template is stored as the JSON of its ``[[name, value], ...]`` pairs (value: str or dict);
 a VM's USER_TEMPLATE likewise, or NULL when it is empty (the rows of revision 0001 have NULL).
+An image's copy progress (``done``/``total``) lives in memory only and has no column.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from oned.records import History, Host, HostShare, Lease, User, Vm, Vnet
+from oned.records import History, Host, HostShare, Image, Lease, User, Vm, Vnet
 from oned.store.errors import StoreError
 from oned.store.schema import (
     NAME_LENGTH,
     history,
     host_pool,
+    image_pool,
     leases,
     network_pool,
     user_pool,
@@ -48,6 +50,8 @@ _VM_TEMPLATES = ("template", "user_template", "history")
 VM_FIELDS = [f.name for f in fields(Vm) if f.name not in _VM_TEMPLATES]
 HISTORY_FIELDS = [f.name for f in fields(History)]
 VNET_FIELDS = [f.name for f in fields(Vnet) if f.name not in ("template", "leases")]
+# done/total: the bytes of a copy in progress, memory only
+IMAGE_FIELDS = [f.name for f in fields(Image) if f.name not in ("template", "done", "total")]
 
 USER_COLUMNS = _columns(user_pool, USER_FIELDS)
 HOST_COLUMNS = [
@@ -58,6 +62,7 @@ HOST_COLUMNS = [
 VM_COLUMNS = [*_columns(vm_pool, VM_FIELDS), vm_pool.c.template, vm_pool.c.user_template]
 HISTORY_COLUMNS = _columns(history, HISTORY_FIELDS)
 VNET_COLUMNS = [*_columns(network_pool, VNET_FIELDS), network_pool.c.template]
+IMAGE_COLUMNS = [*_columns(image_pool, IMAGE_FIELDS), image_pool.c.template]
 # A lease row: (network oid, ip, mac_prefix, mac_suffix, vid); ``used`` is vid >= 0.
 LEASE_COLUMNS = [leases.c.oid, leases.c.ip, leases.c.mac_prefix, leases.c.mac_suffix, leases.c.vid]
 
@@ -183,3 +188,21 @@ def lease_params(lease: Lease) -> Params:
 def lease_from(row: Sequence[Any]) -> Lease:
     vnet, ip, mac_prefix, mac_suffix, vid = row
     return Lease(vnet, ip, (mac_prefix << 32) | mac_suffix, vid)
+
+
+def image_params(image: Image) -> Params:
+    """Every image_pool column but ``oid``."""
+    check_name("image", image.name)
+    params = {name: getattr(image, name) for name in IMAGE_FIELDS[1:]}
+    params["public"] = bool(image.public)
+    params["persistent"] = bool(image.persistent)
+    params["template"] = template_text(image.template)
+    return params
+
+
+def image_from(row: Sequence[Any]) -> Image:
+    """``row`` holds IMAGE_COLUMNS; nothing is being copied (done = total = 0)."""
+    values = dict(zip(IMAGE_FIELDS, row[:-1], strict=True))
+    values["public"] = bool(values["public"])
+    values["persistent"] = bool(values["persistent"])
+    return Image(**values, template=template_from(row[-1]))

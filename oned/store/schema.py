@@ -154,7 +154,6 @@ history = sa.Table(
     **MYSQL_OPTIONS,
 )
 
-# Schema only so far: virtual networks, their leases and images come with a later issue.
 network_pool = sa.Table(
     "network_pool",
     metadata,
@@ -180,21 +179,28 @@ leases = sa.Table(
     **MYSQL_OPTIONS,
 )
 
-# NOTE: OpenNebula 2.0 makes image names unique across all users (UNIQUE(name)).
+# NOTE: OpenNebula 2.0 makes image names unique across all users (UNIQUE(name)); as modern
+# OpenNebula, a name is unique per owner here (revision 0004), so users never learn each other's
+# names from a refusal. RUNNING_VMS is not stored: it follows from the VMs (Pools.image_users).
 image_pool = sa.Table(
     "image_pool",
     metadata,
     _oid(),
     _int("uid"),
-    _name(unique=True),
+    _name(),
     _int("type"),
     _flag("public"),
     _flag("persistent"),
     _big("regtime"),
     _text("source"),
+    _text("path"),
+    _big("size"),  # MB
+    _text("fstype"),
+    _text("checksum"),  # "sha256:<hex>", '' until copied
     _int("state"),
-    _int("running_vms"),
     _body(),
+    # named as the single-column UNIQUE names are, so DuplicateName recognises it
+    sa.UniqueConstraint("uid", "name", name="uq_image_pool_name"),
     **MYSQL_OPTIONS,
 )
 

@@ -17,9 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from oned.records import History, Host, Lease, User, Vm, Vnet
+from oned.records import History, Host, Image, Lease, User, Vm, Vnet
 from oned.states import VmState
-from oned.store import migrate, networks, rows
+from oned.store import images, migrate, networks, rows
 from oned.store.engine import DbSettings, connect, create_engine, describe, loggable_url
 from oned.store.errors import DuplicateName, StoreError, driver_reason
 from oned.store.schema import POOLS, history, host_pool, pool_control, user_pool, vm_pool
@@ -83,8 +83,8 @@ _COUNT_OID = (
 
 
 class Store:
-    """Users, hosts, VMs (with history), networks and leases in SQL; see the module docstring
-    for the contract."""
+    """Users, hosts, VMs (with history), networks and leases, and images in SQL; see the module
+    docstring for the contract."""
 
     def __init__(self, engine: Engine, connection: Connection, where: str):
         self._engine = engine
@@ -147,6 +147,11 @@ class Store:
         """Every virtual network in id order, each with its leases (oned.store.networks)."""
         with self._transaction() as conn:
             return networks.load(conn)
+
+    def load_images(self) -> list[Image]:
+        """Every image of the repository in id order (oned.store.images)."""
+        with self._transaction() as conn:
+            return images.load(conn)
 
     def next_oids(self) -> dict[str, int]:
         """The next id of each pool: one past the highest it holds (max(oid), DONE VMs
@@ -321,6 +326,20 @@ class Store:
         with self._transaction() as conn:
             networks.delete(conn, nid)
             _count_oid(conn, "network_pool", nid)
+
+    def insert_image(self, image: Image) -> None:
+        """The image's row; DuplicateName when its owner has an image of that name."""
+        with self._transaction("image_pool", image.name) as conn:
+            images.insert(conn, image)
+
+    def update_image(self, image: Image) -> None:
+        with self._transaction("image_pool", image.name) as conn:
+            _must_hit(images.update(conn, image), "image", image.id)
+
+    def delete_image(self, iid: int) -> None:
+        with self._transaction() as conn:
+            images.delete(conn, iid)
+            _count_oid(conn, "image_pool", iid)
 
     def release_leases(self, leases: Sequence[Lease]) -> None:
         """Give back leases held by their ``vid``; one a VM no longer holds is left alone."""
