@@ -59,10 +59,11 @@ class Arg:
 class Command:
     """One subcommand: ``run(ctx, opts)`` does the work and returns an exit code (or None=0).
 
-    ``options`` picks extra flags: ``"list"`` (``--list col,...``), ``"delay"`` (``--delay``),
-    ``"hold"`` (``--hold``) and ``"recover"`` (one of ``--success --failure --retry --delete``,
-    as ``opts.operation``, one.vm.recover's number);
-    ``columns`` is the column layout that ``--list`` chooses from (shown in the command's help).
+    ``options`` picks shared flags: ``"list"`` (``--list col,...``), ``"delay"`` (``--delay``)
+    and ``"recover"`` (one of ``--success --failure --retry --delete``, as ``opts.operation``,
+    one.vm.recover's number);
+    ``columns`` is the column layout that ``--list`` chooses from (shown in the command's help);
+    ``flags`` are options of this command alone.
     """
 
     name: str
@@ -71,16 +72,25 @@ class Command:
     args: tuple[Arg, ...] = ()
     options: tuple[str, ...] = ()
     columns: Mapping[str, Column] | None = None
+    flags: tuple[Flag, ...] = ()
 
     def usage(self) -> str:
-        flags = [_OPTION_USAGE[o] for o in self.options]
+        flags = [*(_OPTION_USAGE[o] for o in self.options), *(f.usage for f in self.flags)]
         return " ".join([self.name, *flags, *(a.usage() for a in self.args)])
+
+
+@dataclass(frozen=True)
+class Flag:
+    """An option of one command: ``add_argument(*names, **spec)``, shown as ``usage``."""
+
+    names: tuple[str, ...]
+    usage: str
+    spec: Mapping[str, Any] = field(default_factory=dict)
 
 
 _OPTION_USAGE = {
     "list": "[--list <col,...>]",
     "delay": "[--delay <seconds>]",
-    "hold": "[--hold]",
     "recover": "--success|--failure|--retry|--delete",
 }
 # one.vm.recover's operations (modern OpenNebula's numbers), spelt as onevm's flags.
@@ -99,9 +109,16 @@ class Context:
 
     def call(self, method: str, *params: Any) -> Any:
         """``method(session, *params)`` on oned; failures raise ``OneClientError``."""
+        return self._connected().call(method, *params)
+
+    def user(self) -> str:
+        """The caller's user name: the session's part before ``:`` ('' when unknown)."""
+        return str(getattr(self._connected(), "session", "")).partition(":")[0]
+
+    def _connected(self) -> Any:
         if self._client is None:
             self._client = self.client_factory()
-        return self._client.call(method, *params)
+        return self._client
 
     def print(self, *lines: str) -> None:
         for line in lines:
@@ -144,10 +161,6 @@ def _add_common_options(parser: argparse.ArgumentParser, suppress: bool) -> None
 
 
 def _add_options(parser: argparse.ArgumentParser, options: Iterable[str]) -> None:
-    if "hold" in options:
-        parser.add_argument(
-            "--hold", action="store_true", help="create it in HOLD: it waits for a release"
-        )
     if "recover" in options:
         group = parser.add_mutually_exclusive_group(required=True)
         for name, operation in RECOVER_OPERATIONS.items():
@@ -210,6 +223,8 @@ def build_parser(
         )
         _add_common_options(p, suppress=True)
         _add_options(p, cmd.options)
+        for flag in cmd.flags:
+            p.add_argument(*flag.names, **flag.spec)
         for arg in cmd.args:
             p.add_argument(arg.dest, metavar=arg.metavar, help=arg.help, nargs=arg.nargs)
         p.set_defaults(command=cmd)

@@ -1,8 +1,9 @@
 """onevm: submit, control, list and show virtual machines (reference §3.2, §12).
 
-Rendering (``list_lines``, ``show_lines``, ``history_lines``) is pure: XML text from oned in,
-lines out. Each action is one small function and one row of ``COMMANDS``; ``main`` is the console
-script. Actions act on every VM named, in order, and stop at the first refusal (as 1.4 did).
+Rendering (``list_lines``, ``show_lines``; ``history_lines`` in ``cli.onevm_history``) is pure:
+XML text from oned in, lines out. Each action is one small function and one row of ``COMMANDS``;
+``main`` is the console script; ``saveas`` is in ``cli.onevm_saveas``. Actions act on every VM
+named, in order, and stop at the first refusal (as 1.4 did).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cli.common import (
     Arg,
     Command,
     Context,
+    Flag,
     Pool,
     chosen_columns,
     int_of,
@@ -28,6 +30,8 @@ from cli.common import (
     text_of,
 )
 from cli.onehost import HOST_POOL
+from cli.onevm_history import DEFAULT_HISTORY_COLUMNS, HISTORY_COLUMNS, history_lines
+from cli.onevm_saveas import saveas_command
 from cli.table import (
     Column,
     show_field,
@@ -38,7 +42,7 @@ from cli.table import (
     template_lines,
     top,
 )
-from oned.states import HistoryReason, LcmState, VmState, vm_short_status
+from oned.states import LcmState, VmState, vm_short_status
 
 PROG = "onevm"
 DESCRIPTION = "Manage the virtual machines of onecloud."
@@ -185,72 +189,6 @@ def notice_text(attr: ET.Element) -> str:
     return f"{stamp} : {message}" if stamp else message
 
 
-# ---------------------------------------------------------------------------- history
-
-REASONS: dict[int, str] = {
-    HistoryReason.NONE: "none",
-    HistoryReason.ERROR: "erro",
-    HistoryReason.STOP_RESUME: "stop",
-    HistoryReason.USER: "user",
-    HistoryReason.CANCEL: "canc",
-}
-
-Record = tuple[str, ET.Element]  # (VM id, one HISTORY element)
-
-
-def _etime(record: Record) -> str:
-    etime = int_of(record[1], "ETIME")
-    return str_time(etime) if etime else "--"
-
-
-def _running(record: Record, now: float | None) -> str:
-    return str_running_time(int_of(record[1], "STIME"), int_of(record[1], "ETIME"), now)
-
-
-def _reason(record: Record) -> str:
-    value = int_of(record[1], "REASON")
-    return REASONS.get(value, str(value))
-
-
-def history_columns(now: float | None = None) -> dict[str, Column]:
-    """The ``onevm history`` layout (1.4 sizes, reference §12.2); TIME runs to ``now``."""
-    return {
-        "id": Column("ID", 4, lambda r: r[0], desc="ONE identifier for the VM"),
-        "seq": Column("SEQ", 3, lambda r: text_of(r[1], "SEQ"), desc="Sequence number"),
-        "hostname": Column(
-            "HOSTNAME", 15, lambda r: text_of(r[1], "HOSTNAME"), desc="Name of the host"
-        ),
-        "stime": Column("STIME", 14, lambda r: str_time(int_of(r[1], "STIME")), desc="Start"),
-        "etime": Column("ETIME", 14, _etime, desc="End time (-- while on the host)"),
-        "time": Column("TIME", 11, lambda r: _running(r, now), desc="Time on the host"),
-        "reason": Column("REASON", 6, _reason, desc="Why the VM left the host"),
-    }
-
-
-HISTORY_COLUMNS = history_columns()
-DEFAULT_HISTORY_COLUMNS = tuple(HISTORY_COLUMNS)
-
-
-def history_records(vm_xml: str) -> list[Record]:
-    """Every history record of a ``<VM>`` document in seq order: HISTORY_RECORDS, or the single
-    last HISTORY of a 1.4/2.0 oned."""
-    vm = parse_xml(vm_xml)
-    records = vm.findall("HISTORY_RECORDS/HISTORY") or vm.findall("HISTORY")
-    vid = text_of(vm, "ID")
-    return sorted(((vid, r) for r in records), key=lambda record: int_of(record[1], "SEQ"))
-
-
-def history_lines(
-    vm_xmls: Sequence[str],
-    columns: Sequence[Column] | None = None,
-    tty: bool = False,
-    now: float | None = None,
-) -> list[str]:
-    """``onevm history``: one table of the records of every VM document, VM after VM."""
-    cols = columns or list(history_columns(now).values())
-    return table_lines(cols, [r for text in vm_xmls for r in history_records(text)], tty)
-
-
 # ---------------------------------------------------------------------------- commands
 
 
@@ -356,7 +294,13 @@ COMMANDS = (
         "Submits a new VM from a template file",
         create,
         (Arg("template", "template-file", "file with the VM template"),),
-        ("hold",),
+        flags=(
+            Flag(
+                ("--hold",),
+                "[--hold]",
+                {"action": "store_true", "help": "create it in HOLD: it waits for a release"},
+            ),
+        ),
     ),
     Command(
         "deploy", "Starts a pending VM on a specific host (oneadmin only)", deploy, (_VMS, _HOST)
@@ -402,6 +346,7 @@ COMMANDS = (
         (_VMS,),
         ("recover",),
     ),
+    saveas_command(VM_POOL),
     Command("list", "Lists VMs in the pool", list_, (_FILTER,), ("list",), VM_COLUMNS),
     Command("show", "Gets information about VMs", show, (_VMS,)),
     Command("top", "Lists VMs continuously", top_, (_FILTER,), ("list", "delay"), VM_COLUMNS),
