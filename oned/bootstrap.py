@@ -29,10 +29,13 @@ def load_pools(store: object, log: logging.Logger, mac_prefix: str = "02:00") ->
         pools.vms.put(vm)
     for net in store.load_networks():  # type: ignore[attr-defined]
         pools.put_vnet(net)
+    for image in store.load_images():  # type: ignore[attr-defined]
+        pools.put_image(image)
+    pools.recount_image_users()  # which VMs use each image: derived, never stored
     pools.next_ids.update(store.next_oids())  # type: ignore[attr-defined]
     log.info(
         f"Loaded {len(pools.users)} users, {len(pools.hosts)} hosts, {len(pools.vms)} VMs, "
-        f"{len(pools.vnets)} virtual networks"
+        f"{len(pools.vnets)} virtual networks, {len(pools.images)} images"
     )
     return pools
 

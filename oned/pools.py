@@ -1,9 +1,11 @@
-"""The in-memory working set of oned: users, hosts, VMs and networks, written through to the store.
+"""The in-memory working set of oned: users, hosts, VMs, networks and images, written through to
+the store.
 
 As in OpenNebula, oned keeps its pools in memory and the database is the truth at restart.
 Each pool caches the XML of every object, escaped for an XML-RPC reply, until the object
 changes; listings join cached fragments. DONE VMs leave memory and live in the store only.
-Each network has a LeaseBook next to it: which of its addresses are free (oned.vnet).
+Each network has a LeaseBook next to it: which of its addresses are free (oned.vnet). Which VMs
+use each image (its RUNNING_VMS, and USED) is derived from the VMs' DISKs, never stored.
 """
 
 from __future__ import annotations
@@ -11,20 +13,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
-from oned import views
+from oned import image_views, views
 from oned import vnet as vn
-from oned.records import Host, Lease, User, Vm, Vnet
+from oned.records import Host, Image, Lease, User, Vm, Vnet
 from oned.rpc.marshal import escape_bytes
+from oned.states import ImageState, VmState
 
-T = TypeVar("T", User, Host, Vm, Vnet)
+T = TypeVar("T", User, Host, Vm, Vnet, Image)
+# VMs in these states hold no image (2.0's release_disk_images at DONE and FAILED).
+_ENDED = (VmState.DONE, VmState.FAILED)
 
 
 class Pool(Generic[T]):
     """Objects by id, in id order, with a cache of their escaped XML."""
 
     def __init__(self, render: Callable[[T], str], render_short: Callable[[T], str] | None = None):
-        self._render = render
-        self._render_short = render_short or render
+        self._render: Callable[[T], str] = render
+        self._render_short: Callable[[T], str] = render_short or render
         self._objects: dict[int, T] = {}
         self._xml: dict[int, bytes] = {}
         self._short: dict[int, bytes] = {}
@@ -70,7 +75,7 @@ class Pool(Generic[T]):
 
 
 class Pools:
-    """Users, hosts, VMs and networks with their name indexes and next ids.
+    """Users, hosts, VMs, networks and images with their name indexes and next ids.
 
     ``mac_prefix`` is oned.conf's MAC_PREFIX as a number (the MAC of a RANGED address range).
     """
@@ -84,6 +89,11 @@ class Pools:
         self.host_names: dict[str, Host] = {}
         self.vnet_names: dict[str, Vnet] = {}
         self.books: dict[int, vn.LeaseBook] = {}
+        self.images: Pool[Image] = Pool(self._render_image, self._render_image_short)
+        # names are unique per owner (as modern OpenNebula)
+        self.image_names: dict[tuple[int, str], Image] = {}
+        # image id -> ids of the VMs (not DONE, not FAILED) whose DISKs carry that IMAGE_ID
+        self.image_users: dict[int, set[int]] = {}
         self.mac_prefix = mac_prefix
         self.next_ids: dict[str, int] = {"user": 0, "host": 0, "vm": 0, "network": 0, "image": 0}
 
@@ -171,3 +181,79 @@ class Pools:
             else:
                 del net.leases[lease.ip]
             self.vnets.changed(net.id)
+
+    # -- images ------------------------------------------------------------------------------
+
+    def image_state(self, img: Image) -> int:
+        """The state to show: USED for a READY image that VMs use, else the stored one."""
+        if img.state == ImageState.READY and self.image_users.get(img.id):
+            return ImageState.USED
+        return img.state
+
+    def _image_view_args(self, img: Image) -> tuple[Image, str, list[int], int]:
+        vms = sorted(self.image_users.get(img.id, ()))
+        return img, self.uname(img.uid), vms, self.image_state(img)
+
+    def _render_image(self, img: Image) -> str:
+        return image_views.image_xml(*self._image_view_args(img))
+
+    def _render_image_short(self, img: Image) -> str:
+        return image_views.image_short_xml(*self._image_view_args(img))
+
+    def put_image(self, img: Image) -> None:
+        """Add or replace an image (a rename moves its name)."""
+        old = self.images.get(img.id)
+        if old is not None:
+            self.image_names.pop((old.uid, old.name), None)
+        self.images.put(img)
+        self.image_names[(img.uid, img.name)] = img
+
+    def remove_image(self, iid: int) -> None:
+        img = self.images.remove(iid)
+        self.image_users.pop(iid, None)
+        if img is not None:
+            self.image_names.pop((img.uid, img.name), None)
+
+    def use_images(self, vm: Vm) -> None:
+        """Count ``vm`` as a user of the images its DISKs name (none once it ended)."""
+        if vm.state in _ENDED:
+            return
+        for iid in disk_image_ids(vm):
+            self.image_users.setdefault(iid, set()).add(vm.id)
+            self.images.changed(iid)
+
+    def release_images(self, vm: Vm) -> list[int]:
+        """Stop counting ``vm`` as a user of its images; the ids of those it was using."""
+        released = []
+        for iid in disk_image_ids(vm):
+            users = self.image_users.get(iid)
+            if users is None or vm.id not in users:
+                continue
+            users.discard(vm.id)
+            if not users:
+                del self.image_users[iid]
+            self.images.changed(iid)
+            released.append(iid)
+        return released
+
+    def recount_image_users(self) -> None:
+        """Rebuild image_users from the VMs in memory (at load: it is never stored)."""
+        before = set(self.image_users)
+        self.image_users.clear()
+        for vm in self.vms:
+            self.use_images(vm)
+        for iid in before:
+            self.images.changed(iid)
+
+
+def disk_image_ids(vm: Vm) -> list[int]:
+    """The image ids the VM's DISKs carry in IMAGE_ID, each once, in disk order."""
+    ids: list[int] = []
+    for disk in vm.template.get_all("DISK"):
+        value = disk.get("IMAGE_ID") if isinstance(disk, dict) else None
+        value = value.strip() if value is not None else ""
+        if value.isascii() and value.isdigit():
+            iid = int(value)
+            if iid not in ids:
+                ids.append(iid)
+    return ids

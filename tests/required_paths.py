@@ -276,6 +276,60 @@ USER_POOL_LEVEL_610 = ("DEFAULT_USER_QUOTAS",)
 # reference §5.1 (1.4 USER and USER_POOL).
 USER_14 = ("ID", "NAME", "PASSWORD", "ENABLED")
 
+# image.xsd (6.10): the elements without minOccurs="0" (PERMISSIONS is optional there, but every
+# 6.10 image has it). NOTE: the search index holds only a 3.x image.xsd; this list follows pyone
+# 7.3's IMAGE binding (generated from the XSDs) and the 6.10 documents' Image::to_xml, leaving
+# out what 6.10 marks optional (LOCK, BACKUP_DISK_IDS) and what came after it (MODTIME).
+IMAGE_610 = (
+    *_OWNED,
+    *PERMISSIONS,
+    "TYPE",
+    "DISK_TYPE",
+    "PERSISTENT",
+    "REGTIME",
+    "SOURCE",
+    "PATH",
+    "FORMAT",
+    "FS",
+    "SIZE",
+    "STATE",
+    "PREV_STATE",
+    "RUNNING_VMS",
+    "CLONING_OPS",
+    "CLONING_ID",
+    "TARGET_SNAPSHOT",
+    "DATASTORE_ID",
+    "DATASTORE",
+    "VMS",
+    "CLONES",
+    "APP_CLONES",
+    "TEMPLATE",
+    "SNAPSHOTS/ALLOW_ORPHANS",
+    "SNAPSHOTS/CURRENT_BASE",
+    "SNAPSHOTS/NEXT_SNAPSHOT",
+    "BACKUP_INCREMENTS",
+)
+# image_pool.xsd (6.10): each IMAGE as in image.xsd.
+IMAGE_POOL_610 = IMAGE_610
+# reference §5.2 (2.0 one.image.info) and what issue 13 adds (PATH, SIZE).
+IMAGE_20 = (
+    "ID",
+    "UID",
+    "NAME",
+    "TYPE",
+    "PUBLIC",
+    "PERSISTENT",
+    "REGTIME",
+    "SOURCE",
+    "PATH",
+    "SIZE",
+    "STATE",
+    "RUNNING_VMS",
+    "TEMPLATE",
+)
+# 2.0's IMAGE_POOL: each IMAGE with its owner's name (USERNAME), read by `oneimage list`.
+IMAGE_POOL_20 = (*IMAGE_20[:2], "USERNAME", *IMAGE_20[2:])
+
 
 def missing(root: ElementTree.Element, paths: tuple[str, ...]) -> list[str]:
     """The paths absent under ``root``, in the order given."""

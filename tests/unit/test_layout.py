@@ -31,6 +31,7 @@ PURE = [
     "oned.reconcile",
     "oned.expr",
     "oned.vnet",
+    "oned.image_views",
 ]
 
 
