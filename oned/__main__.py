@@ -203,16 +203,23 @@ def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
 
 def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -> Any:
     """Drivers, then the managers that use them; returns the drivers (stopped at shutdown)."""
+    from oned.api.templates import repository
     from oned.drivers import start_drivers
     from oned.hm import HookRunner
     from oned.im import HostMonitor
+    from oned.images import ImageManager
     from oned.lcm import LifeCycle, reconcile_at_start, route_effects, transient_vms
     from oned.tm import TransferManager
     from oned.vmfiles import VmFiles
     from oned.vmm import VirtualMachineManager
 
     found = transient_vms(cloud.pools)  # before any request can change a VM
-    drivers = start_drivers(config, locs, reactor)
+    images_dir = repository(cloud)
+    try:
+        make_dirs(images_dir)
+    except OSError as exc:  # the image driver then fails each copy naming the folder
+        onelog.module("ImM").error(f"cannot create the image repository {images_dir}: {exc}")
+    drivers = start_drivers(config, locs, reactor, images_dir)
     for problem in drivers.problems.values():
         print(f"oned: {problem}", file=sys.stderr)
     hooks = HookRunner(drivers.hm, config.host_hooks, locs.hooks, onelog.module("HKM"),
@@ -226,6 +233,11 @@ def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -
     lcm.probe = vmm.probe
     lcm.call_later = reactor.callLater
     cloud.lcm, cloud.var_dir = lcm, locs.var
+    problem = drivers.problem("IMAGE", config.image_mad.name)
+    cloud.images = ImageManager(cloud, drivers.image, reactor, onelog.module("ImM"), problem)
+    # Before oned listens: images left LOCKED by a stop or crash end in ERROR or stay LOCKED
+    # for the VM that saves into them; the RMs and STATs wait in the channel for INIT.
+    cloud.images.reconcile()
     monitor.start()
     vmm.start_polling()
     # Once every driver answered INIT: VMs left mid-action by a crash or a stop move on.

@@ -2,7 +2,8 @@
 
 A driver whose executable is missing or not executable is reported at start (naming the
 attribute, its oned.conf line and the path looked for) and not started; the hosts or VMs that
-use it fail with that reason instead of waiting.
+use it fail with that reason instead of waiting. The image driver (IMAGE_MAD) is started
+with ``--repository <dir>`` before its oned.conf arguments: the one folder it writes into.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from oned.filemodes import create_file
 from oned.locations import Locations
 from oned.mad import STOP_GRACE, DriverChannel, find_executable
 
-_KIND_ATTR = {"IM": "IM_MAD", "VM": "VM_MAD", "TM": "TM_MAD", "HM": "HM_MAD"}
+_KIND_ATTR = {
+    "IM": "IM_MAD", "VM": "VM_MAD", "TM": "TM_MAD", "HM": "HM_MAD", "IMAGE": "IMAGE_MAD"
+}  # fmt: skip
 _PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "PYTHONPATH", "SSH_AUTH_SOCK")
 
 
@@ -32,6 +35,7 @@ class Drivers:
     vmm: dict[str, DriverChannel] = field(default_factory=dict)
     tm: dict[str, DriverChannel] = field(default_factory=dict)
     hm: DriverChannel | None = None
+    image: DriverChannel | None = None
     problems: dict[tuple[str, str], str] = field(default_factory=dict)
     starts: list[defer.Deferred] = field(default_factory=list)
 
@@ -41,7 +45,7 @@ class Drivers:
 
     def channels(self) -> list[DriverChannel]:
         found = [*self.im.values(), *self.vmm.values(), *self.tm.values()]
-        return found + ([self.hm] if self.hm else [])
+        return found + [c for c in (self.hm, self.image) if c is not None]
 
     def started(self) -> defer.Deferred:
         """Fires once every driver answered INIT or failed to start."""
@@ -63,13 +67,13 @@ def driver_env(config: Config, locs: Locations, name: str) -> dict[str, str]:
     return env
 
 
-LOG_MODULES = {"IM": "InM", "VM": "VMM", "TM": "TM", "HM": "HKM"}
+LOG_MODULES = {"IM": "InM", "VM": "VMM", "TM": "TM", "HM": "HKM", "IMAGE": "ImM"}
 
 
 def configured_mads(config: Config) -> list[MadConfig]:
-    """Every IM, VM, TM and HM driver of oned.conf."""
+    """Every IM, VM, TM and HM driver of oned.conf, and the image driver."""
     mads = [*config.im_mads, *config.vm_mads, *config.tm_mads]
-    return mads + ([config.hm_mad] if config.hm_mad else [])
+    return mads + ([config.hm_mad] if config.hm_mad else []) + [config.image_mad]
 
 
 def stderr_log(locs: Locations, name: str) -> str:
@@ -77,19 +81,23 @@ def stderr_log(locs: Locations, name: str) -> str:
     return os.path.join(locs.log, f"{name}.log")
 
 
-def start_drivers(config: Config, locs: Locations, reactor: Any) -> Drivers:
-    """Start every IM, VM, TM and HM driver of ``config``; never raises for a bad driver.
+def start_drivers(config: Config, locs: Locations, reactor: Any, repository: str) -> Drivers:
+    """Start every IM, VM, TM and HM driver of ``config`` and the image driver (which copies
+    into ``repository``); never raises for a bad driver.
 
-    Each driver logs under its manager's module of oned.log (InM, VMM, TM, HKM)."""
+    Each driver logs under its manager's module of oned.log (InM, VMM, TM, HKM, ImM)."""
     drivers = Drivers()
     targets = {"IM": drivers.im, "VM": drivers.vmm, "TM": drivers.tm}
     for mad in configured_mads(config):
         log = onelog.module(LOG_MODULES[mad.kind])
-        channel = _channel(mad, config, locs, reactor, log, drivers.problems)
+        first = ["--repository", repository] if mad.kind == "IMAGE" else []
+        channel = _channel(mad, config, locs, reactor, log, drivers.problems, first)
         if channel is None:
             continue
         if mad.kind == "HM":
             drivers.hm = channel
+        elif mad.kind == "IMAGE":
+            drivers.image = channel
         else:
             targets[mad.kind][mad.name] = channel
         start = channel.start().addErrback(
@@ -106,6 +114,7 @@ def _channel(
     reactor: Any,
     log: logging.Logger,
     problems: dict[tuple[str, str], str],
+    first: list[str],
 ) -> DriverChannel | None:
     attr = f"{_KIND_ATTR[mad.kind]} {mad.name} (oned.conf line {mad.line})"
     path = find_executable(mad.executable, locs.mads)
@@ -118,7 +127,7 @@ def _channel(
         log.error(problem)
         problems[(mad.kind, mad.name)] = problem
         return None
-    argv = [path, mad.arguments] if mad.arguments else [path]
+    argv = [path, *first, mad.arguments] if mad.arguments else [path, *first]
     stderr_path = stderr_log(locs, mad.name)
     try:
         create_file(stderr_path)  # 0640 less the umask; the channel only appends to it
