@@ -19,7 +19,9 @@ Every script can be sent again after a crash of oned or of this driver (oned re-
 transfer that was in flight): copies go through ``<target>.part`` and a rename, so a target
 there is whole and a CLONE whose target is as big as its source is done; a ``.part`` a killed
 copy left is overwritten; DELETE of what is gone succeeds; an MV whose source is gone and
-whose destination is there succeeds; MKSWAP, MKIMAGE and CONTEXT make their file anew.
+whose destination is there succeeds; an MV of a symbolic link onto what it points to (a
+persistent image LN'd in place) removes the link and succeeds; MKSWAP, MKIMAGE and CONTEXT
+make their file anew.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ MKPARENT = (  # prints the topmost directory it had to create (what a rollback r
     'd=$(dirname -- "$1"); top=; while [ ! -e "$d" ]; do top=$d; d=$(dirname -- "$d"); done; '
     'mkdir -p -- "$(dirname -- "$1")" && printf %s "$top"'
 )
+SAME_FILE = '[ -L "$1" ] && [ "$(readlink -f -- "$1")" = "$(readlink -f -- "$2")" ]'
 FRESH = 'rm -f -- "$1" && truncate -s "$2" -- "$1"'  # a re-issued mkfs finds no old file system
 
 
@@ -127,6 +130,17 @@ class Transfer:
         result = self.run(place.host, ["test", "-e", place.path])
         if result.code not in (0, 1):
             raise DriverFailure(f"cannot check {place}: {result.reason()}")
+        return result.ok
+
+    def links_to(self, link: Place, target: Place) -> bool:
+        """``link`` is a symbolic link resolving to ``target``, on the same machine (an LN'd
+        persistent image going back to itself: moving the link over it would destroy it)."""
+        if link.host != target.host:
+            return False
+        if link.host is None:
+            real = os.path.realpath
+            return os.path.islink(link.path) and real(link.path) == real(target.path)
+        result = self.run(link.host, ["sh", "-c", SAME_FILE, "links_to", link.path, target.path])
         return result.ok
 
     def rollback(self) -> None:
@@ -211,6 +225,9 @@ def mv(t: Transfer, args: Sequence[str]) -> None:
     src, dst = t.ctx.place(args[0]), t.ctx.place(args[1])
     if src == dst:
         t.log(f"MV: will not move {src}: source and destination are equal")
+    elif t.links_to(src, dst):
+        t.log(f"MV: {src} is a link to {dst}, which is written in place: removing the link")
+        t.must(src.host, ["rm", "-f", "--", src.path])
     elif not t.exists(src) and t.exists(dst):  # moved before a crash, re-issued since
         t.log(f"MV: {src} is gone and {dst} is there: moved already")
     elif t.ctx.kind == "nfs" and os.path.isdir(src.path):

@@ -3,9 +3,9 @@
 
 For a user action or a driver outcome it loads the VM, asks ``lifecycle.step`` what happens,
 commits the new state with a compare-and-swap on the old one (history records and released
-leases in the same transaction), changes the pools, then executes the effects in order: host
-capacity, VMM and TM requests (``oned.vmm``, ``oned.tm``), hooks. A driver outcome that no
-longer fits the VM's state is logged and dropped.
+leases in the same transaction), changes the pools (a VM that ends gives its images back),
+then executes the effects in order: host capacity, VMM and TM requests (``oned.vmm``,
+``oned.tm``), hooks. A driver outcome that no longer fits the VM's state is logged and dropped.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from oned.api.vnets import leases_of
 from oned.errors import ActionNotAllowed, InternalError
 from oned.mad import DriverCancelled
 from oned.records import History, Host, Vm
-from oned.states import LcmState, VmState
+from oned.states import ImageState, LcmState, VmState
 from oned.store.errors import StoreError
 from oned.vmfiles import VmFiles
 
@@ -163,6 +163,8 @@ class LifeCycle:
         if released:
             self.cloud.pools.free_leases(released)
         self._keep(new)
+        if _releases(outcome):
+            self._release_images(new)
         # The table's own 1.4 lines say "New VM state is PROLOG"; one line per change is
         # enough, and ACTIVE/PROLOG names the pair.
         lines = [line for line in outcome.log if not line.startswith("New VM state is ")]
@@ -175,6 +177,18 @@ class LifeCycle:
             if not effect.in_transaction:
                 self.effects(new, effect)
         return new
+
+    def _release_images(self, vm: Vm) -> None:
+        """2.0's ``release_disk_images``: the VM (DONE or FAILED) no longer uses its images; a
+        disk it was saving into an image is checked there (``images.saved``): READY, or ERROR
+        when the VM ended without the epilog that moves it."""
+        pools = self.cloud.pools
+        pools.release_images(vm)
+        images = self.cloud.images
+        for iid in saved_images(vm):
+            img = pools.images.get(iid)
+            if images is not None and img is not None and img.state == ImageState.LOCKED:
+                images.saved(iid)
 
     def _keep(self, vm: Vm) -> None:
         """Active VMs stay in memory; DONE ones live in the store only."""
@@ -239,6 +253,15 @@ def reconcile_at_start(
 
 def _releases(outcome: lc.Outcome) -> bool:
     return any(isinstance(e, lc.ReleaseLeases) for e in outcome.effects)
+
+
+def saved_images(vm: Vm) -> list[int]:
+    """The images the DISKs of ``vm`` are saved into (SAVE_AS, set by one.vm.savedisk)."""
+    return [
+        int(disk["SAVE_AS"])
+        for disk in vm.template.get_all("DISK")
+        if isinstance(disk, dict) and disk.get("SAVE_AS", "").isdigit()
+    ]
 
 
 def history_of(vm: Vm, side: str) -> History | None:

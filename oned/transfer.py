@@ -86,12 +86,18 @@ def _disk(i: int, disk: dict[str, str], at: Places) -> Command | None:
 
 
 def _saved_disks(tmpl: Template, at: Places) -> list[Command]:
+    """SAVE = YES: into the image it is saved as (SAVE_AS_SOURCE, set by oned: a persistent
+    image, one.vm.savedisk), else to ``L/disk.i`` as 1.4 did."""
     disks = [d for d in tmpl.get_all("DISK") if isinstance(d, dict)]
     return [
-        ("MV", f"{at.host}:{at.remote_dir}/disk.{i}", f"{at.front_end}:{at.local_dir}/disk.{i}")
+        ("MV", f"{at.host}:{at.remote_dir}/disk.{i}", f"{at.front_end}:{_saved_to(i, disk, at)}")
         for i, disk in enumerate(disks)
         if disk.get("SAVE", "no").lower() == "yes"
     ]
+
+
+def _saved_to(i: int, disk: dict[str, str], at: Places) -> str:
+    return disk.get("SAVE_AS_SOURCE") or f"{at.local_dir}/disk.{i}"
 
 
 def context_sh(variables: dict[str, str]) -> str:

@@ -1,6 +1,8 @@
 """one.vm.allocate, one.vm.info and one.vmpool.info (reference §4). Deployment comes later.
 
-A NIC naming a network gets its lease at allocation, in the VM's own transaction (api.vnets).
+A NIC naming a network gets its lease at allocation, in the VM's own transaction (api.vnets);
+a DISK naming an image gets the image's SOURCE, and the image counts the VM among its users once
+the VM is stored (api.disks).
 
 Regular users see and act on their own VMs only; oneadmin on all. DONE VMs are not in memory:
 listings that ask for them read the store, every other listing is a join of cached XML.
@@ -12,7 +14,7 @@ from collections.abc import Iterator
 
 from oned import lifecycle as lc
 from oned import views
-from oned.api import templates, vnets
+from oned.api import disks, templates, vnets
 from oned.api.cloud import Caller, Cloud, require_owner
 from oned.api.replies import document, pool
 from oned.errors import BadCall, NoSuchObject
@@ -38,6 +40,7 @@ def allocate(cloud: Cloud, caller: Caller, text: str, hold: bool = False) -> int
     name = tmpl.get_str("NAME") or f"one-{vid}"
     tmpl.set("NAME", name)
     tmpl.set("VMID", str(vid))
+    images = disks.resolve(cloud, caller, tmpl, vid, method)
     leases = vnets.lease_nics(cloud, caller.uid, tmpl, vid, method)
     state = VmState.HOLD if hold else VmState.PENDING
     vm = Vm(vid, caller.uid, name, tmpl, state=state, prev_state=state, stime=cloud.now())
@@ -45,6 +48,8 @@ def allocate(cloud: Cloud, caller: Caller, text: str, hold: bool = False) -> int
     cloud.pools.take_id("vm")
     cloud.pools.vms.put(vm)
     vnets.hold_leases(cloud, leases)
+    if images:
+        cloud.pools.use_images(vm)
     cloud.log.debug(f"VM {vid} allocated by {caller.name}")
     if cloud.lcm is not None:
         for effect in lc.ALLOCATE_EFFECTS:  # VM_HOOKs on CREATE

@@ -406,3 +406,40 @@ def test_an_injected_disk_source_deletes_nothing_and_fails_as_a_missing_image(tm
     message = fails("nfs", tmp_path, "\n".join(lines) + "\n")
     assert message == f"CLONE: {source} does not exist"
     assert victim.read_text() == "keep me"
+
+
+def test_nfs_mv_of_a_persistent_image_link_onto_the_image_keeps_the_image(tmp_path, image):
+    """A persistent image is LN'd in place; the epilog's MV of that link onto the image itself
+    removes the link and leaves the image whole (mv would put the link over its own target)."""
+    disk = tmp_path / "vm" / "7" / "images" / "disk.0"
+    content = image.read_bytes()
+    run("nfs", tmp_path, f"LN fe:{image} host01:{disk}\n")
+    _, recorder = run(
+        "nfs", tmp_path, f"MV host01:{disk} fe:{image}\nDELETE host01:{disk.parent}\n"
+    )
+    assert not image.is_symlink() and image.read_bytes() == content
+    assert not disk.parent.exists()
+    assert any("is a link to" in line for line in recorder.lines)
+
+
+def test_mv_of_a_link_onto_its_target_on_a_host_over_ssh_keeps_the_target(tmp_path, image):
+    """The same rule on a host reached over SSH (readlink -f there)."""
+    disk = tmp_path / "h1" / "7" / "images" / "disk.0"
+    content = image.read_bytes()
+    script = tmp_path / "transfer.0.epilog"
+    script.write_text(f"LN h1:{image} h1:{disk}\nMV h1:{disk} h1:{image}\n")
+    pool = HostsHere()
+    ctx = Context("ssh", local_names(), pool=pool)  # type: ignore[arg-type]
+    assert transfer(ctx, Request("TRANSFER", "7", (str(script),)), Recorder().log) == "-"
+    assert not image.is_symlink() and image.read_bytes() == content and not disk.exists()
+    assert set(pool.hosts) == {"h1"}
+
+
+def test_mv_of_a_saved_disk_onto_another_file_still_replaces_it(tmp_path, image):
+    """Only a link to the destination is spared: a real disk saved over an older image (or a
+    link to something else) moves as before."""
+    disk = tmp_path / "vm" / "7" / "images" / "disk.0"
+    disk.parent.mkdir(parents=True)
+    disk.write_bytes(b"new content")
+    run("nfs", tmp_path, f"MV host01:{disk} fe:{image}\n")
+    assert image.read_bytes() == b"new content" and not disk.exists()
