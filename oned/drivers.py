@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,7 +91,8 @@ def start_drivers(config: Config, locs: Locations, reactor: Any, repository: str
     targets = {"IM": drivers.im, "VM": drivers.vmm, "TM": drivers.tm}
     for mad in configured_mads(config):
         log = onelog.module(LOG_MODULES[mad.kind])
-        first = ["--repository", repository] if mad.kind == "IMAGE" else []
+        # Drivers split each argument as a shell would (drivers.protocol.parse_driver_args).
+        first = ["--repository", shlex.quote(repository)] if mad.kind == "IMAGE" else []
         channel = _channel(mad, config, locs, reactor, log, drivers.problems, first)
         if channel is None:
             continue
