@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from oned.api import hosts, stubs, system, users, vm_actions, vm_modern, vms, vnets
+from oned.api import disks, hosts, images, stubs, system, users, vm_actions, vm_modern, vms, vnets
 from oned.errors import BadCall
 
 VERSION = "onecloud 0.1.0 (OpenNebula 1.4/2.0 API, modern signatures accepted)"
@@ -191,5 +191,24 @@ METHODS: dict[str, Method] = {
         Method("one.vn.delete", vnets.delete, (("i", None),)),
         Method("one.vn.publish", vnets.publish, (("ib", None),)),  # 2.0 only
         Method("one.vnpool.info", vnets.pool_info, (("i", None), ("iii", None))),  # 1.4, 3.x+
+        # issue 13: the image repository, 2.0 and modern forms
+        Method(
+            "one.image.allocate",
+            images.allocate,
+            (("s", None), ("si", None), ("sib", lambda text, ds, skip_check: (text, ds))),
+        ),
+        Method("one.image.info", images.info, _INFO),
+        Method("one.image.delete", images.delete, (("i", None), ("ib", None))),
+        # 2.0: iid, attribute, value; modern: iid, template [, merge]
+        Method("one.image.update", images.update, (("iss", None), ("is", None), ("isi", None))),
+        Method("one.image.rmattr", images.rmattr, (("is", None),)),  # 2.0 only
+        Method("one.image.enable", images.enable, (("ib", None),)),
+        Method("one.image.publish", images.publish, (("ib", None),)),  # 2.0 only
+        Method("one.image.persistent", images.persistent, (("ib", None),)),
+        Method("one.image.chmod", images.chmod, (("i" + "i" * 9, None),)),  # modern only
+        Method("one.imagepool.info", images.pool_info, (("i", None), ("iii", None))),  # 2.0, 3.x+
+        Method("one.vm.savedisk", disks.savedisk, (("iii", None),)),  # 2.0: vid, disk, image
+        # modern: vid, disk_id, name, type, snap_id -> the new image's id
+        Method("one.vm.disksaveas", disks.disksaveas, (("iissi", None),)),
     )
 }

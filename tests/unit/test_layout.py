@@ -32,6 +32,7 @@ PURE = [
     "oned.expr",
     "oned.vnet",
     "oned.image_views",
+    "oned.imagetemplate",
 ]
 
 
