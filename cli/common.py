@@ -63,7 +63,7 @@ class Command:
     and ``"recover"`` (one of ``--success --failure --retry --delete``, as ``opts.operation``,
     one.vm.recover's number);
     ``columns`` is the column layout that ``--list`` chooses from (shown in the command's help);
-    ``flags`` are options of this command alone.
+    ``flags`` are options of this command alone; ``details`` ends its ``--help`` (examples).
     """
 
     name: str
@@ -73,6 +73,7 @@ class Command:
     options: tuple[str, ...] = ()
     columns: Mapping[str, Column] | None = None
     flags: tuple[Flag, ...] = ()
+    details: str = ""
 
     def usage(self) -> str:
         flags = [*(_OPTION_USAGE[o] for o in self.options), *(f.usage for f in self.flags)]
@@ -217,7 +218,7 @@ def build_parser(
         p = sub.add_parser(
             cmd.name,
             prog=f"{prog} {cmd.name}",
-            description=cmd.summary,
+            description="\n\n".join(filter(None, (cmd.summary, cmd.details))),
             epilog=epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
