@@ -56,6 +56,32 @@ def test_plain_scripts_are_the_lines_opennebula_writes():
     assert script("migrate", tmpl, AT) == ["MV host02:/vm/7/images host01:/vm/7/images"]
 
 
+def test_image_disks_clone_or_link_and_a_saved_disk_goes_into_its_image():
+    """A non-persistent image is cloned; a persistent one is linked (CLONE = NO) and moved back
+    onto its own file at the epilog (SAVE_AS_SOURCE); a disk saved by one.vm.savedisk goes into
+    its new image; a 1.4 SAVE = yes disk still goes to L/disk.i."""
+    tmpl = Template(
+        [("DISK", {"IMAGE_ID": "0", "SOURCE": "/repo/0", "CLONE": "YES", "SAVE": "NO"}),
+         ("DISK", {"IMAGE_ID": "1", "SOURCE": "/repo/1", "CLONE": "NO", "SAVE": "YES",
+                   "SAVE_AS_SOURCE": "/repo/1"}),
+         ("DISK", {"SOURCE": "/srv/data.img", "SAVE": "YES", "SAVE_AS": "5",
+                   "SAVE_AS_SOURCE": "/repo/5"}),
+         ("DISK", {"SOURCE": "/srv/old.img", "SAVE": "yes"})]
+    )  # fmt: skip
+    assert script("prolog", tmpl, AT) == [
+        "CLONE fe:/repo/0 host01:/vm/7/images/disk.0",
+        "LN fe:/repo/1 host01:/vm/7/images/disk.1",
+        "CLONE fe:/srv/data.img host01:/vm/7/images/disk.2",
+        "CLONE fe:/srv/old.img host01:/vm/7/images/disk.3",
+    ]
+    assert script("epilog", tmpl, AT) == [
+        "MV host01:/vm/7/images/disk.1 fe:/repo/1",
+        "MV host01:/vm/7/images/disk.2 fe:/repo/5",
+        "MV host01:/vm/7/images/disk.3 fe:/var/one/7/disk.3",
+        "DELETE host01:/vm/7/images",
+    ]
+
+
 def test_a_newline_in_disk_source_stays_one_argument_of_one_command():
     """Finding 1: SOURCE = "/x/img H:/x/d\\nDELETE H:/victim\\nCLONE /x/img" added a DELETE of
     the user's choosing; now the script is one CLONE whose source is that whole (missing) path."""
@@ -101,7 +127,8 @@ TEXT = st.text() | st.sampled_from(["", " ", "\n", "a b", INJECTED, "64", "ext3"
 DISK = st.fixed_dictionaries(
     {"SOURCE": TEXT, "SIZE": TEXT},
     optional={"TYPE": st.sampled_from(["swap", "fs", "disk"]), "FORMAT": TEXT,
-              "CLONE": st.sampled_from(["yes", "no"]), "SAVE": st.sampled_from(["yes", "no"])},
+              "CLONE": st.sampled_from(["yes", "no"]), "SAVE": st.sampled_from(["yes", "no"]),
+              "SAVE_AS_SOURCE": TEXT},
 )  # fmt: skip
 
 
