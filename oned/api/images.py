@@ -44,6 +44,8 @@ def allocate(cloud: Cloud, caller: Caller, text: str, datastore: int = DEFAULT_D
     img = _build(cloud, caller, tmpl, method)
     if img.path:
         _check_path(cloud, caller, img.path, method)
+    elif img.source:  # a user's only when IMAGE_RESTRICTED_ATTR leaves SOURCE to users
+        templates.refuse_path(cloud, caller, "SOURCE", img.source, method, "Image")
     held = cloud.pools.image_names.get((caller.uid, img.name))
     if held is not None:
         raise AllocateError(f'[{method}] NAME is already taken by IMAGE {held.id} "{held.name}".')

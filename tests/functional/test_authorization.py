@@ -41,7 +41,13 @@ DOC = ROOT / "share" / "doc" / "authorization.md"
 # The matrix's oned lets users name BRIDGE in a network template (the default
 # VNET_RESTRICTED_ATTR keeps it for oneadmin, so by default users own no network): the rights
 # on networks can then be shown for a network a user owns.
-CONF = {"MAX_AUTH_FAILURES": 0, "VNET_RESTRICTED_ATTR": '"VN_MAD"'}
+# Likewise IMAGE_RESTRICTED_ATTR = "" lets users name SOURCE, so that a user owns a READY
+# image without the copy of a PATH (the SOURCE used is a URL, which SAFE_DIRS lets pass).
+CONF = {
+    "MAX_AUTH_FAILURES": 0,
+    "VNET_RESTRICTED_ATTR": '"VN_MAD"',
+    "IMAGE_RESTRICTED_ATTR": '""',
+}
 
 
 class World:
@@ -97,6 +103,21 @@ class World:
         """A private network of the owner."""
         template = f"NAME = net{self.number()}\nTYPE = FIXED\nBRIDGE = br0\nPUBLIC = NO\n"
         return int(self.must(self.owner_session, "one.vn.allocate", template + LEASE))
+
+    def owner_image(self) -> int:
+        """A private INIT image of the owner (no content: what one.vm.savedisk fills)."""
+        return int(self.must(self.owner_session, "one.image.allocate", f"NAME = i{self.number()}"))
+
+    def owner_ready_image(self) -> int:
+        """A private READY image of the owner: a SOURCE in place, nothing to copy."""
+        n = self.number()
+        template = f'NAME = i{n}\nSOURCE = "http://127.0.0.1:9/i{n}.img"'
+        return int(self.must(self.owner_session, "one.image.allocate", template))
+
+    def owner_disk_vm(self) -> int:
+        """A PENDING VM of the owner whose DISK 0 is one of the owner's images."""
+        template = f"NAME = vm\nMEMORY = 8\nDISK = [ IMAGE_ID = {self.owner_ready_image()} ]"
+        return int(self.must(self.owner_session, "one.vm.allocate", template))
 
     def scratch_host(self) -> int:
         name = f"host{self.number()}"
@@ -255,6 +276,64 @@ RULES: dict[str, Rule] = {
     "one.vnpool.info": anyone(
         lambda w: (-2,), "a user's listing holds their own and the PUBLIC networks"
     ),
+    # issue 13: the image repository
+    "one.image.allocate": anyone(
+        lambda w: (f"NAME = i{w.number()}",),
+        "the image belongs to the caller; SOURCE is oneadmin's by default (IMAGE_RESTRICTED_ATTR;"
+        " this table's oned lets users name it); a user's PATH and SOURCE must be in SAFE_DIRS",
+    ),
+    "one.image.info": owner_or_admin(
+        lambda w: (w.owner_image(),),
+        lambda w: (MISSING,),
+        "private images: owner and oneadmin; PUBLIC ones: every user",
+    ),
+    "one.image.delete": owner_or_admin(
+        lambda w: (w.owner_image(),),
+        lambda w: (MISSING,),
+        "refused (0x800) while VMs use the image or will save a disk into it",
+    ),
+    "one.image.update": owner_or_admin(
+        lambda w: (w.owner_image(), "A = 1"),
+        lambda w: (MISSING, "A = 1"),
+        "the template only (2.0: one attribute; modern: replace or merge); restricted "
+        "attributes are oneadmin's",
+    ),
+    "one.image.rmattr": owner_or_admin(
+        lambda w: (w.owner_image(), "A"), lambda w: (MISSING, "A"), "2.0: as one.image.update"
+    ),
+    "one.image.enable": owner_or_admin(
+        lambda w: (w.owner_ready_image(), False),
+        lambda w: (MISSING, True),
+        "READY <-> DISABLED only (0x800 otherwise, USED included)",
+    ),
+    "one.image.publish": owner_or_admin(
+        lambda w: (w.owner_image(), True),
+        lambda w: (MISSING, True),
+        "2.0: PUBLIC makes it seen and usable by all",
+    ),
+    "one.image.chmod": owner_or_admin(
+        lambda w: (w.owner_image(), -1, -1, -1, 1, -1, -1, 1, -1, -1),
+        lambda w: (MISSING, -1, -1, -1, 1, -1, -1, 1, -1, -1),
+        "modern form of one.image.publish: GROUP_U or OTHER_U 1 makes it PUBLIC",
+    ),
+    "one.image.persistent": owner_or_admin(
+        lambda w: (w.owner_image(), True),
+        lambda w: (MISSING, True),
+        "refused (0x800) while VMs use it, or while it is LOCKED or in ERROR",
+    ),
+    "one.imagepool.info": anyone(
+        lambda w: (-2,), "a user's listing holds their own and the PUBLIC images"
+    ),
+    "one.vm.savedisk": owner_or_admin(
+        lambda w: (w.owner_disk_vm(), 0, w.owner_image()),
+        lambda w: (MISSING, 0, w.owner_image()),
+        "2.0: one's own VM's disk into one's own INIT image, at the VM's shutdown",
+    ),
+    "one.vm.disksaveas": owner_or_admin(
+        lambda w: (w.owner_disk_vm(), 0, f"saved{w.number()}", "", -1),
+        lambda w: (MISSING, 0, f"saved{w.number()}", "", -1),
+        "modern: one's own VM's disk into a new image of the caller's, at the VM's shutdown",
+    ),
     # issue 12: modern methods; groups, clusters, datastores and templates as a fresh OpenNebula
     "one.system.config": admin_only(lambda w: (), "oned.conf without the DB password"),
     "one.vm.rename": owner_or_admin(
@@ -328,11 +407,12 @@ def test_each_caller_gets_the_answer_of_the_table(world, method):
 def test_another_users_listings_hold_none_of_the_owners_objects(world):
     """The pools answer every user, but only with what they may see."""
     world.new_owner()
-    vid, nid = world.owner_vm(), world.owner_net()
+    vid, nid, iid = world.owner_vm(), world.owner_net(), world.owner_image()
     for method, params, tag, oid in [
         ("one.vmpool.info", ALL_VMS, "VM", vid),
         ("one.vmpool.infoextended", ALL_VMS, "VM", vid),
         ("one.vnpool.info", (-2,), "VNET", nid),
+        ("one.imagepool.info", (-2,), "IMAGE", iid),
     ]:
         ids = {
             session: [
@@ -373,8 +453,8 @@ answers below; a test fails when the two differ. Do not edit it by hand: change 
 run `.venv/bin/python -m tests.functional.test_authorization`.
 
 The model is modern OpenNebula's: oneadmin (uid 0) may do everything; a user acts on their own
-VMs and networks and reads hosts; networks are private unless PUBLIC; hosts and users are
-oneadmin's; choosing a host (`one.vm.deploy`, `one.vm.migrate`, cold or live) is an
+VMs, networks and images and reads hosts; networks and images are private unless PUBLIC; hosts
+and users are oneadmin's; choosing a host (`one.vm.deploy`, `one.vm.migrate`, cold or live) is an
 administrator action. The scheduler, `mm_sched`, deploys every user's VMs because it runs
 with oneadmin's credentials (`$ONE_AUTH` of the `one start` that launches it).
 
@@ -386,8 +466,10 @@ Callers:
 - **no session**: a session that does not authenticate (wrong password, unknown user);
 - **missing**: oneadmin naming an object that does not exist.
 
-The oned that checks this table runs oned.conf.example with one change: `VNET_RESTRICTED_ATTR
-= "VN_MAD"`, so that users may name BRIDGE and own networks (see `one.vn.allocate`).
+The oned that checks this table runs oned.conf.example with two changes: `VNET_RESTRICTED_ATTR
+= "VN_MAD"`, so that users may name BRIDGE and own networks (see `one.vn.allocate`), and
+`IMAGE_RESTRICTED_ATTR = ""`, so that users may name an image's SOURCE and own READY images
+without a copy (see `one.image.allocate`).
 
 Answers: "yes" is success; otherwise OpenNebula's error code: 0x100 authentication,
 0x200 authorization, 0x400 no such object, 0x800 action not allowed in this state,

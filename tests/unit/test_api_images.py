@@ -4,6 +4,7 @@ leaves memory and database as they were."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import xml.etree.ElementTree as ET
@@ -90,6 +91,16 @@ def test_source_is_oneadmins_and_ready_at_once(cloud):
     iid = images.allocate(cloud, ADMIN, "NAME = base\nSOURCE = /srv/x.img")
     assert cloud.pools.images.get(iid).state == ImageState.READY
     assert (xml(cloud, ADMIN, iid).findtext("SOURCE"), iid) == ("/srv/x.img", 0)
+
+
+def test_a_users_source_when_allowed_is_judged_as_a_path(cloud):
+    """With IMAGE_RESTRICTED_ATTR = "" a user's SOURCE must still be in SAFE_DIRS: it becomes
+    the DISK/SOURCE of VMs, which a user may not name outside them."""
+    cloud.config = dataclasses.replace(cloud.config, image_restricted_attr=())
+    with pytest.raises(AuthorizationError, match=r"restricted attribute SOURCE: .*SAFE_DIRS"):
+        images.allocate(cloud, HELEN, "NAME = x\nSOURCE = /etc/shadow")
+    iid = images.allocate(cloud, HELEN, f'NAME = x\nSOURCE = "{safe(cloud)}"')
+    assert cloud.pools.images.get(iid).state == ImageState.READY
 
 
 def test_an_empty_datablock_and_an_init_image(cloud):
