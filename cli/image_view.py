@@ -21,6 +21,7 @@ BAR_WIDTH = 20
 # NOTE: 2.0's oneimage list prints TYPE in two letters (Image::SHORT_IMAGE_TYPES).
 SHORT_TYPES = {ImageType.OS: "OS", ImageType.CDROM: "CD", ImageType.DATABLOCK: "DB"}
 LIST_TIME_FORMAT = "%b %d, %Y %H:%M"  # 2.0's REGTIME column ("Jul 11, 2010 15:05")
+NO_PROGRESS = "LOCKED, no progress reported yet"  # before the driver's first PROGRESS
 OPTIONAL = ("PATH", "CHECKSUM")  # show lines printed only when there is a value
 
 
@@ -165,7 +166,7 @@ def human_bytes(count: float) -> str:
 def copied_text(done: int, total: int) -> str:
     """``1.4 GiB of 3.0 GiB (45%)`` (``show``'s COPIED); without a total, the bytes done."""
     if total <= 0:
-        return human_bytes(done)
+        return human_bytes(done) if done > 0 else "no progress reported yet"
     return f"{human_bytes(done)} of {human_bytes(total)} ({percent(done, total)}%)"
 
 
@@ -176,6 +177,8 @@ def percent(done: int, total: int) -> int:
 def progress_text(done: int, total: int, rate: float | None, bar: bool = True) -> str:
     """``[#########-----------]  45%  1.4 GiB / 3.0 GiB  210 MiB/s`` (``bar=False``: from the
     percentage on); the rate is left out until it is known."""
+    if done <= 0 and total <= 0:
+        return NO_PROGRESS
     parts = []
     if total > 0:
         filled = BAR_WIDTH * percent(done, total) // 100

@@ -1,8 +1,9 @@
 """onevm saveas: save a VM's disk into a new image of the repository when the VM shuts down.
 
-As OpenNebula 2.0's CLI: allocate the image (NAME, TYPE; it stays INIT, with no content), then
-``one.vm.savedisk(vid, disk_id, iid)``. When the VM refuses, the image just made is deleted
-again, so a failed saveas leaves nothing behind.
+As OpenNebula 2.0's CLI: allocate the image (NAME, TYPE; INIT, with no content), then
+``one.vm.savedisk(vid, disk_id, iid)``, after which oned keeps it LOCKED until the VM's epilog
+has moved the disk into it. When the VM refuses, the image just made is deleted again, so a
+failed saveas leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ def saveas_command(vm_pool: Pool) -> Command:
 
     return Command(
         "saveas",
-        "Saves a disk of the VM into a new image when the VM shuts down (the image is INIT "
-        "until then, READY after)",
+        "Saves a disk of the VM into a new image when the VM shuts down (the image is "
+        "LOCKED until then, READY after)",
         run,
         (
             Arg("vm", "name|id", "the VM"),

@@ -178,6 +178,8 @@ def test_progress_bar_as_documented():
     assert text == "[#########-----------]  45%  1.4 GiB / 3.0 GiB  210 MiB/s"
     assert image_view.progress_text(3 * GIB, 3 * GIB, None).startswith("[" + "#" * 20 + "] 100%")
     assert image_view.progress_text(5 * 2**20, 0, None, bar=False) == "5.0 MiB"
+    assert image_view.progress_text(0, 0, None) == "LOCKED, no progress reported yet"
+    assert image_view.copied_text(0, 0) == "no progress reported yet"
 
 
 def test_meter_rate_over_its_window_and_after_a_restart():
