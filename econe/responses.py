@@ -1,0 +1,191 @@
+"""EC2 Query responses as botocore's `EC2QueryParser` reads them (ec2.md §1.4, §1.5).
+
+Pure. An action answers a plain dict in the model's camelCase element names; `render` writes
+it under `<{Action}Response xmlns=…>` with `requestId` first: a dict becomes child elements, a
+list a wrapper of `<item>`s, a bool `true`/`false`, a datetime ISO 8601 in UTC, None nothing.
+`render_error` writes EC2's `<Response><Errors><Error>…</Errors><RequestID>` document. The
+builders below give the shapes of the items the actions list.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from econe.errors import Ec2Error
+from econe.states import INSTANCE_CODES
+
+CONTENT_TYPE = "text/xml;charset=UTF-8"
+DEFAULT_VERSION = "2016-11-15"
+# Characters XML 1.0 cannot carry; a user's name or tag holding one would make the whole
+# answer unparseable, so they are replaced rather than written.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def namespace(version: str = DEFAULT_VERSION) -> str:
+    """EC2's namespace; the client's (checked) Version is echoed, as econe did."""
+    return f"http://ec2.amazonaws.com/doc/{version}/"
+
+
+def render(
+    action: str, body: dict[str, Any], request_id: str, version: str = DEFAULT_VERSION
+) -> bytes:
+    """The XML document answering `action` with `body`."""
+    root = ET.Element(f"{action}Response", xmlns=namespace(version))
+    ET.SubElement(root, "requestId").text = request_id
+    _fill(root, body)
+    return _document(root)
+
+
+def render_error(error: Ec2Error, request_id: str) -> tuple[int, bytes]:
+    """(HTTP status, XML document) for a refused request."""
+    root = ET.Element("Response")
+    item = ET.SubElement(ET.SubElement(root, "Errors"), "Error")
+    ET.SubElement(item, "Code").text = error.code
+    ET.SubElement(item, "Message").text = _clean(error.message)
+    ET.SubElement(root, "RequestID").text = request_id
+    return error.status, _document(root)
+
+
+def _document(root: ET.Element) -> bytes:
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _fill(parent: ET.Element, body: dict[str, Any]) -> None:
+    for name, value in body.items():
+        if value is not None:
+            _value(ET.SubElement(parent, name), value)
+
+
+def _value(element: ET.Element, value: Any) -> None:
+    if isinstance(value, dict):
+        _fill(element, value)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _value(ET.SubElement(element, "item"), item)
+    elif isinstance(value, bool):
+        element.text = "true" if value else "false"
+    elif isinstance(value, datetime):
+        element.text = timestamp(value)
+    else:
+        element.text = _clean(str(value))
+
+
+def _clean(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def timestamp(when: datetime | float) -> str:
+    """`2026-11-21T11:26:56.000Z`, as EC2 writes times; a number is seconds since the epoch."""
+    if not isinstance(when, datetime):
+        when = datetime.fromtimestamp(when, UTC)
+    elif when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def instance_state(name: str) -> dict[str, Any]:
+    """`{code, name}`: EC2's numeric code goes with each state name."""
+    return {"code": INSTANCE_CODES[name], "name": name}
+
+
+def tag_set(tags: dict[str, str] | None) -> list[dict[str, str]] | None:
+    if not tags:
+        return None
+    return [{"key": k, "value": v} for k, v in sorted(tags.items())]
+
+
+def instance(
+    instance_id: str,
+    image_id: str,
+    state: str,
+    instance_type: str,
+    launch_time: datetime | float,
+    zone: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One `instancesSet` item. `extra` holds the optional members by their model names
+    (`keyName`, `privateIpAddress`, `ipAddress`, `dnsName`, `amiLaunchIndex`, `clientToken`,
+    `reason`, `tags`...)."""
+    tags = extra.pop("tags", None)
+    return {
+        "instanceId": instance_id,
+        "imageId": image_id,
+        "instanceState": instance_state(state),
+        "privateDnsName": extra.pop("privateDnsName", ""),
+        "dnsName": extra.pop("dnsName", ""),
+        "amiLaunchIndex": extra.pop("amiLaunchIndex", 0),
+        "instanceType": instance_type,
+        "launchTime": launch_time,
+        "placement": {"availabilityZone": zone},
+        "monitoring": {"state": "disabled"},
+        "groupSet": [],
+        "tagSet": tag_set(tags),
+        **extra,
+    }
+
+
+def reservation(reservation_id: str, owner_id: str, instances: Iterable[dict]) -> dict[str, Any]:
+    """A reservation: RunInstances' whole answer, one `reservationSet` item of Describe."""
+    return {
+        "reservationId": reservation_id,
+        "ownerId": owner_id,
+        "groupSet": [],
+        "instancesSet": list(instances),
+    }
+
+
+def state_change(instance_id: str, current: str, previous: str) -> dict[str, Any]:
+    """One item of Terminate/Stop/StartInstances' `instancesSet`."""
+    return {
+        "instanceId": instance_id,
+        "currentState": instance_state(current),
+        "previousState": instance_state(previous),
+    }
+
+
+def image(
+    image_id: str, name: str, state: str, owner_id: str, location: str, **extra: Any
+) -> dict[str, Any]:
+    """One `imagesSet` item of DescribeImages; `extra` as for `instance`."""
+    tags = extra.pop("tags", None)
+    return {
+        "imageId": image_id,
+        "imageLocation": location,
+        "imageState": state,
+        "imageOwnerId": owner_id,
+        "isPublic": extra.pop("isPublic", False),
+        "architecture": extra.pop("architecture", "x86_64"),
+        "imageType": "machine",
+        "name": name,
+        "rootDeviceType": "instance-store",
+        "virtualizationType": "hvm",
+        "tagSet": tag_set(tags),
+        **extra,
+    }
+
+
+def key_pair(name: str, fingerprint: str, key_pair_id: str | None = None) -> dict[str, Any]:
+    """One `keySet` item of DescribeKeyPairs."""
+    return {"keyPairId": key_pair_id, "keyName": name, "keyFingerprint": fingerprint}
+
+
+def region(name: str, endpoint: str) -> dict[str, Any]:
+    return {"regionName": name, "regionEndpoint": endpoint, "optInStatus": "opt-in-not-required"}
+
+
+def zone(name: str, region_name: str, state: str = "available") -> dict[str, Any]:
+    return {
+        "zoneName": name,
+        "zoneState": state,
+        "regionName": region_name,
+        "zoneType": "availability-zone",
+    }
