@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cli import image_view, oneimage, onevm
 from cli.common import CliError, run_cli
+from oned import imagetemplate
 from oned.client import OneCallError
 from oned.image_views import image_xml
 from oned.records import Image
@@ -350,3 +352,29 @@ def test_saveas_refuses_a_disk_id_that_is_not_a_number_before_any_call():
     rc, _, err, calls = run(["saveas", "5", "hda", "copy"], {}, onevm)
     assert (rc, calls) == (255, [])
     assert err == "Error: onevm saveas: disk id must be a number, not 'hda'\n"
+
+
+# ---------------------------------------------------------------------------- templates/
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "public", "persistent"),
+    [
+        ("ttylinux-image.one", ImageType.OS, False, False),
+        ("datablock.one", ImageType.DATABLOCK, False, True),
+        ("install-cd.one", ImageType.CDROM, True, False),
+    ],
+)
+def test_the_example_image_templates_register_as_documented(name, kind, public, persistent):
+    tmpl = parse((TEMPLATES / name).read_text())
+    img = imagetemplate.build(tmpl, oid=0, uid=0, regtime=T0, default_type="OS", dev_prefix="hd")
+    assert (img.type, img.public, img.persistent) == (kind, public, persistent)
+    assert img.state == ImageState.LOCKED  # each has content to copy or make
+
+
+def test_the_example_vm_boots_from_the_ttylinux_image():
+    image_name = parse((TEMPLATES / "ttylinux-image.one").read_text()).get("NAME")
+    vm = parse((TEMPLATES / "ttylinux-vm.one").read_text())
+    assert vm.get("DISK") == {"IMAGE": image_name}
