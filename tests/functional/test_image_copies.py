@@ -19,7 +19,7 @@ import pyone
 import pytest
 
 from oned.images import INTERRUPTED
-from tests.functional.oned_process import alive
+from tests.functional.oned_process import OnedProcess, alive
 
 SESSION = "oneadmin:onecloud"
 LOCKED, READY, ERROR = 4, 1, 5
@@ -191,3 +191,25 @@ def test_a_copy_oned_stops_within_stop_grace_is_error_at_the_next_start(oned, ad
     assert time.monotonic() - began < 8
     oned.start()
     interrupted_and_cleaned(oned, iid)
+
+
+def test_without_its_driver_an_image_is_error_naming_why_instead_of_staying_locked(
+    tmp_path,
+):
+    """IMAGE_MAD names an executable that is not there: oned starts, says so, and a copy
+    fails at once with that reason."""
+    oned = OnedProcess(tmp_path / "one")
+    conf = oned.location / "etc" / "oned.conf"
+    text = conf.read_text()
+    conf.write_text(text.replace('executable = "one_image"', 'executable = "no_image"', 1))
+    oned.start()
+    try:
+        admin = pyone.OneServer(oned.endpoint, session=SESSION)
+        path = sparse(tmp_path / "a.img", 2**20)
+        iid = admin.image.allocate(f'NAME = a\nPATH = "{path}"', 1)
+        image, _ = wait_state(oned, iid, {READY, ERROR}, timeout=30)
+        reason = image.findtext("TEMPLATE/ERROR")
+        assert image.findtext("STATE") == str(ERROR) and "executable no_image not found" in reason
+        assert "IMAGE_MAD image (oned.conf line" in reason
+    finally:
+        oned.stop()
