@@ -143,6 +143,11 @@ def _savable(vm: Vm, disk_id: int, method: str) -> dict[str, str]:
             f'[{method}] VM {vm.id} DISK {disk_id} is the persistent image "{disk.get("IMAGE")}"'
             " itself: it is written back there at shutdown"
         )
+    if disk.get("CLONE", "yes").lower() == "no":  # the TM links it: the disk is SOURCE itself
+        raise ActionNotAllowed(
+            f"[{method}] VM {vm.id} DISK {disk_id} is linked in place (CLONE = no): "
+            f"its content is {disk['SOURCE']} itself"
+        )
     return disk
 
 

@@ -269,6 +269,8 @@ def test_a_vm_that_ends_gives_its_images_back_and_a_saved_disk_is_checked(cloud)
     assert users(cloud, img.id) == set() and cloud.pools.image_state(img) == ImageState.READY
     assert cloud.images._channel.sent == [f"STAT {target.id} {cloud.images.source_for(target.id)}"]
     allocate(cloud, HELEN, "IMAGE = db")  # free again
+    with pytest.raises(ActionNotAllowed, match=rf"VM {vid} is DONE: its disks are gone"):
+        disks.savedisk(cloud, HELEN, vid, 1, target.id)
 
 
 # -- one.vm.savedisk and one.vm.disksaveas ---------------------------------------------------------
@@ -290,7 +292,8 @@ def test_savedisk_locks_the_image_with_its_file_and_marks_the_disk(cloud):
 
 
 def test_savedisk_refusals_name_the_vm_disk_or_image_and_change_nothing(cloud):
-    vid = allocate(cloud, HELEN, "SOURCE = /srv/a.img", "TYPE = swap, SIZE = 64")
+    vid = allocate(cloud, HELEN, "SOURCE = /srv/a.img", "TYPE = swap, SIZE = 64",
+                   "SOURCE = /srv/b.img, CLONE = no")  # fmt: skip
     init = add_image(cloud, "init", uid=1, state=ImageState.INIT, source="")
     ready = add_image(cloud, "ready", uid=1)
     theirs = add_image(cloud, "theirs", uid=2, state=ImageState.INIT, source="")
@@ -298,8 +301,9 @@ def test_savedisk_refusals_name_the_vm_disk_or_image_and_change_nothing(cloud):
         (DAN, vid, 0, init.id, AuthorizationError, r"not authorized to perform MANAGE on VM"),
         (HELEN, vid, 0, theirs.id, AuthorizationError, r"MANAGE on IMAGE \[2\]"),
         (HELEN, vid, 0, ready.id, ActionNotAllowed, r'image "ready" \[1\] is READY'),
-        (HELEN, vid, 2, init.id, BadCall, r"VM 0 has no DISK 2 \(it has 2\)"),
+        (HELEN, vid, 3, init.id, BadCall, r"VM 0 has no DISK 3 \(it has 3\)"),
         (HELEN, vid, 1, init.id, ActionNotAllowed, r"DISK 1 is a SWAP disk: not saved"),
+        (HELEN, vid, 2, init.id, ActionNotAllowed, r"DISK 2 is linked in place \(CLONE = no\)"),
         (HELEN, vid, 0, 42, NoSuchObject, r"Error getting image \[42\]"),
         (HELEN, 42, 0, init.id, NoSuchObject, r"Error getting VM \[42\]"),
     ]
