@@ -102,8 +102,8 @@ def show_lines(image_xml: str, tty: bool = False) -> list[str]:
 
 
 def show_fields(img: ET.Element) -> list[tuple[str, str]]:
-    """2.0's ID ... RUNNING_VMS, with PATH, SIZE and CHECKSUM after SOURCE, COPIED while
-    LOCKED, and the ERROR (the template's) while in ERROR."""
+    """2.0's ID ... RUNNING_VMS, with PATH, SIZE and CHECKSUM after SOURCE, COPIED while a
+    copy reports progress, and the ERROR (the template's) while in ERROR."""
     size = int_of(img, "SIZE")
     fields = [
         ("ID", text_of(img, "ID")),
@@ -120,7 +120,7 @@ def show_fields(img: ET.Element) -> list[tuple[str, str]]:
         ("RUNNING_VMS", text_of(img, "RUNNING_VMS", "0")),
     ]
     fields = [(label, value) for label, value in fields if value or label not in OPTIONAL]
-    if state_of(img) == ImageState.LOCKED:
+    if state_of(img) == ImageState.LOCKED and any(progress_of(img)):
         fields.append(("COPIED", copied_text(*progress_of(img))))
     if state_of(img) == ImageState.ERROR:
         fields.append(("ERROR", error_of(img)))
@@ -166,7 +166,7 @@ def human_bytes(count: float) -> str:
 def copied_text(done: int, total: int) -> str:
     """``1.4 GiB of 3.0 GiB (45%)`` (``show``'s COPIED); without a total, the bytes done."""
     if total <= 0:
-        return human_bytes(done) if done > 0 else "no progress reported yet"
+        return human_bytes(done)
     return f"{human_bytes(done)} of {human_bytes(total)} ({percent(done, total)}%)"
 
 

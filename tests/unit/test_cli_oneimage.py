@@ -147,6 +147,9 @@ def test_show_gives_the_bytes_copied_while_locked_and_the_reason_of_an_error():
     failed = image_view.show_lines(doc(FAILED, "helen"))
     assert "ERROR          : Sat Nov 21 11:55:02 2026 : /nope: not found" in failed
     assert not any(line.startswith(("COPIED", "CHECKSUM")) for line in failed)
+    waiting = image_view.show_lines(doc(an_image(4, state=ImageState.LOCKED)))  # a saveas
+    assert "STATE          : lock                " in waiting
+    assert not any(line.startswith("COPIED") for line in waiting)
 
 
 def test_show_resolves_a_name_to_the_callers_own_image_first():
@@ -181,7 +184,7 @@ def test_progress_bar_as_documented():
     assert image_view.progress_text(3 * GIB, 3 * GIB, None).startswith("[" + "#" * 20 + "] 100%")
     assert image_view.progress_text(5 * 2**20, 0, None, bar=False) == "5.0 MiB"
     assert image_view.progress_text(0, 0, None) == "LOCKED, no progress reported yet"
-    assert image_view.copied_text(0, 0) == "no progress reported yet"
+    assert image_view.copied_text(5 * 2**20, 0) == "5.0 MiB"
 
 
 def test_meter_rate_over_its_window_and_after_a_restart():
