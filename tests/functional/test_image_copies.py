@@ -198,10 +198,7 @@ def test_without_its_driver_an_image_is_error_naming_why_instead_of_staying_lock
 ):
     """IMAGE_MAD names an executable that is not there: oned starts, says so, and a copy
     fails at once with that reason."""
-    oned = OnedProcess(tmp_path / "one")
-    conf = oned.location / "etc" / "oned.conf"
-    text = conf.read_text()
-    conf.write_text(text.replace('executable = "one_image"', 'executable = "no_image"', 1))
+    oned = OnedProcess(tmp_path / "one", conf_extra='IMAGE_MAD = [ executable = "no_image" ]')
     oned.start()
     try:
         admin = pyone.OneServer(oned.endpoint, session=SESSION)
