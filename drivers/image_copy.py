@@ -1,0 +1,295 @@
+"""The byte moving of one_image: copies that hash as they go, report progress and can be stopped.
+
+A local file is copied extent by extent (``SEEK_DATA``/``SEEK_HOLE``: holes stay holes) inside
+the kernel (``copy_file_range``, else ``sendfile``) while a second thread reads it again and
+feeds sha256 (hashlib releases the GIL): the copy costs about what ``cp`` plus an fsync costs,
+the checksum rides along on the other core. A URL is streamed in ``CHUNK`` pieces (urllib,
+redirects followed, certificates verified against the system's or a given CA file), each hashed
+and written, all-zero pieces seeked over. Every loop checks a ``threading.Event`` between pieces,
+so a DRIVER_CANCEL stops a copy within one piece.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+from drivers.protocol import DriverFailure
+
+CHUNK = 4 << 20  # bytes hashed (or fetched) at a time
+COPY_CHUNK = 64 << 20  # bytes one copy_file_range moves between two checks for a cancel
+ZEROS = bytes(CHUNK)
+PROGRESS_EVERY = 0.5  # seconds between two PROGRESS lines, at most
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL})
+
+Report = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+class CopyError(DriverFailure):
+    """A copy that failed; the message names the file or URL and why, in one line."""
+
+
+class Cancelled(DriverFailure):
+    """The copy was stopped (DRIVER_CANCEL, or the other half of the copy failed)."""
+
+
+class Extent(NamedTuple):
+    offset: int
+    length: int
+    data: bool  # False: a hole, read as zeros
+
+
+class Progress:
+    """Calls ``report(done, total)`` at most every PROGRESS_EVERY seconds, when ``done`` moved."""
+
+    def __init__(self, report: Report, total: int) -> None:
+        self.report, self.total = report, total
+        self._last_time, self._last_done = time.monotonic(), 0
+
+    def tick(self, done: int) -> None:
+        now = time.monotonic()
+        if done != self._last_done and now - self._last_time >= PROGRESS_EVERY:
+            self._last_time, self._last_done = now, done
+            self.report(done, self.total)
+
+
+def write_failure(err: OSError, dst: str) -> CopyError:
+    """``No space left on device writing <dst>`` and the like, for an error of the write side."""
+    return CopyError(f"{err.strerror or err} writing {dst}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Local files
+
+
+def extents(fd: int, size: int) -> list[Extent]:
+    """The data and hole extents of an open file (one data extent where SEEK_DATA is unknown)."""
+    found, offset = [], 0
+    while offset < size:
+        try:
+            start = os.lseek(fd, offset, os.SEEK_DATA)
+        except OSError as err:
+            if err.errno == errno.ENXIO:  # only a hole is left
+                start = size
+            else:
+                return [*found, Extent(offset, size - offset, True)]
+        start = min(start, size)
+        if start > offset:
+            found.append(Extent(offset, start - offset, False))
+        if start >= size:
+            break
+        end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+        found.append(Extent(start, end - start, True))
+        offset = end
+    return found
+
+
+def hash_file(fd: int, spans: list[Extent], stop: threading.Event, done: list[int]) -> str:
+    """sha256 of the extents (holes hashed as zeros, never read); ``done[0]`` counts bytes."""
+    digest, buffer = hashlib.sha256(), bytearray(CHUNK)
+    view = memoryview(buffer)
+    for span in spans:
+        offset, end = span.offset, span.offset + span.length
+        while offset < end:
+            if stop.is_set():
+                raise Cancelled
+            want = min(CHUNK, end - offset)
+            if span.data:
+                got = os.preadv(fd, [view[:want]], offset)
+                if got <= 0:
+                    raise CopyError(f"the file shrank while it was read, at byte {offset}")
+                digest.update(view[:got])
+            else:
+                got = want
+                digest.update(ZEROS[:got])
+            offset += got
+            done[0] += got
+    return digest.hexdigest()
+
+
+class KernelCopy:
+    """Copies byte ranges between two open files in the kernel; ``copy_file_range`` first, then
+    ``sendfile`` where the file systems refuse it (another file system, an old kernel)."""
+
+    def __init__(self, fd_in: int, fd_out: int) -> None:
+        self.fd_in, self.fd_out, self.use_range = fd_in, fd_out, True
+
+    def copy(self, offset: int, count: int) -> int:
+        if self.use_range:
+            try:
+                return os.copy_file_range(self.fd_in, self.fd_out, count, offset, offset)
+            except OSError as err:
+                if err.errno not in NO_KERNEL_COPY:
+                    raise
+                self.use_range = False
+        os.lseek(self.fd_out, offset, os.SEEK_SET)
+        return os.sendfile(self.fd_out, self.fd_in, offset, count)
+
+
+def copy_extents(
+    fd_in: int, fd_out: int, spans: list[Extent], stop: threading.Event, done: list[int]
+) -> None:
+    """Copy the data extents to the same offsets (holes stay holes); ``done[0]`` counts bytes."""
+    kernel = KernelCopy(fd_in, fd_out)
+    for span in spans:
+        if not span.data:
+            done[0] += span.length
+            continue
+        offset, end = span.offset, span.offset + span.length
+        while offset < end:
+            if stop.is_set():
+                raise Cancelled
+            got = kernel.copy(offset, min(COPY_CHUNK, end - offset))
+            if got <= 0:
+                raise CopyError(f"the file shrank while it was copied, at byte {offset}")
+            offset += got
+            done[0] += got
+
+
+class Halves:
+    """Runs the copy and the hash of one file on two threads; the first failure stops both."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.errors: list[BaseException] = []
+        self.results: dict[str, object] = {}
+        self.threads: list[threading.Thread] = []
+
+    def start(self, name: str, job: Callable[[], object]) -> None:
+        def run() -> None:
+            try:
+                self.results[name] = job()
+            except BaseException as err:
+                self.errors.append(err)
+                self.stop.set()
+
+        thread = threading.Thread(target=run, name=f"image-{name}", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def wait(self, progress: Progress, done: Callable[[], int]) -> None:
+        """Tick progress until both end; raise the first real error (else Cancelled if stopped)."""
+        for thread in self.threads:
+            while thread.is_alive():
+                thread.join(PROGRESS_EVERY / 2)
+                progress.tick(done())
+        real = [err for err in self.errors if not isinstance(err, Cancelled)]
+        if real:
+            raise real[0]
+        if self.errors or self.stop.is_set():
+            raise Cancelled("cancelled")
+
+
+def copy_local(fd_in: int, fd_out: int, size: int, stop: threading.Event, report: Report) -> str:
+    """Copy an open regular file of ``size`` bytes into ``fd_out`` (truncated to ``size``);
+    returns the source's sha256 hex. Progress counts the bytes both halves are past."""
+    spans = extents(fd_in, size)
+    copied, hashed = [0], [0]
+    halves = Halves(stop)
+    halves.start("copy", lambda: copy_extents(fd_in, fd_out, spans, stop, copied))
+    halves.start("hash", lambda: hash_file(fd_in, spans, stop, hashed))
+    halves.wait(Progress(report, size), lambda: min(copied[0], hashed[0]))
+    os.ftruncate(fd_out, size)
+    return str(halves.results["hash"])
+
+
+def checksum(fd: int, size: int, stop: threading.Event, report: Report) -> str:
+    """sha256 hex of an open file of ``size`` bytes, with progress."""
+    hashed = [0]
+    halves = Halves(stop)
+    halves.start("hash", lambda: hash_file(fd, extents(fd, size), stop, hashed))
+    halves.wait(Progress(report, size), lambda: hashed[0])
+    return str(halves.results["hash"])
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs
+
+
+def url_context(cafile: str | None) -> ssl.SSLContext:
+    """Certificates verified (and host names checked) against the system's CAs, or ``cafile``."""
+    return ssl.create_default_context(cafile=cafile)
+
+
+def open_url(url: str, timeout: float, context: ssl.SSLContext) -> tuple[object, int]:
+    """The response for ``url`` (redirects followed) and its length (0 when not given)."""
+    request = urllib.request.Request(url, headers={"User-Agent": "one_image"})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout, context=context)
+    except urllib.error.HTTPError as err:
+        raise CopyError(f"{url}: HTTP {err.code} {err.reason}") from None
+    except urllib.error.URLError as err:
+        reason = err.reason
+        why = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+        raise CopyError(f"{url}: {why}") from None
+    except (TimeoutError, OSError, ValueError) as err:
+        raise CopyError(f"{url}: {err}") from None
+    length = response.headers.get("Content-Length", "")
+    return response, int(length) if length.isdigit() else 0
+
+
+def read_pieces(response: object, url: str, timeout: float) -> Iterator[bytes]:
+    """The body in pieces of at most CHUNK bytes; CopyError naming the URL when it breaks."""
+    read = response.read1  # type: ignore[attr-defined]
+    while True:
+        try:
+            piece = read(CHUNK)
+        except TimeoutError:
+            raise CopyError(f"{url}: no data for {timeout:g} s") from None
+        except OSError as err:
+            raise CopyError(f"{url}: {err}") from None
+        except Exception as err:  # http.client.IncompleteRead and its like
+            raise CopyError(f"{url}: {type(err).__name__}: {err}") from None
+        if not piece:
+            return
+        yield piece
+
+
+class Fetcher(NamedTuple):
+    """How URLs are fetched: the seconds a connection or a read may wait, the TLS context."""
+
+    timeout: float
+    context: ssl.SSLContext
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def copy_url(
+    url: str, fd_out: int, dst: str, fetcher: Fetcher, stop: threading.Event, report: Report
+) -> tuple[int, str]:
+    """Fetch ``url`` into ``fd_out``; returns (bytes, sha256 hex). A body shorter than its
+    Content-Length is a failure; all-zero pieces become holes."""
+    timeout = fetcher.timeout
+    response, total = open_url(url, timeout, fetcher.context)
+    digest, done, progress = hashlib.sha256(), 0, Progress(report, total)
+    with response:  # type: ignore[attr-defined]
+        for piece in read_pieces(response, url, timeout):
+            if stop.is_set():
+                raise Cancelled
+            digest.update(piece)
+            try:
+                if piece == ZEROS[: len(piece)]:
+                    os.lseek(fd_out, len(piece), os.SEEK_CUR)
+                else:
+                    write_all(fd_out, piece)
+            except OSError as err:
+                raise write_failure(err, dst) from None
+            done += len(piece)
+            progress.tick(done)
+    if total and done != total:
+        raise CopyError(f"{url}: the reply ended after {done} of {total} bytes")
+    os.ftruncate(fd_out, done)
+    return done, digest.hexdigest()
