@@ -45,7 +45,9 @@ def state_of(img: ET.Element) -> int:
 def short_state(img: ET.Element) -> str:
     """The STAT column: rdy, used, lock, err... (oned.states.IMAGE_SHORT)."""
     value = state_of(img)
-    return IMAGE_SHORT.get(value, str(value)) if value in ImageState._value2member_map_ else "-"
+    if value not in ImageState._value2member_map_:
+        return "-"
+    return IMAGE_SHORT.get(ImageState(value), str(value))
 
 
 def yes_no(img: ET.Element, name: str) -> str:

@@ -258,6 +258,17 @@ def test_create_wait_exits_255_with_one_error_line_on_error():
     assert calls[0][0] == "one.image.allocate" and calls[1] == ("one.image.info", 7)
 
 
+def test_ctrl_c_stops_waiting_and_says_the_copy_goes_on(capsys):
+    def interrupted(iid: int) -> str:
+        raise KeyboardInterrupt
+
+    answers = {"one.image.allocate": 7, "one.image.info": interrupted}
+    rc, out, _, calls = run(["create", "--wait", __file__], answers)
+    assert (rc, out) == (130, "")
+    assert "oned goes on copying image 7 (oneimage show 7)" in capsys.readouterr().err
+    assert [c[0] for c in calls] == ["one.image.allocate", "one.image.info"]
+
+
 def test_create_without_wait_makes_one_call_and_says_the_id_with_v():
     rc, out, _, calls = run(["-v", "create", __file__], {"one.image.allocate": 9})
     assert (rc, out, len(calls)) == (0, "ID: 9\n", 1)
