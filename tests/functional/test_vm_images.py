@@ -25,11 +25,13 @@ CONTENT = bytes(range(256)) * 4096  # 1 MB a test can recognise
 
 
 class Cloud:
-    def __init__(self, oned: OnedProcess, tmp: Path) -> None:
+    def __init__(self, oned: OnedProcess, tmp: Path, tm: str) -> None:
         self.oned, self.tmp = oned, tmp
         self.admin = pyone.OneServer(oned.endpoint, session=SESSION)
         self.raw = xmlrpc.client.ServerProxy(oned.endpoint)
-        self.hid = self.admin.host.allocate("host01", "im_dummy", "vmm_dummy", "tm_nfs")
+        # tm_ssh on a host that is the front end itself: one_tm works on it locally
+        host = "localhost" if tm == "tm_ssh" else "host01"
+        self.hid = self.admin.host.allocate(host, "im_dummy", "vmm_dummy", tm)
         wait_for(lambda: self.admin.host.info(self.hid).STATE == 2)
 
     def image(self, name: str, *extra: str, content: bytes = CONTENT) -> int:
@@ -73,11 +75,12 @@ class Cloud:
 
 
 @pytest.fixture
-def cloud(tmp_path):
+def cloud(tmp_path, request):
+    """oned with one host: tm_nfs, or (parametrized) tm_ssh."""
     oned = OnedProcess(tmp_path / "one").set(VM_POLLING_INTERVAL=1)
     oned.start()
     try:
-        yield Cloud(oned, tmp_path)
+        yield Cloud(oned, tmp_path, getattr(request, "param", "tm_nfs"))
     finally:
         oned.stop()
 
@@ -113,6 +116,10 @@ def test_a_missing_or_private_image_is_refused_naming_it(cloud):
     assert f'not authorized to use image "private" [{iid}] of user [0]' in message
 
 
+BOTH_TMS = pytest.mark.parametrize("cloud", ["tm_nfs", "tm_ssh"], indirect=True)
+
+
+@BOTH_TMS
 def test_a_persistent_image_is_used_in_place_by_one_vm_and_given_back_whole(cloud):
     iid = cloud.image("db", "PERSISTENT = YES", "TYPE = DATABLOCK")
     source = Path(cloud.image_info(iid).findtext("SOURCE"))
@@ -130,6 +137,7 @@ def test_a_persistent_image_is_used_in_place_by_one_vm_and_given_back_whole(clou
     assert cloud.admin.vm.allocate(text) > vid  # free again
 
 
+@BOTH_TMS
 def test_savedisk_makes_the_image_the_disks_content_after_shutdown(cloud):
     """2.0's flow (onevm saveas): an INIT image, one.vm.savedisk, shutdown: the epilog moves the
     disk into the repository and the image is READY with exactly the disk's bytes."""
