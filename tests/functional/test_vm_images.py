@@ -7,6 +7,7 @@ VM is deleted without an epilog)."""
 
 from __future__ import annotations
 
+import signal
 import xml.etree.ElementTree as ET
 import xmlrpc.client
 from pathlib import Path
@@ -169,3 +170,21 @@ def test_disksaveas_then_delete_without_epilog_leaves_the_image_in_error(cloud):
     cloud.end(vid, "finalize")
     wait_for(lambda: cloud.image_state(iid)[0] == ERROR, timeout=60)
     assert cloud.image_info(iid).findtext("TEMPLATE/ERROR")
+
+
+def test_the_vms_an_image_has_are_known_again_after_kill_9(cloud):
+    """image_users is derived from the VMs at load: after kill -9 a persistent image is still
+    in use (USED, the second VM refused), and a VM that saves a disk keeps its image LOCKED."""
+    iid = cloud.image("db", "PERSISTENT = YES")
+    text = 'NAME = a\nMEMORY = 64\nDISK = [ IMAGE = "db" ]'
+    vid = cloud.admin.vm.allocate(text)
+    other = cloud.admin.vm.allocate('NAME = b\nMEMORY = 64\nDISK = [ SOURCE = "/srv/x.img" ]')
+    saved = cloud.call("one.image.allocate", "NAME = saved")
+    cloud.call("one.vm.savedisk", other, 0, saved)
+    cloud.oned.stop(signal.SIGKILL)
+    cloud.oned.start()
+    assert cloud.image_state(iid) == (USED, 1)
+    assert "is persistent and in use by VM" in cloud.refused("one.vm.allocate", text)
+    assert cloud.image_state(saved)[0] == LOCKED
+    cloud.end(vid, "finalize")
+    assert cloud.image_state(iid) == (READY, 0)
