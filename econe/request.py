@@ -94,8 +94,9 @@ class Policy:
     hosts: tuple[str, ...] = field(default=())
 
     def accepts_service(self, name: str) -> bool:
+        """The endpoint's own service, or any of `scope_services` ("*": any at all)."""
         allowed = self.scope_services if self.scope_services is not None else {self.service}
-        return name in allowed
+        return name in allowed or "*" in allowed
 
     def refuse(self, kind: str, message: str) -> Ec2Error:
         """The error for a failure of `kind` ("missing", "malformed", "signature"...)."""

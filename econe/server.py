@@ -1,0 +1,260 @@
+"""econe-server: the EC2 Query front end's HTTP(S) shell (Twisted), and its process entry.
+
+One handler for GET and POST on any path (SigV4 signs the path, so a prefix behind a proxy
+works): the body is bounded while it arrives, the signature parsed, the caller's secret looked
+up (a callable that may return a Deferred: oned's EC2 keys next), the signature checked, the
+query parsed, the action run, its dict rendered. Every refusal is an EC2 error document with
+a 4xx; anything unexpected is logged with its traceback and answered InternalError (500)
+without details. The pure parts are `signature`, `query`, `actions` and `responses`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+from twisted.web import resource, server
+
+from econe import signature
+from econe.actions import ACTIONS, Context
+from econe.config import Settings, parse, parse_keys
+from econe.errors import Ec2Error
+from econe.query import QueryRequest
+from econe.query import parse as parse_query
+from econe.request import HttpRequest, Policy
+from econe.responses import CONTENT_TYPE, new_request_id, render, render_error
+from oned.errors import ConfigError
+from oned.locations import locations
+
+log = logging.getLogger("econe")
+Lookup = Callable[[str], Any]  # access key id -> secret | None, or a Deferred of one
+
+
+class BoundedRequest(server.Request):
+    """A request that stops keeping its body past `max_body` bytes (answered 413 then)."""
+
+    max_body = 0
+    too_large = False
+    econe_user = "-"  # for the access log, once the signature is verified
+    econe_action = "-"
+    _received = 0
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self._received += len(data)
+        if self._received > self.max_body:
+            self.too_large = True
+        if not self.too_large:
+            super().handleContentChunk(data)
+
+
+def policy_of(settings: Settings) -> Policy:
+    regions = settings.signing_regions or (settings.region,)
+    host = settings.public_url.split("/")[2].lower() if settings.public_url else None
+    return Policy(
+        service="ec2",
+        regions=None if "*" in regions else frozenset(regions),
+        scope_services=frozenset({"*"}) if "*" in regions else None,
+        window=settings.signature_window,
+        hosts=(host,) if host else (),
+    )
+
+
+def http_request(request: server.Request) -> HttpRequest:
+    """The pure view of a Twisted request: raw path and query, headers, body bytes."""
+    path, _, query = request.uri.partition(b"?")
+    headers = tuple(
+        (name.decode("latin-1"), value.decode("utf-8", "replace"))
+        for name, values in request.requestHeaders.getAllRawHeaders()
+        for value in values
+    )
+    content = request.content
+    assert content is not None  # Twisted gives every request a body buffer
+    content.seek(0)
+    return HttpRequest(
+        request.method.decode("latin-1"),
+        path.decode("utf-8", "replace"),
+        query.decode("utf-8", "replace"),
+        headers,
+        content.read(),
+    )
+
+
+class QueryResource(resource.Resource):
+    """The EC2 Query endpoint."""
+
+    isLeaf = True
+
+    def __init__(self, settings: Settings, lookup: Lookup, clock: Any) -> None:
+        super().__init__()
+        self.settings = settings
+        self.lookup = lookup
+        self.clock = clock
+        self.policy = policy_of(settings)
+
+    def render_GET(self, request: BoundedRequest) -> Any:  # type: ignore[override]
+        return self._render(request)
+
+    render_POST = render_GET
+
+    def _render(self, request: BoundedRequest) -> Any:
+        request_id = new_request_id()
+        started = time.monotonic()
+        d = self._answer(request, request_id)
+        d.addErrback(self._refused, request_id)
+        d.addCallback(self._write, request, request_id, started)
+        d.addErrback(lambda f: log.error("cannot answer %s", request_id, exc_info=f.value))
+        return server.NOT_DONE_YET
+
+    @defer.inlineCallbacks
+    def _answer(self, request: BoundedRequest, request_id: str) -> Any:
+        if request.too_large:
+            raise Ec2Error("RequestEntityTooLarge", f"the body is over {self.settings.max_body}")
+        http = http_request(request)
+        signed = signature.parse(http, self.policy, self.clock.seconds())
+        secret = yield defer.maybeDeferred(self.lookup, signed.access_key)
+        signature.check(signed, secret, self.policy)
+        request.econe_user = signed.access_key
+        call = parse_query(http, self.settings.max_body)
+        request.econe_action = call.action
+        body = yield self._run(Context(signed.access_key, self.settings, request_id), call)
+        return 200, render(call.action, body, request_id, call.version)
+
+    def _run(self, ctx: Context, call: QueryRequest) -> defer.Deferred:
+        action = ACTIONS.get(call.action)
+        if action is None:
+            raise Ec2Error("UnsupportedOperation", f"{call.action} is not supported yet")
+        if call.dry_run:
+            raise Ec2Error("DryRunOperation", "Request would have succeeded, DryRun flag is set")
+        return defer.maybeDeferred(action, ctx, call)
+
+    def _refused(self, failure: Failure, request_id: str) -> tuple[int, bytes]:
+        if failure.check(Ec2Error):
+            return render_error(failure.value, request_id)
+        log.error("request %s failed", request_id, exc_info=failure.value)
+        return render_error(Ec2Error("InternalError", "an internal error occurred"), request_id)
+
+    def _write(
+        self, answer: tuple[int, bytes], request: BoundedRequest, request_id: str, started: float
+    ) -> None:
+        status, body = answer
+        log.info(
+            "%s %s %s %s %d %.1fms %s",
+            request.getClientAddress().host,
+            request.method.decode("latin-1"),
+            request.econe_action,
+            request.econe_user,
+            status,
+            (time.monotonic() - started) * 1000,
+            request_id,
+        )
+        if request.finished or request._disconnected:
+            return
+        request.setResponseCode(status)
+        request.setHeader(b"Content-Type", CONTENT_TYPE.encode())
+        request.setHeader(b"x-amzn-RequestId", request_id.encode())
+        request.setHeader(b"Content-Length", str(len(body)).encode())
+        request.write(body)
+        request.finish()
+
+
+def site(settings: Settings, lookup: Lookup, clock: Any) -> server.Site:
+    """The Site serving `QueryResource`, bounding bodies and idle clients."""
+    bounded = type("Bounded", (BoundedRequest,), {"max_body": settings.max_body})
+    web = server.Site(QueryResource(settings, lookup, clock), timeout=settings.request_timeout)
+    web.requestFactory = bounded  # type: ignore[assignment]
+    web.displayTracebacks = False
+    web.noisy = False
+    return web
+
+
+def static_keys(path: str) -> Lookup:
+    """A lookup from a keys file that only its owner may read (0600, DESIGN.md §10)."""
+    with open(path, encoding="utf-8") as f:
+        if os.fstat(f.fileno()).st_mode & 0o077:
+            raise ConfigError(f"{path}: other users may read it; chmod 600 it")
+        keys = parse_keys(f.read(), path)
+    return keys.get
+
+
+def _read_settings(path: str, explicit: bool) -> Settings:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return parse(f.read(), path)
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"cannot read {path}: no such file") from None
+        return Settings()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="econe-server", description=__doc__.splitlines()[0])
+    p.add_argument("-c", "--config", help="econe.conf (default: <etc>/econe.conf)")
+    p.add_argument("--log", help="log file, '-' for stderr (default: <log>/econe-server.log)")
+    p.add_argument("--port", type=int, help="listen on this port instead of econe.conf's")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT; 1 with one line on stderr when it cannot start."""
+    args = parser().parse_args(argv)
+    locs = locations()
+    path = args.config or os.path.join(locs.etc, "econe.conf")
+    try:
+        settings = _read_settings(path, bool(args.config))
+        if args.port:
+            settings = Settings(**{**settings.__dict__, "port": args.port})
+        lookup = static_keys(settings.keys_file) if settings.keys_file else (lambda key: None)
+    except (ConfigError, OSError) as exc:
+        print(f"econe-server: {exc}", file=sys.stderr)
+        return 1
+    # Never let other users read the log: it names users and their actions.
+    os.umask(os.umask(0o077) | 0o007)
+    _setup_log(args.log or os.path.join(locs.log, "econe-server.log"))
+    from twisted.internet import error, reactor
+
+    try:
+        _listen(reactor, site(settings, lookup, reactor), settings)
+    except (error.CannotListenError, OSError) as exc:
+        print(
+            f"econe-server: cannot listen on {settings.host}:{settings.port}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    log.info("econe-server listening on %s (config %s)", settings.endpoint, path)
+    reactor.run()  # type: ignore[attr-defined,misc]
+    log.info("econe-server stopped")
+    return 0
+
+
+def _listen(reactor: Any, web: server.Site, settings: Settings) -> None:
+    if settings.ssl_cert:
+        from twisted.internet import ssl
+
+        context = ssl.DefaultOpenSSLContextFactory(settings.ssl_key, settings.ssl_cert)
+        reactor.listenSSL(settings.port, web, context, interface=settings.host)
+    else:
+        reactor.listenTCP(settings.port, web, interface=settings.host)
+
+
+def _setup_log(path: str) -> None:
+    if path == "-":
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    else:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s [ECONE][%(levelname).1s]: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
