@@ -15,6 +15,16 @@ from oned.client import OneClientError
 from oned.states import ImageType
 from oned.template import Template
 
+DETAILS = """\
+The new image is registered at once (it shows `lock`); when the VM shuts down, its epilog
+moves the disk into the image, which becomes `rdy` (or `err` when the VM ended without an
+epilog: cancelled, deleted, failed). When the VM refuses (no such disk, a cdrom, a disk
+already being saved), the new image is deleted again and nothing is left.
+
+example:
+  onevm saveas ttylinux 0 ttylinux-configured
+  onevm shutdown ttylinux"""
+
 
 def saveas_command(vm_pool: Pool) -> Command:
     """The ``saveas`` row of onevm's table; ``vm_pool`` resolves the VM's name."""
@@ -43,6 +53,7 @@ def saveas_command(vm_pool: Pool) -> Command:
                 },
             ),
         ),
+        details=DETAILS,
     )
 
 
