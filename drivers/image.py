@@ -56,7 +56,6 @@ from drivers.image_copy import (
     checksum,
     copy_local,
     copy_url,
-    url_context,
     write_failure,
 )
 from drivers.protocol import (
@@ -106,6 +105,7 @@ class Context:
     lines: Lines
     locks: dict[str, threading.Lock] = field(default_factory=dict)
     guard: threading.Lock = field(default_factory=threading.Lock)
+    parts: set[str] = field(default_factory=set)  # the .part files being written
 
     def ensure(self) -> None:
         """The repository exists (created when missing, e.g. removed while the driver ran)."""
@@ -136,6 +136,12 @@ class Context:
             lock = self.locks.setdefault(path, threading.Lock())
         with lock:
             yield
+
+    def drop_parts(self) -> None:
+        """Remove the .part files of actions still running (the driver is ending)."""
+        for part in list(self.parts):
+            with contextlib.suppress(OSError):
+                os.unlink(part)
 
     def reporter(self, iid: str) -> partial[None]:
         return partial(self.progress, iid)
@@ -183,7 +189,7 @@ def open_regular(path: str, *, follow: bool) -> tuple[int, int]:
 
 
 @contextlib.contextmanager
-def part_file(dst: str, log: Logger) -> Iterator[tuple[str, int]]:
+def part_file(ctx: Context, dst: str, log: Logger) -> Iterator[tuple[str, int]]:
     """``(<dst>.part, its descriptor)``, made anew; when the block ends it is fsynced and renamed
     to ``dst``. On any failure or cancel the ``.part`` is removed, and a ``dst`` renamed just as
     a cancel came is removed too (oned gave it up)."""
@@ -193,6 +199,7 @@ def part_file(dst: str, log: Logger) -> Iterator[tuple[str, int]]:
         fd = os.open(part, flags, FILE_MODE)
     except OSError as err:
         raise DriverFailure(f"cannot create {part}: {err.strerror or err}") from None
+    ctx.parts.add(part)
     try:
         yield part, fd
         os.fsync(fd)
@@ -204,6 +211,7 @@ def part_file(dst: str, log: Logger) -> Iterator[tuple[str, int]]:
             os.unlink(part)
         raise
     finally:
+        ctx.parts.discard(part)
         os.close(fd)
     if log.cancelled:
         with contextlib.suppress(OSError):
@@ -242,10 +250,10 @@ def cp(ctx: Context, request: Request, log: Logger) -> str:
             if URL.match(src):
                 if not src.lower().startswith(("http://", "https://")):
                     raise DriverFailure(f"{src}: only http and https URLs are fetched")
-                with part_file(dst, log) as (_, fd):
+                with part_file(ctx, dst, log) as (_, fd):
                     size, digest = copy_url(src, fd, dst, ctx.fetcher, stop, report)
             else:
-                size, digest = copy_file(src, dst, stop, log, report)
+                size, digest = copy_file(ctx, src, dst, stop, log, report)
         except OSError as err:
             raise failure(err, f"copying {src} to {dst}", dst) from None
     log(f"copied {size} bytes from {src} in {time.monotonic() - started:.1f} s")
@@ -253,14 +261,14 @@ def cp(ctx: Context, request: Request, log: Logger) -> str:
 
 
 def copy_file(
-    src: str, dst: str, stop: threading.Event, log: Logger, report: Report
+    ctx: Context, src: str, dst: str, stop: threading.Event, log: Logger, report: Report
 ) -> tuple[int, str]:
     """Copy a front-end file into ``dst``; (bytes, sha256 hex)."""
     if not os.path.isabs(src):
         raise DriverFailure(f"{src} is neither an absolute path nor an http(s) URL")
     fd_in, size = open_regular(src, follow=True)
     try:
-        with part_file(dst, log) as (_, fd_out):
+        with part_file(ctx, dst, log) as (_, fd_out):
             digest = copy_local(fd_in, fd_out, size, stop, report)
     finally:
         os.close(fd_in)
@@ -279,7 +287,7 @@ def mkfs(ctx: Context, request: Request, log: Logger) -> str:
         raise DriverFailure(f"format {fstype[:40]!r} is not one of {', '.join(sorted(FORMATS))}")
     with ctx.holding(dst):
         try:
-            with part_file(dst, log) as (part, fd):
+            with part_file(ctx, dst, log) as (part, fd):
                 make_file_system(fmt, part, fd, size, log)
                 length = os.fstat(fd).st_size
                 digest = checksum(fd, length, stop, ctx.reporter(request.id))
@@ -359,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     lines = Lines(unbuffered_stdout())
     try:
-        fetcher = Fetcher(args.timeout, url_context(args.cafile))
+        fetcher = Fetcher(args.timeout, args.cafile)
     except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
         print(f"one_image: cannot use the CA file {args.cafile}: {err}", file=sys.stderr)
         return 1
@@ -369,7 +377,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DriverFailure as err:  # each action says it again
         print(f"one_image: {err}", file=sys.stderr)
     stdout = cast(BinaryIO, lines)
-    return serve(actions(ctx), concurrency=args.concurrency, lane=copy_lane, stdout=stdout)
+    try:
+        return serve(actions(ctx), concurrency=args.concurrency, lane=copy_lane, stdout=stdout)
+    finally:
+        ctx.drop_parts()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from drivers.protocol import DriverFailure
 
@@ -194,11 +194,16 @@ def copy_local(fd_in: int, fd_out: int, size: int, stop: threading.Event, report
     returns the source's sha256 hex. Progress counts the bytes both halves are past."""
     spans = extents(fd_in, size)
     copied, hashed = [0], [0]
+
+    def copy() -> None:  # the fsync overlaps the end of the hash, the slower half
+        copy_extents(fd_in, fd_out, spans, stop, copied)
+        os.ftruncate(fd_out, size)
+        os.fsync(fd_out)
+
     halves = Halves(stop)
-    halves.start("copy", lambda: copy_extents(fd_in, fd_out, spans, stop, copied))
+    halves.start("copy", copy)
     halves.start("hash", lambda: hash_file(fd_in, spans, stop, hashed))
     halves.wait(Progress(report, size), lambda: min(copied[0], hashed[0]))
-    os.ftruncate(fd_out, size)
     return str(halves.results["hash"])
 
 
@@ -215,31 +220,46 @@ def checksum(fd: int, size: int, stop: threading.Event, report: Report) -> str:
 # URLs
 
 
-def url_context(cafile: str | None) -> ssl.SSLContext:
-    """Certificates verified (and host names checked) against the system's CAs, or ``cafile``."""
-    return ssl.create_default_context(cafile=cafile)
+class Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) URLs only: a web server cannot send the driver to ftp://."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        if not newurl.lower().startswith(("http://", "https://")):
+            refused = f"{msg}, to {newurl} (refused: not http or https)"
+            raise urllib.error.HTTPError(req.full_url, code, refused, headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def open_url(url: str, timeout: float, context: ssl.SSLContext) -> tuple[object, int]:
-    """The response for ``url`` (redirects followed) and its length (0 when not given)."""
-    request = urllib.request.Request(url, headers={"User-Agent": "one_image"})
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout, context=context)
-    except urllib.error.HTTPError as err:
-        raise CopyError(f"{url}: HTTP {err.code} {err.reason}") from None
-    except urllib.error.URLError as err:
-        reason = err.reason
-        why = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
-        raise CopyError(f"{url}: {why}") from None
-    except (TimeoutError, OSError, ValueError) as err:
-        raise CopyError(f"{url}: {err}") from None
-    length = response.headers.get("Content-Length", "")
-    return response, int(length) if length.isdigit() else 0
+class Fetcher:
+    """How URLs are fetched: ``timeout`` seconds a connection or a read may wait, redirects
+    followed, certificates (and host names) verified against the system's CAs or ``cafile``."""
+
+    def __init__(self, timeout: float, cafile: str | None = None) -> None:
+        self.timeout = timeout
+        context = ssl.create_default_context(cafile=cafile)  # OSError or SSLError when unusable
+        https = urllib.request.HTTPSHandler(context=context)
+        self.opener = urllib.request.build_opener(https, Redirects)
+
+    def open(self, url: str) -> tuple[Any, int]:
+        """The response for ``url`` and its length (0 when not given); CopyError naming it."""
+        request = urllib.request.Request(url, headers={"User-Agent": "one_image"})
+        try:
+            response = self.opener.open(request, timeout=self.timeout)
+        except urllib.error.HTTPError as err:
+            raise CopyError(f"{url}: HTTP {err.code} {err.reason}") from None
+        except urllib.error.URLError as err:
+            reason = err.reason
+            why = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+            raise CopyError(f"{url}: {why}") from None
+        except (TimeoutError, OSError, ValueError) as err:
+            raise CopyError(f"{url}: {err}") from None
+        length = response.headers.get("Content-Length", "")
+        return response, int(length) if length.isdigit() else 0
 
 
-def read_pieces(response: object, url: str, timeout: float) -> Iterator[bytes]:
+def read_pieces(response: Any, url: str, timeout: float) -> Iterator[bytes]:
     """The body in pieces of at most CHUNK bytes; CopyError naming the URL when it breaks."""
-    read = response.read1  # type: ignore[attr-defined]
+    read = response.read1
     while True:
         try:
             piece = read(CHUNK)
@@ -254,13 +274,6 @@ def read_pieces(response: object, url: str, timeout: float) -> Iterator[bytes]:
         yield piece
 
 
-class Fetcher(NamedTuple):
-    """How URLs are fetched: the seconds a connection or a read may wait, the TLS context."""
-
-    timeout: float
-    context: ssl.SSLContext
-
-
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -273,9 +286,9 @@ def copy_url(
     """Fetch ``url`` into ``fd_out``; returns (bytes, sha256 hex). A body shorter than its
     Content-Length is a failure; all-zero pieces become holes."""
     timeout = fetcher.timeout
-    response, total = open_url(url, timeout, fetcher.context)
+    response, total = fetcher.open(url)
     digest, done, progress = hashlib.sha256(), 0, Progress(report, total)
-    with response:  # type: ignore[attr-defined]
+    with response:
         for piece in read_pieces(response, url, timeout):
             if stop.is_set():
                 raise Cancelled

@@ -238,16 +238,18 @@ def test_a_full_disk_fails_the_copy_naming_the_image_and_leaves_nothing(
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
-    """Files of the folder, plus ``/moved`` (a redirect), ``/slow`` (a body of unknown length in
-    three pieces 0.7 s apart) and ``/endless`` (pieces until the client goes away)."""
+    """Files of the folder, plus ``/moved`` and ``/to-ftp`` (redirects), ``/slow`` (a body of
+    unknown length in three pieces 0.7 s apart) and ``/endless`` (pieces until the client goes
+    away)."""
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
-        if self.path == "/moved":
+        if self.path in ("/moved", "/to-ftp"):
             self.send_response(302)
-            self.send_header("Location", "/disk.img")
+            where = "/disk.img" if self.path == "/moved" else "ftp://127.0.0.1/disk.img"
+            self.send_header("Location", where)
             self.end_headers()
         elif self.path in ("/slow", "/endless"):
             self.send_response(200)
@@ -305,6 +307,23 @@ def test_a_reply_without_length_reports_progress_with_total_zero(drivers, repo, 
     assert reply == f"CP SUCCESS 5 {3 << 20} sha256:{hashlib.sha256(body).hexdigest()}"
     steps = progress_of(driver, 5)
     assert steps and all(total == 0 and done > 0 for done, total in steps)
+
+
+def test_a_redirect_to_another_scheme_is_refused(drivers, repo, tmp_path, web):
+    random_file(tmp_path / "www" / "disk.img", 1024)
+    reply = request(drivers(), "CP", 3, f"{web.url}/to-ftp", repo / "3")
+    assert reply.startswith(f"CP FAILURE 3 {web.url}/to-ftp: HTTP 302 ")
+    assert "to ftp://127.0.0.1/disk.img (refused: not http or https)" in reply
+    assert leftovers(repo) == []
+
+
+def test_a_driver_told_to_finish_mid_copy_leaves_no_part(drivers, repo, web):
+    """FINALIZE (oned stopping) while a copy runs: the driver ends and removes its .part."""
+    driver = drivers()
+    driver.send(encode_words(["CP", 8, f"{web.url}/endless", repo / "8"]))
+    driver.wait_line(lambda line: line.startswith("PROGRESS 8 "), timeout=30)
+    assert driver.close() == 0
+    assert leftovers(repo) == []
 
 
 def test_a_url_that_404s_fails_naming_the_url_and_the_status(drivers, repo, web):
