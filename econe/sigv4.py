@@ -25,6 +25,7 @@ TIMESTAMP = "%Y%m%dT%H%M%SZ"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 MAX_EXPIRES = 604800  # a presigned URL lives at most 7 days (AWS's limit)
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_SECONDS = re.compile(r"[0-9]{1,7}\Z")
 _TERMINATOR = "aws4_request"
 
 
@@ -119,7 +120,7 @@ def _presigned_fields(
     if fields["Algorithm"] != ALGORITHM:
         raise policy.refuse("malformed", "unsupported X-Amz-Algorithm")
     expires = fields["Expires"]
-    if not expires.isdigit() or not 0 < int(expires) <= MAX_EXPIRES:
+    if not _SECONDS.match(expires) or not 0 < int(expires) <= MAX_EXPIRES:
         raise policy.refuse("malformed", f"X-Amz-Expires must be 1 to {MAX_EXPIRES} seconds")
     signed_at = _epoch(fields["Date"], policy)
     if signed_at > now + policy.window:
@@ -142,10 +143,14 @@ def _request_time(request: HttpRequest, policy: Policy) -> str:
         return amz.strip()
     date = request.header("date")
     parsed = parsedate_tz(date) if date else None
-    if parsed is None:
-        raise policy.refuse("malformed", "the request has no valid X-Amz-Date or Date header")
-    epoch = calendar.timegm(parsed[:9]) - (parsed[9] or 0)
-    return time.strftime(TIMESTAMP, time.gmtime(epoch))
+    try:
+        if parsed is None:
+            raise ValueError(date)
+        return time.strftime(TIMESTAMP, time.gmtime(calendar.timegm(parsed[:9]) - (parsed[9] or 0)))
+    except (ValueError, OverflowError, OSError):
+        raise policy.refuse(
+            "malformed", "the request has no valid X-Amz-Date or Date header"
+        ) from None
 
 
 def _epoch(timestamp: str, policy: Policy) -> float:
