@@ -51,12 +51,14 @@ class Extent(NamedTuple):
 class Progress:
     """Calls ``report(done, total)`` at most every PROGRESS_EVERY seconds, when ``done`` moved."""
 
-    def __init__(self, report: Report, total: int) -> None:
-        self.report, self.total = report, total
-        self._last_time, self._last_done = time.monotonic(), 0
+    def __init__(
+        self, report: Report, total: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.report, self.total, self.clock = report, total, clock
+        self._last_time, self._last_done = clock(), 0
 
     def tick(self, done: int) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if done != self._last_done and now - self._last_time >= PROGRESS_EVERY:
             self._last_time, self._last_done = now, done
             self.report(done, self.total)
