@@ -44,6 +44,7 @@ class BoundedRequest(server.Request):
     too_large = False
     econe_user = "-"  # for the access log, once the signature is verified
     econe_action = "-"
+    gone = False
     _received = 0
 
     def handleContentChunk(self, data: bytes) -> None:
@@ -106,6 +107,7 @@ class QueryResource(resource.Resource):
     def _render(self, request: BoundedRequest) -> Any:
         request_id = new_request_id()
         started = time.monotonic()
+        request.notifyFinish().addErrback(lambda _: setattr(request, "gone", True))
         d = self._answer(request, request_id)
         d.addErrback(self._refused, request_id)
         d.addCallback(self._write, request, request_id, started)
@@ -146,7 +148,7 @@ class QueryResource(resource.Resource):
         status, body = answer
         log.info(
             "%s %s %s %s %d %.1fms %s",
-            request.getClientAddress().host,
+            getattr(request.getClientAddress(), "host", "-"),
             request.method.decode("latin-1"),
             request.econe_action,
             request.econe_user,
@@ -154,7 +156,7 @@ class QueryResource(resource.Resource):
             (time.monotonic() - started) * 1000,
             request_id,
         )
-        if request.finished or request._disconnected:
+        if request.gone:  # the client hung up; nothing to answer
             return
         request.setResponseCode(status)
         request.setHeader(b"Content-Type", CONTENT_TYPE.encode())
