@@ -75,7 +75,8 @@ def write_failure(err: OSError, dst: str) -> CopyError:
 
 def extents(fd: int, size: int) -> list[Extent]:
     """The data and hole extents of an open file (one data extent where SEEK_DATA is unknown)."""
-    found, offset = [], 0
+    found: list[Extent] = []
+    offset = 0
     while offset < size:
         try:
             start = os.lseek(fd, offset, os.SEEK_DATA)
