@@ -63,6 +63,7 @@ class DbConfig:
 # ``NAME`` or ``VECTOR/KEY``; only oneadmin may set them. Used when oned.conf names none; an
 # oned.conf that names any (``VM_RESTRICTED_ATTR = ""`` for none) replaces the whole list.
 DEFAULT_VM_RESTRICTED_ATTR = ("RAW", "NIC/SCRIPT", "NIC/BRIDGE", "NIC/MAC", "NIC/VLAN_ID")
+DEFAULT_IMAGE_MAD = MadConfig("IMAGE", "image", "one_image")
 DEFAULT_VNET_RESTRICTED_ATTR = ("BRIDGE", "PHYDEV", "VLAN_ID", "VN_MAD")
 DEFAULT_IMAGE_RESTRICTED_ATTR = ("SOURCE",)
 
@@ -110,7 +111,7 @@ class Config:
     hm_mad: MadConfig | None = None
     # The driver that copies images into the repository (OpenNebula 2.2-3.x's IMAGE_MAD, a
     # datastore driver in later releases); a 1.4/2.0 oned.conf names none and gets this one.
-    image_mad: MadConfig = MadConfig("IMAGE", "image", "one_image")
+    image_mad: MadConfig = DEFAULT_IMAGE_MAD
     vm_hooks: tuple[HookConfig, ...] = ()
     host_hooks: tuple[HookConfig, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -463,7 +464,7 @@ class _ConfigReader:
             vm_mads=tuple(self.mads["VM"]),
             tm_mads=tuple(self.mads["TM"]),
             hm_mad=self.mads["HM"][0] if self.mads["HM"] else None,
-            **({"image_mad": self.mads["IMAGE"][0]} if self.mads["IMAGE"] else {}),
+            image_mad=self.mads["IMAGE"][0] if self.mads["IMAGE"] else DEFAULT_IMAGE_MAD,
             vm_hooks=tuple(self.hooks["VM"]),
             host_hooks=tuple(self.hooks["HOST"]),
             warnings=tuple(self.warnings),

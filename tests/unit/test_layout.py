@@ -33,6 +33,17 @@ PURE = [
     "oned.vnet",
     "oned.image_views",
     "oned.imagetemplate",
+    "econe.errors",
+    "econe.request",
+    "econe.sigv4",
+    "econe.sigv2",
+    "econe.signature",
+    "econe.query",
+    "econe.responses",
+    "econe.states",
+    "econe.filters",
+    "econe.config",
+    "econe.actions",
 ]
 
 
