@@ -14,7 +14,7 @@ from collections.abc import Collection
 
 from oned.records import Image
 from oned.states import ImageState
-from oned.views import _fields, _permissions, group_of
+from oned.views import fields, group_of, permissions
 
 # NOTE: the repository is what OpenNebula >= 3.4 calls the image datastore "default" (id 1).
 DATASTORE = (1, "default")
@@ -31,7 +31,7 @@ def image_xml(img: Image, uname: str, vms: Collection[int], state: int) -> str:
     """One image (one.image.info): ``vms`` are the ids of the VMs using it, in order;
     ``state`` the one to show (USED for a READY image in use, Pools.image_state)."""
     gid, gname = group_of(img.uid)
-    old = _fields(
+    old = fields(
         (
             ("ID", img.id),
             ("UID", img.uid),
@@ -48,8 +48,8 @@ def image_xml(img: Image, uname: str, vms: Collection[int], state: int) -> str:
             ("RUNNING_VMS", len(vms)),
         )
     )
-    owner = _fields((("GID", gid), ("UNAME", uname), ("GNAME", gname)))
-    modern = _fields(
+    owner = fields((("GID", gid), ("UNAME", uname), ("GNAME", gname)))
+    modern = fields(
         (
             ("DISK_TYPE", 0),  # FILE
             ("FORMAT", _format(img)),
@@ -64,7 +64,7 @@ def image_xml(img: Image, uname: str, vms: Collection[int], state: int) -> str:
     )
     users = "".join(f"<ID>{vid}</ID>" for vid in vms)
     return (
-        f"<IMAGE>{old}{owner}{_permissions(img.public)}{modern}<VMS>{users}</VMS>{_NO_CLONES}"
+        f"<IMAGE>{old}{owner}{permissions(img.public)}{modern}<VMS>{users}</VMS>{_NO_CLONES}"
         f"{img.template.to_xml()}{_NO_SNAPSHOTS}{_NO_BACKUPS}{_extras(img)}</IMAGE>"
     )
 
@@ -85,7 +85,7 @@ def _format(img: Image) -> str:
 
 def _extras(img: Image) -> str:
     """onecloud's CHECKSUM once known, and the bytes of a copy while it runs."""
-    extras = _fields((("CHECKSUM", img.checksum),)) if img.checksum else ""
+    extras = fields((("CHECKSUM", img.checksum),)) if img.checksum else ""
     if img.state == ImageState.LOCKED and img.total > 0:
         extras += f"<PROGRESS><DONE>{img.done}</DONE><TOTAL>{img.total}</TOTAL></PROGRESS>"
     return extras

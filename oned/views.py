@@ -44,7 +44,7 @@ def group_of(uid: int) -> tuple[int, str]:
     return ONEADMIN_GROUP if uid == 0 else USERS_GROUP
 
 
-def _fields(pairs: Iterable[tuple[str, object]]) -> str:
+def fields(pairs: Iterable[tuple[str, object]]) -> str:
     out = []
     for tag, value in pairs:
         text = escape(value) if isinstance(value, str) else str(int(value))  # type: ignore[call-overload]
@@ -64,7 +64,7 @@ def user_xml(user: User) -> str:
 
 def host_xml(host: Host, vm_ids: Iterable[int] = ()) -> str:
     s = host.share
-    share = _fields(
+    share = fields(
         (
             ("HID", host.id),
             ("DISK_USAGE", s.disk_usage),
@@ -85,7 +85,7 @@ def host_xml(host: Host, vm_ids: Iterable[int] = ()) -> str:
             ("VMS_THREAD", 1),
         )
     )
-    head = _fields(
+    head = fields(
         (
             ("ID", host.id),
             ("NAME", host.name),
@@ -115,7 +115,7 @@ def _host_datastores(host: Host) -> str:
         ("MAX_DISK", s.max_disk),
         ("USED_DISK", s.used_disk),
     )
-    return f"<DATASTORES>{_fields(disk)}</DATASTORES>"
+    return f"<DATASTORES>{fields(disk)}</DATASTORES>"
 
 
 def _host_monitoring(host: Host) -> str:
@@ -123,7 +123,7 @@ def _host_monitoring(host: Host) -> str:
     if not host.last_mon_time:
         return "<MONITORING/>"
     s = host.share
-    capacity = _fields(
+    capacity = fields(
         (
             ("FREE_CPU", s.free_cpu),
             ("FREE_MEMORY", s.free_mem),
@@ -138,7 +138,7 @@ def _host_monitoring(host: Host) -> str:
 
 
 def history_xml(h: History, tag: str = "HISTORY") -> str:
-    body = _fields(
+    body = fields(
         (
             ("OID", h.vid),
             ("SEQ", h.seq),
@@ -179,7 +179,7 @@ def vm_short_xml(vm: Vm, uname: str) -> str:
     NOTE: OpenNebula >= 5.8 also answers one.vmpool.info with a reduced VM body, USER_TEMPLATE
     in full (and 1.4's pool had no TEMPLATE at all); the full one is one.vmpool.infoextended.
     """
-    head = _fields(
+    head = fields(
         (
             *_owner(vm, uname),
             ("USERNAME", uname),
@@ -200,7 +200,7 @@ def vm_short_xml(vm: Vm, uname: str) -> str:
     last = vm.history[-1] if vm.history else None
     records = (
         "<HISTORY_RECORDS>"
-        + _fields(
+        + fields(
             (
                 ("OID", last.vid),
                 ("SEQ", last.seq),
@@ -260,8 +260,8 @@ def _owner(vm: Vm, uname: str) -> tuple[tuple[str, object], ...]:
 
 
 def _vm(vm: Vm, uname: str, template_xml: str) -> str:
-    head = _fields((*_owner(vm, uname), ("USERNAME", uname), ("NAME", vm.name)))
-    status = _fields(
+    head = fields((*_owner(vm, uname), ("USERNAME", uname), ("NAME", vm.name)))
+    status = fields(
         (
             ("LAST_POLL", vm.last_poll),
             ("STATE", vm.state),
@@ -321,10 +321,10 @@ def _by_ip(lease: Lease) -> int:
 def _vnet(net: Vnet, uname: str, tail: str) -> str:
     gid, gname = group_of(net.uid)
     used = sum(1 for lease in net.leases.values() if lease.used)
-    head = _fields(
+    head = fields(
         (("ID", net.id), ("UID", net.uid), ("GID", gid), ("UNAME", uname), ("GNAME", gname))
     )
-    body = _fields(
+    body = fields(
         (
             ("USERNAME", uname),
             ("NAME", net.name),
@@ -350,7 +350,7 @@ def _vnet(net: Vnet, uname: str, tail: str) -> str:
         )
     )
     return (
-        f"<VNET>{head}{_permissions(net.public)}<CLUSTERS><ID>0</ID></CLUSTERS>{body}"
+        f"<VNET>{head}{permissions(net.public)}<CLUSTERS><ID>0</ID></CLUSTERS>{body}"
         f"<VROUTERS/><UPDATED_VMS>{vms}</UPDATED_VMS>{_NOT_UPDATING}"
         f"{net.template.to_xml()}{tail}</VNET>"
     )
@@ -376,7 +376,7 @@ def _vnet_driver(tmpl: Template) -> tuple[tuple[str, object], ...]:
     )
 
 
-def _permissions(public: bool) -> str:
+def permissions(public: bool) -> str:
     """Owner use and manage; a public network is also usable by everyone (GROUP_U, OTHER_U)."""
     return _OWNER_PERMISSIONS.replace("<GROUP_U>0", f"<GROUP_U>{int(public)}").replace(
         "<OTHER_U>0", f"<OTHER_U>{int(public)}"
@@ -400,7 +400,7 @@ def _address_ranges(net: Vnet, mac_prefix: int, leases: list[Lease], listed: boo
 
 
 def _ar(ar_id: int, ip: int, mac: int, size: int, used: list[Lease], listed: bool) -> str:
-    body = _fields(
+    body = fields(
         (
             ("AR_ID", str(ar_id)),
             ("TYPE", "IP4"),

@@ -10,10 +10,9 @@ the VM's own transaction (``Store.insert_vm``), recorded by ``hold_leases`` and 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 from oned import vnet as vn
-from oned.api import templates
+from oned.api import listing, templates
 from oned.api.cloud import Caller, Cloud, require_owner
 from oned.api.replies import document, pool
 from oned.errors import (
@@ -90,10 +89,10 @@ def pool_info(cloud: Cloud, caller: Caller, flt: int, start: int = -1, end: int 
     """Filter flag (-4 and -2 every network the caller may see, -3 the caller's, -1 the
     caller's and the public ones, >= 0 that user's ones the caller may see) and an id range or
     a page (start offset, -page size); each network without its leases."""
-    wanted = _pool_filter(caller, flt, "one.vnpool.info")
+    wanted = listing.pool_filter(caller, flt, "one.vnpool.info", vn.may_use)
     nets = [net for net in cloud.pools.vnets if wanted(net)]
     xml = cloud.pools.vnets.xml_short
-    return pool("VNET_POOL", (xml(net) for net in _page(nets, start, end)))
+    return pool("VNET_POOL", (xml(net) for net in listing.page(nets, start, end)))
 
 
 # --- NICs -------------------------------------------------------------------------------------
@@ -203,29 +202,6 @@ def _visible(cloud: Cloud, caller: Caller, nid: int, method: str, action: str) -
             f"[{method}] User [{caller.uid}] not authorized to perform {action} on NET [{nid}]."
         )
     return net
-
-
-def _pool_filter(caller: Caller, flt: int, method: str) -> Callable[[Vnet], bool]:
-    """Which networks a filter flag lists; a user never sees others' private networks."""
-    if flt < -4:
-        raise BadCall(f"[{method}] wrong filter flag {flt}: -4, -3, -2, -1 or a user id")
-    uid = caller.uid
-    if flt == -3:
-        return lambda net: net.uid == uid
-    if flt == -1 or (flt in (-2, -4) and not caller.is_admin):
-        return lambda net: net.uid == uid or net.public
-    if flt in (-2, -4):
-        return lambda net: True
-    return lambda net: net.uid == flt and vn.may_use(net, uid)
-
-
-def _page(nets: list[Vnet], start: int, end: int) -> list[Vnet]:
-    """NOTE: OpenNebula reads end < -1 as a page: start is then a row offset, -end its size."""
-    if start < 0:
-        return nets
-    if end < -1:
-        return nets[start : start - end]
-    return [net for net in nets if net.id >= start and (end == -1 or net.id <= end)]
 
 
 def _nic_network(pools: Pools, uid: int, nic: dict[str, str], where: str) -> Vnet:
