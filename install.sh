@@ -288,6 +288,23 @@ lay_out() {
     if [ -d "$REPO/share" ] && [ -n "$(ls -A "$REPO/share")" ]; then
         cp -R "$REPO/share/." "$SHARE/"
     fi
+    install_etc_files "$owner"
+}
+
+# install_etc_files [OWNER]: the files an operator edits, copied into etc/ once: the drivers'
+# configuration (share/etc/<driver>/, not the hosts' sudoers rules) and the example templates
+# (templates/ -> etc/templates/). An existing file is the operator's and is never overwritten.
+install_etc_files() {
+    local owner=${1:-} dir
+    for dir in "$REPO"/share/etc/*/ "$REPO/templates/"; do
+        [ -d "$dir" ] || continue
+        case "$dir" in */sudoers.d/) continue ;; esac
+        local target
+        target="$ETC/$(basename "$dir")"
+        mkdir -p "$target"
+        cp -Rn "$dir." "$target/"
+        if [ -n "$owner" ]; then chown -R "$owner:$owner" "$target"; fi
+    done
 }
 
 # --- start -----------------------------------------------------------------------------------
