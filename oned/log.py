@@ -1,7 +1,7 @@
 """oned.log in OpenNebula's format: ``<ctime> [MODULE][E|W|I|D]: message``.
 
 Modules are child loggers of ``one`` named after OpenNebula's components (ONE, ReM, InM, VMM,
-LCM, DiM, TM, HKM). DEBUG_LEVEL 0..3 selects ERROR, WARNING, INFO or DEBUG.
+LCM, DiM, TM, HKM, ImM for images). DEBUG_LEVEL 0..3 selects ERROR, WARNING, INFO or DEBUG.
 
 Every message is one line whatever it quotes: control characters (a newline in a user name)
 are written escaped (``\\n``, ``\\x1b``), and a message is cut after ``MAX_MESSAGE`` characters,
