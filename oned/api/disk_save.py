@@ -10,7 +10,6 @@ an image LOCKED that no VM saves into, which the image manager's start-up turns 
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 from oned import lifecycle as lc
@@ -43,7 +42,7 @@ def savedisk(cloud: Cloud, caller: Caller, vid: int, disk_id: int, image_id: int
             f'[{method}] image "{img.name}" [{image_id}] is {state}: a disk is saved into a '
             "new image, still INIT (without content)"
         )
-    locked = replace(img, state=ImageState.LOCKED, source=source_for(cloud, image_id))
+    locked = replace(img, state=ImageState.LOCKED, source=templates.image_source(cloud, image_id))
     cloud.store.update_image(locked)  # type: ignore[attr-defined]
     cloud.pools.put_image(locked)
     _mark(cloud, vm, disk_id, locked, method, before=img)
@@ -59,8 +58,8 @@ def disksaveas(
     when the VM shuts down. Returns the new image's id; ``snap_id`` must be -1 (onecloud keeps
     no disk snapshots).
 
-    NOTE: the image is inserted here LOCKED with its SOURCE (one.image.allocate refuses a
-    template without PATH, SOURCE or SIZE), as modern OpenNebula's disksaveas makes it LOCKED.
+    NOTE: as modern OpenNebula's disksaveas, the image is born LOCKED with its SOURCE: one
+    insert, rather than one.image.allocate's INIT image and a second write to lock it.
     """
     method = "one.vm.disksaveas"
     if snap_id != -1:
@@ -91,20 +90,23 @@ def _new_image(cloud: Cloud, caller: Caller, name: str, kind: ImageType, method:
         raise _taken(name, method)
     iid = cloud.pools.next_ids["image"]
     tmpl = Template([("NAME", name), ("TYPE", kind.name)])
-    return Image(iid, caller.uid, name, int(kind), public=False, persistent=False,
-                 regtime=cloud.now(), template=tmpl, source=source_for(cloud, iid),
-                 state=ImageState.LOCKED)  # fmt: skip
+    source = templates.image_source(cloud, iid)
+    return Image(
+        iid,
+        caller.uid,
+        name,
+        int(kind),
+        public=False,
+        persistent=False,
+        regtime=cloud.now(),
+        template=tmpl,
+        source=source,
+        state=ImageState.LOCKED,
+    )
 
 
 def _taken(name: str, method: str) -> AllocateError:
     return AllocateError(f'[{method}] NAME is already taken by IMAGE "{name}" of this user.')
-
-
-def source_for(cloud: Cloud, iid: int) -> str:
-    """The image's file in the repository (the image manager's rule when it runs)."""
-    if cloud.images is not None:
-        return str(cloud.images.source_for(iid))
-    return os.path.join(templates.repository(cloud), str(iid))
 
 
 def _vm(cloud: Cloud, caller: Caller, vid: int, method: str) -> Vm:

@@ -50,7 +50,7 @@ def allocate(cloud: Cloud, caller: Caller, text: str, datastore: int = DEFAULT_D
     if held is not None:
         raise AllocateError(f'[{method}] NAME is already taken by IMAGE {held.id} "{held.name}".')
     if img.state == ImageState.LOCKED:
-        img.source = source_for(cloud, img.id)
+        img.source = templates.image_source(cloud, img.id)
     try:
         cloud.store.insert_image(img)  # type: ignore[attr-defined]
     except DuplicateName:
@@ -192,13 +192,6 @@ def pool_info(cloud: Cloud, caller: Caller, flt: int, start: int = -1, end: int 
     images = [img for img in cloud.pools.images if wanted(img)]
     xml = cloud.pools.images.xml_short
     return pool("IMAGE_POOL", (xml(img) for img in listing.page(images, start, end)))
-
-
-def source_for(cloud: Cloud, iid: int) -> str:
-    """The file of image ``iid`` in the repository."""
-    if cloud.images is not None:
-        return str(cloud.images.source_for(iid))
-    return os.path.join(templates.repository(cloud), str(iid))
 
 
 # --- helpers ----------------------------------------------------------------------------------

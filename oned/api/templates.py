@@ -92,6 +92,11 @@ def repository(cloud: Cloud) -> str:
     return cloud.config.image_repository_path or os.path.join(cloud.where.var, "images")
 
 
+def image_source(cloud: Cloud, iid: int) -> str:
+    """The file of image ``iid`` in the repository (the image driver writes nothing else)."""
+    return os.path.join(repository(cloud), str(iid))
+
+
 def user_dirs(cloud: Cloud) -> rs.Dirs:
     """SAFE_DIRS; RESTRICTED_DIRS plus oned's own etc/ and var/ and the image repository.
 
