@@ -11,15 +11,17 @@ so a DRIVER_CANCEL stops a copy within one piece.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
+import queue
 import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any, NamedTuple
 
 from drivers.protocol import DriverFailure
@@ -29,6 +31,7 @@ COPY_CHUNK = 64 << 20  # bytes one copy_file_range moves between two checks for 
 ZERO_BYTES = bytes(CHUNK)
 ZEROS = memoryview(ZERO_BYTES)  # slices of it copy nothing
 PROGRESS_EVERY = 0.5  # seconds between two PROGRESS lines, at most
+AHEAD, WAIT = 8, 0.2  # pieces of a URL fetched in advance; seconds between looks at a cancel
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL})
 
@@ -261,21 +264,65 @@ class Fetcher:
         return response, int(length) if length.isdigit() else 0
 
 
-def read_pieces(response: Any, url: str, timeout: float) -> Iterator[bytes]:
-    """The body in pieces of at most CHUNK bytes; CopyError naming the URL when it breaks."""
-    read = response.read1
-    while True:
+def read_pieces(response: Any, url: str, timeout: float) -> Generator[bytes, None, None]:
+    """The body in pieces of at most CHUNK bytes, the response closed after; CopyError naming
+    the URL when it breaks."""
+    with response:
+        while True:
+            try:
+                piece = response.read1(CHUNK)
+            except TimeoutError:
+                raise CopyError(f"{url}: no data for {timeout:g} s") from None
+            except OSError as err:
+                raise CopyError(f"{url}: {err}") from None
+            except Exception as err:  # http.client.IncompleteRead and its like
+                raise CopyError(f"{url}: {type(err).__name__}: {err}") from None
+            if not piece:
+                return
+            yield piece
+
+
+def fetched_ahead(
+    pieces: Generator[bytes, None, None], stop: threading.Event
+) -> Generator[bytes, None, None]:
+    """The same pieces, fetched by a thread of their own up to AHEAD pieces in advance: the
+    fetch overlaps hashing and writing, and a cancel is seen while the server sends nothing.
+    The thread owns the response (closing it would wait for its blocked read); once the caller
+    is gone it ends at its next piece or its read timeout."""
+    ahead: queue.Queue[bytes | BaseException | None] = queue.Queue(AHEAD)
+    gone = threading.Event()
+
+    def put(item: bytes | BaseException | None) -> bool:
+        while not gone.is_set():
+            with contextlib.suppress(queue.Full):
+                ahead.put(item, timeout=WAIT)
+                return True
+        return False
+
+    def fetch() -> None:
         try:
-            piece = read(CHUNK)
-        except TimeoutError:
-            raise CopyError(f"{url}: no data for {timeout:g} s") from None
-        except OSError as err:
-            raise CopyError(f"{url}: {err}") from None
-        except Exception as err:  # http.client.IncompleteRead and its like
-            raise CopyError(f"{url}: {type(err).__name__}: {err}") from None
-        if not piece:
-            return
-        yield piece
+            with contextlib.closing(pieces):  # closes the response even when the caller left
+                if all(put(piece) for piece in pieces):
+                    put(None)
+        except BaseException as err:
+            put(err)
+
+    threading.Thread(target=fetch, name="image-fetch", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = ahead.get(timeout=WAIT)
+            except queue.Empty:
+                if stop.is_set():
+                    raise Cancelled("cancelled") from None
+                continue
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        gone.set()
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -284,26 +331,31 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def write_piece(fd_out: int, piece: bytes, dst: str) -> None:
+    """Write a piece at the file's offset; all zeros become a hole (a seek)."""
+    try:
+        if piece == ZERO_BYTES[: len(piece)]:  # bytes == bytes: a memcmp
+            os.lseek(fd_out, len(piece), os.SEEK_CUR)
+        else:
+            write_all(fd_out, piece)
+    except OSError as err:
+        raise write_failure(err, dst) from None
+
+
 def copy_url(
     url: str, fd_out: int, dst: str, fetcher: Fetcher, stop: threading.Event, report: Report
 ) -> tuple[int, str]:
     """Fetch ``url`` into ``fd_out``; returns (bytes, sha256 hex). A body shorter than its
-    Content-Length is a failure; all-zero pieces become holes."""
-    timeout = fetcher.timeout
+    Content-Length is a failure."""
     response, total = fetcher.open(url)
     digest, done, progress = hashlib.sha256(), 0, Progress(report, total)
-    with response:
-        for piece in read_pieces(response, url, timeout):
+    pieces = fetched_ahead(read_pieces(response, url, fetcher.timeout), stop)
+    with contextlib.closing(pieces):
+        for piece in pieces:
             if stop.is_set():
-                raise Cancelled
+                raise Cancelled("cancelled")
             digest.update(piece)
-            try:
-                if piece == ZERO_BYTES[: len(piece)]:  # bytes == bytes: a memcmp
-                    os.lseek(fd_out, len(piece), os.SEEK_CUR)
-                else:
-                    write_all(fd_out, piece)
-            except OSError as err:
-                raise write_failure(err, dst) from None
+            write_piece(fd_out, piece, dst)
             done += len(piece)
             progress.tick(done)
     if total and done != total:

@@ -239,8 +239,8 @@ def test_a_full_disk_fails_the_copy_naming_the_image_and_leaves_nothing(
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     """Files of the folder, plus ``/moved`` and ``/to-ftp`` (redirects), ``/slow`` (a body of
-    unknown length in three pieces 0.7 s apart) and ``/endless`` (pieces until the client goes
-    away)."""
+    unknown length in three pieces 0.7 s apart), ``/endless`` (pieces until the client goes
+    away) and ``/stall`` (1 MiB of the 8 it announces, then nothing for 20 s)."""
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -251,6 +251,14 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             where = "/disk.img" if self.path == "/moved" else "ftp://127.0.0.1/disk.img"
             self.send_header("Location", where)
             self.end_headers()
+        elif self.path == "/stall":
+            self.send_response(200)
+            self.send_header("Content-Length", str(8 << 20))
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                self.wfile.write(b"\1" * (1 << 20))
+                self.wfile.flush()
+                time.sleep(20)
         elif self.path in ("/slow", "/endless"):
             self.send_response(200)
             self.end_headers()
@@ -339,6 +347,23 @@ def test_a_cancelled_download_stops_and_leaves_no_part(drivers, repo, web):
     assert leftovers(repo) == ["8.part"]
     driver.send("DRIVER_CANCEL 8")
     wait_until(lambda: leftovers(repo) == [])
+
+
+def test_a_cancel_stops_a_download_whose_server_sends_nothing(drivers, repo, web):
+    driver = drivers()
+    driver.send(encode_words(["CP", 9, f"{web.url}/stall", repo / "9"]))
+    wait_until(lambda: (repo / "9.part").exists() and (repo / "9.part").stat().st_size > 0)
+    started = time.monotonic()
+    driver.send("DRIVER_CANCEL 9")
+    wait_until(lambda: leftovers(repo) == [], timeout=5)
+    assert time.monotonic() - started < 2
+
+
+def test_a_server_that_stops_sending_fails_the_copy_after_the_timeout(drivers, repo, web):
+    driver = drivers(f"--repository {repo} --timeout 1")
+    reply = request(driver, "CP", 10, f"{web.url}/stall", repo / "10")
+    assert reply == f"CP FAILURE 10 {web.url}/stall: no data for 1 s"
+    assert leftovers(repo) == []
 
 
 @pytest.fixture
