@@ -8,14 +8,12 @@ module: the caller reads the file and passes its text.
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from oned import config_values as cv
 from oned.errors import ConfigError, TemplateSyntaxError
 from oned.template import Entry, parse_entries
 
@@ -117,206 +115,85 @@ class Config:
     warnings: tuple[str, ...] = ()
 
 
-# --- value converters: str -> value, or _Invalid("is not ...") ---------------------------------
-
-Converter = Callable[[str], Any]
-
-
-class _Invalid(ValueError):
-    """What is wrong with a value, as the end of a sentence that starts with the value."""
-
-
-def _integer(low: int, high: int) -> Callable[[str], int]:
-    def convert(value: str) -> int:
-        text = value.strip()
-        if not re.fullmatch(r"[+-]?[0-9]{1,18}", text) or not low <= int(text) <= high:
-            raise _Invalid(f"is not an integer between {low} and {high}")
-        return int(text)
-
-    return convert
-
-
-def _choice(*allowed: str, fold: Callable[[str], str] = str.upper) -> Callable[[str], str]:
-    def convert(value: str) -> str:
-        if fold(value.strip()) not in allowed:
-            raise _Invalid("is not one of " + ", ".join(a or '""' for a in allowed))
-        return fold(value.strip())
-
-    return convert
-
-
-def _text(value: str) -> str:
-    return value
-
-
-def _nonempty(value: str) -> str:
-    if not value.strip():
-        raise _Invalid("is empty")
-    return value
-
-
-def _optional(value: str) -> str | None:
-    return value or None
-
-
-def _absolute_path(value: str) -> str:
-    if not value.startswith("/"):
-        raise _Invalid("is not an absolute path")
-    return value
-
-
-def _optional_absolute_path(value: str) -> str | None:
-    return _absolute_path(value) if value else None
-
-
-def _absolute_paths(value: str) -> tuple[str, ...]:
-    """A space-separated list of absolute directories (SAFE_DIRS, RESTRICTED_DIRS)."""
-    paths = tuple(value.split())
-    for path in paths:
-        if not path.startswith("/"):
-            raise _Invalid(f"names {_show(path)}, which is not an absolute path")
-    return paths
-
-
-def _umask(value: str) -> int:
-    """An octal umask that at least keeps every file from others (``077``, or ``027``)."""
-    if not re.fullmatch(r"0?[0-7]{3}", value.strip()):
-        raise _Invalid('is not an octal umask such as "077"')
-    mask = int(value.strip(), 8)
-    if mask & 0o007 != 0o007:
-        raise _Invalid("lets other users read oned's files; use 077 (or 027 for a group)")
-    return mask
-
-
-def _attribute_name(value: str) -> str:
-    """``NAME`` or ``VECTOR/KEY`` (upper-cased), or empty for none."""
-    text = value.strip().upper()
-    if text and not re.fullmatch(r"[A-Z0-9_]+(/[A-Z0-9_]+)?", text):
-        raise _Invalid("is not an attribute name: NAME or VECTOR/KEY")
-    return text
-
-
-def _mac_prefix(value: str) -> str:
-    if not re.fullmatch(r"[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}", value):
-        raise _Invalid('is not two hexadecimal bytes "hh:hh"')
-    if int(value[:2], 16) & 1:
-        raise _Invalid("is a multicast prefix: its first byte must be even")
-    return value.lower()
-
-
-def _listen_address(value: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", value):
-            raise _Invalid("is not an IP address or a host name") from None
-    return value
-
-
-_YES_NO = _choice("YES", "NO", "")
-
-
-def _yes_no(value: str) -> bool:
-    return _YES_NO(value) == "YES"
-
-
-_BACKENDS = {
-    "sqlite": "sqlite",
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "mysql": "mysql",
-    "mariadb": "mysql",
-}
-
-
-def _backend(value: str) -> str:
-    return _BACKENDS[_choice(*_BACKENDS, fold=str.lower)(value)]
-
-
 _WEEK = 7 * 24 * 3600
 
-_SINGLE: dict[str, Converter] = {
-    "HOST_MONITORING_INTERVAL": _integer(0, _WEEK),
-    "VM_POLLING_INTERVAL": _integer(0, _WEEK),
-    "MANAGER_TIMER": _integer(1, 3600),
-    "VM_DIR": _optional_absolute_path,
-    "SCRIPTS_REMOTE_DIR": _absolute_path,
-    "PORT": _integer(1, 65535),
-    "LISTEN_ADDRESS": _listen_address,
-    "MAX_REQUEST_SIZE": _integer(1024, 2**30),
-    "MAX_UNAUTHENTICATED_REQUEST_SIZE": _integer(1024, 2**30),
-    "MAX_CONN": _integer(1, 1_000_000),
-    "MAX_CONN_PER_CLIENT": _integer(1, 1_000_000),
-    "KEEPALIVE_TIMEOUT": _integer(1, 3600),
-    "TIMEOUT": _integer(1, 3600),
-    "MAX_AUTH_FAILURES": _integer(0, 1_000_000),
-    "STOP_GRACE": _integer(0, 3600),
-    "UMASK": _umask,
-    "SAFE_DIRS": _absolute_paths,
-    "RESTRICTED_DIRS": _absolute_paths,
-    "TLS_CERT": _optional,
-    "TLS_KEY": _optional,
-    "DEBUG_LEVEL": _integer(0, 3),
-    "MAC_PREFIX": _mac_prefix,
-    "NETWORK_SIZE": _integer(1, 2**24),
-    "VNC_BASE_PORT": _integer(1, 65535),
-    "IMAGE_REPOSITORY_PATH": _optional,
-    "DEFAULT_IMAGE_TYPE": _choice("OS", "CDROM", "DATABLOCK"),
-    "DEFAULT_DEVICE_PREFIX": _choice("hd", "sd", "xvd", "vd", fold=str.lower),
-    "DEFAULT_TM_MAD": _text,
+_SINGLE: dict[str, cv.Converter] = {
+    "HOST_MONITORING_INTERVAL": cv.integer(0, _WEEK),
+    "VM_POLLING_INTERVAL": cv.integer(0, _WEEK),
+    "MANAGER_TIMER": cv.integer(1, 3600),
+    "VM_DIR": cv.optional_absolute_path,
+    "SCRIPTS_REMOTE_DIR": cv.absolute_path,
+    "PORT": cv.integer(1, 65535),
+    "LISTEN_ADDRESS": cv.listen_address,
+    "MAX_REQUEST_SIZE": cv.integer(1024, 2**30),
+    "MAX_UNAUTHENTICATED_REQUEST_SIZE": cv.integer(1024, 2**30),
+    "MAX_CONN": cv.integer(1, 1_000_000),
+    "MAX_CONN_PER_CLIENT": cv.integer(1, 1_000_000),
+    "KEEPALIVE_TIMEOUT": cv.integer(1, 3600),
+    "TIMEOUT": cv.integer(1, 3600),
+    "MAX_AUTH_FAILURES": cv.integer(0, 1_000_000),
+    "STOP_GRACE": cv.integer(0, 3600),
+    "UMASK": cv.umask,
+    "SAFE_DIRS": cv.absolute_paths,
+    "RESTRICTED_DIRS": cv.absolute_paths,
+    "TLS_CERT": cv.optional,
+    "TLS_KEY": cv.optional,
+    "DEBUG_LEVEL": cv.integer(0, 3),
+    "MAC_PREFIX": cv.mac_prefix,
+    "NETWORK_SIZE": cv.integer(1, 2**24),
+    "VNC_BASE_PORT": cv.integer(1, 65535),
+    "IMAGE_REPOSITORY_PATH": cv.optional,
+    "DEFAULT_IMAGE_TYPE": cv.choice("OS", "CDROM", "DATABLOCK"),
+    "DEFAULT_DEVICE_PREFIX": cv.choice("hd", "sd", "xvd", "vd", fold=str.lower),
+    "DEFAULT_TM_MAD": cv.text,
 }
 
 # Attributes that may appear many times; their values are collected in order.
-_MULTI: dict[str, Converter] = {
-    "VM_RESTRICTED_ATTR": _attribute_name,
-    "VNET_RESTRICTED_ATTR": _attribute_name,
-    "IMAGE_RESTRICTED_ATTR": _attribute_name,
+_MULTI: dict[str, cv.Converter] = {
+    "VM_RESTRICTED_ATTR": cv.attribute_name,
+    "VNET_RESTRICTED_ATTR": cv.attribute_name,
+    "IMAGE_RESTRICTED_ATTR": cv.attribute_name,
 }
 
-_DB: dict[str, Converter] = {
-    "BACKEND": _backend,
-    "SERVER": _nonempty,
-    "PORT": _integer(0, 65535),
-    "USER": _text,
-    "PASSWD": _text,
-    "DB_NAME": _nonempty,
-    "SYNCHRONOUS": _choice("NORMAL", "FULL"),
+_DB: dict[str, cv.Converter] = {
+    "BACKEND": cv.backend,
+    "SERVER": cv.nonempty,
+    "PORT": cv.integer(0, 65535),
+    "USER": cv.text,
+    "PASSWD": cv.text,
+    "DB_NAME": cv.nonempty,
+    "SYNCHRONOUS": cv.choice("NORMAL", "FULL"),
 }
 
-_MAD_COMMON: dict[str, Converter] = {
-    "NAME": _nonempty,
-    "EXECUTABLE": _nonempty,
-    "ARGUMENTS": _text,
+_MAD_COMMON: dict[str, cv.Converter] = {
+    "NAME": cv.nonempty,
+    "EXECUTABLE": cv.nonempty,
+    "ARGUMENTS": cv.text,
 }
-_MAD: dict[str, dict[str, Converter]] = {
+_MAD: dict[str, dict[str, cv.Converter]] = {
     "IM": _MAD_COMMON,
     "VM": _MAD_COMMON
-    | {"DEFAULT": _text, "TYPE": _choice("xen", "kvm", "xml", "vmware", "", fold=str.lower)},
+    | {"DEFAULT": cv.text, "TYPE": cv.choice("xen", "kvm", "xml", "vmware", "", fold=str.lower)},
     "TM": _MAD_COMMON,
     "HM": _MAD_COMMON,
     "IMAGE": _MAD_COMMON,
 }
 
 
-def _hook_keys(*on: str) -> dict[str, Converter]:
+def _hook_keys(*on: str) -> dict[str, cv.Converter]:
     return {
-        "NAME": _nonempty,
-        "ON": _choice(*on),
-        "COMMAND": _nonempty,
-        "ARGUMENTS": _text,
-        "REMOTE": _yes_no,
+        "NAME": cv.nonempty,
+        "ON": cv.choice(*on),
+        "COMMAND": cv.nonempty,
+        "ARGUMENTS": cv.text,
+        "REMOTE": cv.yes_no,
     }
 
 
-_HOOK: dict[str, dict[str, Converter]] = {
+_HOOK: dict[str, dict[str, cv.Converter]] = {
     "VM": _hook_keys("CREATE", "RUNNING", "SHUTDOWN", "STOP", "DONE", "FAILED", "PROLOG"),
     "HOST": _hook_keys("CREATE", "ERROR", "DISABLE"),
 }
-
-
-def _show(value: str) -> str:
-    """The value quoted on one line, shortened if long."""
-    return json.dumps(value if len(value) <= 60 else value[:57] + "...", ensure_ascii=False)
 
 
 # --- the reader ---------------------------------------------------------------------------------
@@ -355,11 +232,11 @@ class _ConfigReader:
     def warn(self, entry: Entry, message: str) -> None:
         self.warnings.append(f"{self.source} line {entry.line}: {message}")
 
-    def convert(self, entry: Entry, label: str, value: str, convert: Converter) -> Any:
+    def convert(self, entry: Entry, label: str, value: str, convert: cv.Converter) -> Any:
         try:
             return convert(value)
-        except _Invalid as invalid:
-            raise self.error(entry, f"{label} = {_show(value)} {invalid}") from None
+        except cv.Invalid as invalid:
+            raise self.error(entry, f"{label} = {cv.show(value)} {invalid}") from None
 
     def once(self, entry: Entry) -> None:
         """Refuse a second occurrence of an attribute that may appear only once."""
@@ -391,7 +268,7 @@ class _ConfigReader:
         self,
         entry: Entry,
         vector: dict[str, str],
-        keys: dict[str, Converter],
+        keys: dict[str, cv.Converter],
         required: tuple[str, ...],
     ) -> dict[str, Any]:
         """The converted keys of a vector as field names; unknown keys become warnings."""
@@ -424,7 +301,7 @@ class _ConfigReader:
         for other in self.mads[kind]:
             if other.name == mad.name:
                 message = (
-                    f"{entry.name} name {_show(mad.name)} is already used at line {other.line}"
+                    f"{entry.name} name {cv.show(mad.name)} is already used at line {other.line}"
                 )
                 raise self.error(entry, message)
         self.mads[kind].append(mad)
@@ -454,7 +331,9 @@ class _ConfigReader:
         if chosen is not None and chosen not in names:
             entry = next(e for e in entries if e.name == "DEFAULT_TM_MAD")
             defined = ", ".join(names) or "none"
-            message = f"DEFAULT_TM_MAD = {_show(chosen)} is not a TM_MAD name (defined: {defined})"
+            message = (
+                f"DEFAULT_TM_MAD = {cv.show(chosen)} is not a TM_MAD name (defined: {defined})"
+            )
             raise self.error(entry, message)
 
     def config(self) -> Config:

@@ -14,6 +14,7 @@ PURE = [
     "oned.template",
     "oned.template_xml",
     "oned.config",
+    "oned.config_values",
     "oned.states",
     "oned.errors",
     "oned.locations",
