@@ -20,6 +20,7 @@ import pytest
 
 from oned.images import INTERRUPTED
 from tests.functional.oned_process import OnedProcess, alive
+from tests.waiting import wait_for
 
 SESSION = "oneadmin:onecloud"
 LOCKED, READY, ERROR = 4, 1, 5
@@ -151,7 +152,8 @@ def interrupted_and_cleaned(oned, iid: int) -> None:
     assert image.findtext("STATE") == str(ERROR)
     assert image.findtext("TEMPLATE/ERROR").endswith(f" : {INTERRUPTED}")
     wait_empty(repository(oned))
-    assert f"Image {iid}: removed {repository(oned) / str(iid)}" in oned.log
+    removed = f"Image {iid}: removed {repository(oned) / str(iid)}"
+    wait_for(lambda: removed in oned.log, 10)
 
 
 def gone(pids: list[int], timeout: float) -> list[int]:
@@ -164,12 +166,17 @@ def gone(pids: list[int], timeout: float) -> list[int]:
 def test_a_copy_cut_short_by_kill_9_is_error_after_the_restart_with_nothing_left(
     oned, admin, tmp_path
 ):
-    """kill -9 of oned mid-copy: the driver ends with it (its input closed) and leaves a
-    partial file; the restarted oned marks the image ERROR and removes that file."""
+    """kill -9 of oned mid-copy, its driver frozen first so that it cannot clean up as it does
+    when its input closes (a power cut): the partial file stays; the restarted oned marks the
+    image ERROR and removes that file."""
     iid = copying(oned, admin, sparse(tmp_path / "huge.img", 24 * GB))
     drivers = oned.children("one_image")
     assert drivers
+    for pid in drivers:
+        os.kill(pid, signal.SIGSTOP)
     oned.stop(signal.SIGKILL)
+    for pid in drivers:
+        os.kill(pid, signal.SIGKILL)
     left = gone(drivers, 10)
     for pid in left:
         os.kill(pid, signal.SIGKILL)
