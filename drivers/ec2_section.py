@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.ec2_common import Limit
+from drivers.ec2_conf import Limit
 from drivers.protocol import format_attribute
 
 KEYS = ("AMI", "KEYPAIR", "AUTHORIZEDPORTS", "INSTANCETYPE", "ELASTICIP", "CLOUD",

@@ -19,18 +19,13 @@ from typing import Any, NamedTuple
 
 from drivers.ec2_common import (
     Client,
-    ConfError,
-    Limit,
-    Settings,
     cloud_filters,
     cloud_identity,
     describe_all,
     describe_error,
     is_api_error,
-    load_settings,
-    parse_ec2_args,
-    var_dir,
 )
+from drivers.ec2_conf import ConfError, Limit, Settings, load_settings, parse_ec2_args, var_dir
 from drivers.ec2_section import GONE
 from drivers.protocol import Action, DriverFailure, Logger, Request, format_attributes, serve
 

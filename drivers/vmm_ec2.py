@@ -18,30 +18,34 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, NoReturn
+from typing import Any
 
 from drivers import ec2_section as sec
 from drivers.ec2_common import (
     Client,
-    ConfError,
-    Settings,
+    SecurityGroups,
     cloud_filters,
     cloud_identity,
-    conf_path,
     describe_all,
     describe_error,
+    ec2_call,
     error_code,
-    is_api_error,
+    fail_with,
+)
+from drivers.ec2_conf import (
+    ConfError,
+    Settings,
+    conf_path,
     load_settings,
     parse_conf,
     parse_ec2_args,
     var_dir,
 )
 from drivers.ec2_inventory import Inventory, tag
-from drivers.protocol import Action, DriverFailure, Logger, Request, serve
+from drivers.protocol import Action, DriverFailure, Logger, NoReply, Request, serve
 
 _REMOTE_FILE = re.compile(r"/(\d+)/images/deployment\.(\d+)$")
 _INSTANCE = re.compile(r"i-[0-9a-f]{8,17}")
@@ -55,24 +59,9 @@ class Context:
     cloud: str
     var: str
     inventory: Inventory
+    groups: SecurityGroups
     lock: threading.Lock = field(default_factory=threading.Lock)
     starting: Counter[str] = field(default_factory=Counter)  # instance type -> deploys running
-    groups: dict[tuple[str, str], str] = field(default_factory=dict)
-
-
-def ec2_call(what: str, call: Callable[[], Any]) -> Any:
-    """``call()``, its EC2 error (``Code: message``) raised as the action's FAILURE."""
-    try:
-        return call()
-    except Exception as err:
-        fail_with(what, err)
-
-
-def fail_with(what: str, err: Exception) -> NoReturn:
-    """The action's FAILURE for an EC2 error; any other exception goes on (a bug: traceback)."""
-    if not is_api_error(err):
-        raise err
-    raise DriverFailure(f"{what}: {describe_error(err)}") from None
 
 
 def arguments(request: Request, count: int) -> tuple[str, ...]:
@@ -119,11 +108,14 @@ def deploy(ctx: Context, request: Request, log: Logger) -> str:
         log(f"instance {found[0]['InstanceId']} was already started for this deploy")
         return str(found[0]["InstanceId"])
     if ports:
-        group_ids.append(managed_group(ctx, ports, values.get("SUBNETID")))
+        group_ids.append(ctx.groups.for_ports(ports, values.get("SUBNETID")))
     run |= {"SecurityGroupIds": group_ids} if group_ids else {}
     run |= {"SecurityGroups": group_names} if group_names else {}
     instance = run_within_limit(ctx, kind, run)
     log(f"instance {instance['InstanceId']} ({kind}) started in {ctx.settings.region}")
+    if log.cancelled:  # oned gave up on this DEPLOY: its VM must not keep an instance
+        drop(ctx, instance["InstanceId"], log)
+        raise NoReply()
     if values.get("ELASTICIP"):
         associate(ctx, instance["InstanceId"], values["ELASTICIP"], log)
     return str(instance["InstanceId"])
@@ -133,8 +125,9 @@ def run_within_limit(ctx: Context, kind: str, run: dict[str, Any]) -> dict[str, 
     """RunInstances, unless the instances of ``kind`` (running and being started) reached the
     limit: the limit holds even with many DEPLOYs at once."""
     limit = ctx.settings.limits[kind].count
-    known = ec2_call("DescribeInstances", ctx.inventory.current)
+    ec2_call("DescribeInstances", ctx.inventory.current)  # a listing, outside the lock
     with ctx.lock:
+        known = ec2_call("DescribeInstances", ctx.inventory.current)  # the same, or newer
         used = sum(
             1 for i in known.values()
             if i.get("InstanceType") == kind and i.get("State", {}).get("Name") not in sec.GONE
@@ -155,51 +148,6 @@ def run_within_limit(ctx: Context, kind: str, run: dict[str, Any]) -> dict[str, 
             ctx.starting[kind] -= 1
 
 
-def managed_group(ctx: Context, ports: tuple[tuple[int, int], ...], subnet: str | None) -> str:
-    """The id of this cloud's security group opening ``ports`` (TCP, anywhere), made once."""
-    spec = "_".join(str(a) if a == b else f"{a}-{b}" for a, b in ports)
-    name = f"onecloud-{ctx.cloud}-ports-{spec}"[:255]
-    client = ctx.client()
-    vpc = ""
-    if subnet:
-        subnets = ec2_call("DescribeSubnets", lambda: client.describe_subnets(SubnetIds=[subnet]))
-        vpc = subnets["Subnets"][0]["VpcId"]
-    with ctx.lock:
-        if (name, vpc) in ctx.groups:
-            return ctx.groups[(name, vpc)]
-    group = find_or_create_group(client, name, vpc, f"onecloud {ctx.cloud}: TCP {spec}")
-    for low, high in ports:
-        permission = {"IpProtocol": "tcp", "FromPort": low, "ToPort": high,
-                      "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}  # fmt: skip
-        try:
-            client.authorize_security_group_ingress(GroupId=group, IpPermissions=[permission])
-        except Exception as err:
-            if error_code(err) != "InvalidPermission.Duplicate":
-                fail_with("AuthorizeSecurityGroupIngress", err)
-    with ctx.lock:
-        ctx.groups[(name, vpc)] = group
-    return group
-
-
-def find_or_create_group(client: Any, name: str, vpc: str, description: str) -> str:
-    extra = {"VpcId": vpc} if vpc else {}
-    try:
-        return str(
-            client.create_security_group(GroupName=name, Description=description, **extra)[
-                "GroupId"
-            ]
-        )
-    except Exception as err:
-        if error_code(err) != "InvalidGroup.Duplicate":
-            fail_with("CreateSecurityGroup", err)
-    filters = [{"Name": "group-name", "Values": [name]}]
-    filters += [{"Name": "vpc-id", "Values": [vpc]}] if vpc else []
-    found = ec2_call(
-        "DescribeSecurityGroups", lambda: client.describe_security_groups(Filters=filters)
-    )
-    return str(found["SecurityGroups"][0]["GroupId"])
-
-
 def associate(ctx: Context, instance: str, address: str, log: Logger) -> None:
     """Associate ELASTICIP once the instance runs; on failure terminate it, then fail."""
     key = "AllocationId" if address.startswith("eipalloc-") else "PublicIp"
@@ -208,13 +156,20 @@ def associate(ctx: Context, instance: str, address: str, log: Logger) -> None:
         pair = {"InstanceId": instance, key: address}
         ec2_call("AssociateAddress", lambda: ctx.client().associate_address(**pair))
     except DriverFailure as err:
-        log(f"terminating {instance}: {err}")
-        try:
-            ctx.client().terminate_instances(InstanceIds=[instance])
-        except Exception as again:
-            log(f"could not terminate {instance}: {describe_error(again)}")
+        log(f"{instance}: {err}")
+        drop(ctx, instance, log)
         raise DriverFailure(f"EC2 ELASTICIP {address}: {err}") from None
     log(f"elastic IP {address} associated with {instance}")
+
+
+def drop(ctx: Context, instance: str, log: Logger) -> None:
+    """Terminate an instance whose DEPLOY fails or was cancelled, so no VM leaves one behind."""
+    try:
+        ctx.client().terminate_instances(InstanceIds=[instance])
+        log(f"{instance} terminated: its deploy did not succeed")
+    except Exception as err:
+        log(f"could not terminate {instance}: {describe_error(err)}")
+        print(f"one_vmm_ec2: {instance} may be orphaned: {describe_error(err)}", file=sys.stderr)
 
 
 # --- waiting, SHUTDOWN, CANCEL, SAVE, RESTORE, REBOOT, POLL -----------------------------------
@@ -373,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.poll_window,
         settings.poll_cache,
     )
-    ctx = Context(settings, client, cloud, var, inventory)
+    ctx = Context(settings, client, cloud, var, inventory, SecurityGroups(client, cloud))
     threading.Thread(target=report_instances, args=(ctx,), daemon=True).start()
     return serve(actions(ctx), concurrency=args.concurrency)
 

@@ -177,3 +177,14 @@ def test_cancel_without_a_deploy_id_terminates_the_vms_tagged_instance(location,
         "terminated",
     )
     assert one.ask(f"POLL 9 ec2 {iid} -").endswith("STATE=d")
+
+
+def test_a_failed_elasticip_fails_the_deploy_and_leaves_no_instance(location, driver, region):
+    one = driver()
+    ec2_section = f"<AMI>{KNOWN_AMI}</AMI><ELASTICIP>eipalloc-00000000</ELASTICIP>"
+    reply = one.ask(deployment(location, 11, ec2_section))
+    assert reply.startswith("DEPLOY FAILURE 11 EC2 ELASTICIP eipalloc-00000000: AssociateAddress: ")
+    filters = [{"Name": "tag:one:vmid", "Values": ["11"]}]
+    answer = region.client().describe_instances(Filters=filters)
+    states = {i["State"]["Name"] for r in answer["Reservations"] for i in r["Instances"]}
+    assert states and states <= {"shutting-down", "terminated"}

@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from drivers.ec2_common import Client, Settings, parse_conf
+from drivers.ec2_common import Client
+from drivers.ec2_conf import Settings, parse_conf
 from drivers.im_ec2 import Context, monitor
 from drivers.protocol import DriverFailure, Request
 

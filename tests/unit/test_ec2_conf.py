@@ -8,16 +8,8 @@ from collections import Counter
 
 import pytest
 
-from drivers.ec2_common import (
-    GB,
-    ConfError,
-    Limit,
-    conf_path,
-    describe_error,
-    load_credentials,
-    load_settings,
-    parse_conf,
-)
+from drivers.ec2_common import describe_error, load_credentials
+from drivers.ec2_conf import GB, ConfError, Limit, conf_path, load_settings, parse_conf
 from drivers.im_ec2 import host_info, used_types
 from drivers.protocol import parse_request
 
@@ -113,7 +105,7 @@ def test_relative_paths_are_under_etc_and_arguments_override_the_file(tmp_path):
         "REGION=us-east-1\nCREDENTIALS=ec2/c.yaml\n"
     )
     args = parse_request("X 0 im_ec2/im_ec2.conf --region eu-west-3").args
-    from drivers.ec2_common import ec2_parser
+    from drivers.ec2_conf import ec2_parser
 
     ns = ec2_parser("one_im_ec2", "doc", 1).parse_args(list(args))
     settings = load_settings(ns, env)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.ec2_common import parse_conf
+from drivers.ec2_conf import parse_conf
 from drivers.ec2_section import (
     STATES,
     SectionError,
