@@ -28,6 +28,7 @@ IM_MAD = [ name = "im_ec2_bad", executable = "one_im_ec2",
            arguments = "im_ec2/im_ec2.conf --credentials ec2/wrong.yaml" ]
 IM_MAD = [ name = "im_ec2_down", executable = "one_im_ec2",
            arguments = "im_ec2/im_ec2.conf --endpoint http://127.0.0.1:{closed}" ]
+IM_MAD = [ name = "im_ec2_none", executable = "one_im_ec2", arguments = "im_ec2/none.conf" ]
 """
 
 
@@ -62,6 +63,7 @@ def write_confs(etc: Path, region: MotoRegion, limits: str = "SMALL_INSTANCES=5\
     (etc / "im_ec2").mkdir(parents=True, exist_ok=True)
     (etc / "vmm_ec2").mkdir(parents=True, exist_ok=True)
     (etc / "im_ec2" / "im_ec2.conf").write_text(limits + "LARGE_INSTANCES=\n" + account)
+    (etc / "im_ec2" / "none.conf").write_text(limits + f"ENDPOINT={region.endpoint}\n")
     (etc / "vmm_ec2" / "vmm_ec2.conf").write_text(
         f"KEYPAIR=\nINSTANCETYPE=m1.small\nCLOUD_ID={cloud}\nWAIT_TIMEOUT=30\n{account}"
     )
@@ -78,8 +80,10 @@ def write_confs(etc: Path, region: MotoRegion, limits: str = "SMALL_INSTANCES=5\
 
 
 @pytest.fixture
-def cloud(tmp_path, region):
-    """oned and mm_sched (`one start`) with the seed's EC2 stanzas, a local dummy host01."""
+def cloud(tmp_path, region, monkeypatch):
+    """oned and mm_sched (`one start`) with the seed's EC2 stanzas; the drivers' HOME has no
+    ~/.aws (oned passes them HOME and no AWS_* variables)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
     extra = SEED_STANZAS.format(closed=free_port())
     oned = OnedProcess(tmp_path / "one", conf_extra=extra)
     oned.set(HOST_MONITORING_INTERVAL=2, VM_POLLING_INTERVAL=1)
@@ -179,15 +183,20 @@ def test_bad_ec2_sections_fail_naming_the_attribute(cloud, region, section, name
     assert instances_of(region, vid, oned.cloud_id) == []
 
 
-def test_wrong_credentials_and_an_unreachable_endpoint_put_the_host_in_err(cloud):
-    """AuthFailure from EC2 and a refused connection are host errors with the reason; the
-    good region stays on; the secret is in no log."""
+def test_wrong_missing_or_unreachable_credentials_put_the_host_in_err(cloud):
+    """AuthFailure from EC2, no credentials at all (no CREDENTIALS, an empty HOME) and a
+    refused connection are host errors with the reason; the good region stays on; the secret
+    is in no log."""
     oned, one = cloud
-    for name, im in (("ec2", "im_ec2"), ("ec2bad", "im_ec2_bad"), ("ec2down", "im_ec2_down")):
+    hosts = (("ec2", "im_ec2"), ("ec2bad", "im_ec2_bad"), ("ec2down", "im_ec2_down"),
+             ("ec2none", "im_ec2_none"))  # fmt: skip
+    for name, im in hosts:
         one.host.allocate(name, im, "vmm_ec2", "tm_dummy")
-    wait_for(lambda: [one.host.info(h).STATE for h in (0, 1, 2)] == [2, ERROR, ERROR], timeout=30)
+    states = [2, ERROR, ERROR, ERROR]
+    wait_for(lambda: [one.host.info(h).STATE for h in range(4)] == states, timeout=30)
     assert "AuthFailure" in one.host.info(1).TEMPLATE["ERROR"]["MESSAGE"]
     assert "cannot reach the EC2 endpoint" in one.host.info(2).TEMPLATE["ERROR"]["MESSAGE"]
+    assert "no EC2 credentials: set CREDENTIALS" in one.host.info(3).TEMPLATE["ERROR"]["MESSAGE"]
     assert host_row(oned, "ec2bad")[-1] == "err"
     creds = (oned.location / "etc" / "ec2" / "credentials.yaml").read_text()
     secret = creds.split("secret_access_key: ")[1].strip()
