@@ -1,30 +1,22 @@
 """The EC2 actions econe answers, one function per action in `ACTIONS` (HOUSE-STYLE shape 5).
 
 An action takes the `Context` of an authenticated call and its `QueryRequest` and returns the
-response body as a dict (`econe.responses` renders it), or a Deferred of one when it has to
-ask oned. The ones here answer from econe.conf alone; the actions on instances, images, keys,
-tags and addresses (over XML-RPC, with the caller's own credentials) join the table next.
+response body as a dict (`econe.responses` renders it). The ones here answer from econe.conf
+alone (`LOCAL`: the server runs them on the reactor); the others ask oned, blocking, as the
+caller (`econe.instances`, `images`, `keypairs`, `tags`, `instance_types`) and run on the
+server's worker threads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from econe import filters, responses
-from econe.config import Settings
+from econe import filters, images, instances, keypairs, responses, tags
+from econe.context import Context
 from econe.errors import Ec2Error
+from econe.instance_types import describe_instance_types
 from econe.query import QueryRequest, as_list
-
-
-@dataclass(frozen=True)
-class Context:
-    """Who called, and the server's settings; `user` is the verified access key id."""
-
-    user: str
-    settings: Settings
-    request_id: str
 
 
 def describe_regions(ctx: Context, call: QueryRequest) -> dict[str, Any]:
@@ -61,8 +53,19 @@ def _named(items: list[dict], names: list[Any], kind: str) -> list[dict]:
     return [known[n] for n in dict.fromkeys(names)]
 
 
+def instance_types(ctx: Context, call: QueryRequest) -> dict[str, Any]:
+    return describe_instance_types(ctx.services.types, call)
+
+
 Action = Callable[[Context, QueryRequest], Any]
 ACTIONS: dict[str, Action] = {
     "DescribeRegions": describe_regions,
     "DescribeAvailabilityZones": describe_availability_zones,
+    "DescribeInstanceTypes": instance_types,
+    **instances.ACTIONS,
+    **images.ACTIONS,
+    **keypairs.ACTIONS,
+    **tags.ACTIONS,
 }
+LOCAL = frozenset({"DescribeRegions", "DescribeAvailabilityZones"})
+__all__ = ["ACTIONS", "LOCAL", "Context"]

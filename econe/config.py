@@ -33,6 +33,10 @@ class Settings:
     max_body: int = MAX_BODY
     request_timeout: int = 60  # seconds a client may stay silent mid-request
     keys_file: str | None = None  # static "ACCESS_KEY SECRET" lines (bootstrap and tests)
+    server_auth: str | None = None  # "user:password" of a oneadmin-group user (0600 file)
+    templates_dir: str | None = None  # None: <etc>/templates/ec2query
+    keypairs_file: str | None = None  # None: <var>/econe-keypairs.json
+    max_count: int = 20  # instances one RunInstances may start
     instance_types: dict[str, Any] = field(default_factory=dict)
     public_network: str | None = None
     terminated_expiration: int = 900  # NOTE: econe's terminated_instances_expiration_time
@@ -61,6 +65,10 @@ _KINDS: dict[str, tuple[type, ...]] = {
     "max_body": (int,),
     "request_timeout": (int,),
     "keys_file": (str,),
+    "server_auth": (str,),
+    "templates_dir": (str,),
+    "keypairs_file": (str,),
+    "max_count": (int,),
     "instance_types": (dict,),
     "public_network": (str, int),
     "terminated_expiration": (int,),
@@ -97,9 +105,13 @@ def _checked(values: dict[str, Any], source: str) -> Settings:
             values[key] = tuple(values[key])
     if not 0 < values.get("port", 1) < 65536:
         raise ConfigError(f"{source}: port must be 1 to 65535")
-    for key in ("signature_window", "max_body", "request_timeout", "terminated_expiration"):
+    positive = ("signature_window", "max_body", "request_timeout", "terminated_expiration")
+    for key in (*positive, "max_count"):
         if values.get(key, 1) <= 0:
             raise ConfigError(f"{source}: {key} must be positive")
+    for name, spec in values.get("instance_types", {}).items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("template"), str):
+            raise ConfigError(f"{source}: instance_types: {name} needs a template file name")
     if ("ssl_cert" in values) != ("ssl_key" in values):
         raise ConfigError(f"{source}: ssl_cert and ssl_key go together")
     return Settings(**values)

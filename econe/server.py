@@ -15,17 +15,21 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.python.failure import Failure
 from twisted.web import resource, server
 
-from econe import signature
-from econe.actions import ACTIONS, Context
+from econe import daemon, signature
+from econe.actions import ACTIONS, LOCAL
 from econe.config import Settings, parse, parse_keys
+from econe.context import Context, Services
+from econe.credentials import Chain, Credentials, OnedKeys, StaticKeys, server_client
 from econe.errors import Ec2Error
+from econe.instance_types import InstanceTypes
+from econe.keypairs import KeyPairStore
+from econe.one import Oned
 from econe.query import QueryRequest
 from econe.query import parse as parse_query
 from econe.request import HttpRequest, Policy
@@ -34,7 +38,10 @@ from oned.errors import ConfigError
 from oned.locations import locations
 
 log = logging.getLogger("econe")
-Lookup = Callable[[str], Any]  # access key id -> secret | None, or a Deferred of one
+# access key id -> Credentials: an `econe.credentials.Lookup` (asked on worker threads, its
+# `cached` on the reactor), or a callable answering a secret, Credentials or None (or a
+# Deferred of one).
+Lookup = Any
 
 
 class BoundedRequest(server.Request):
@@ -92,12 +99,15 @@ class QueryResource(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, settings: Settings, lookup: Lookup, clock: Any) -> None:
+    def __init__(
+        self, settings: Settings, lookup: Lookup, clock: Any, services: Services | None = None
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.lookup = lookup
         self.clock = clock
         self.policy = policy_of(settings)
+        self.services = services or Services()
 
     def render_GET(self, request: BoundedRequest) -> Any:  # type: ignore[override]
         return self._render(request)
@@ -120,13 +130,30 @@ class QueryResource(resource.Resource):
             raise Ec2Error("RequestEntityTooLarge", f"the body is over {self.settings.max_body}")
         http = http_request(request)
         signed = signature.parse(http, self.policy, self.clock.seconds())
-        secret = yield defer.maybeDeferred(self.lookup, signed.access_key)
-        signature.check(signed, secret, self.policy)
+        creds = yield self._credentials(signed.access_key)
+        try:
+            signature.check(signed, creds.secret if creds else None, self.policy)
+        except Ec2Error:
+            if creds is None or not hasattr(self.lookup, "refetch"):
+                raise
+            # A key rotated since it was kept: one fresh look before refusing.
+            creds = yield threads.deferToThread(self.lookup.refetch, signed.access_key)
+            signature.check(signed, creds.secret if creds else None, self.policy)
         request.econe_user = signed.access_key
         call = parse_query(http, self.settings.max_body)
         request.econe_action = call.action
-        body = yield self._run(Context(signed.access_key, self.settings, request_id), call)
+        ctx = Context(signed.access_key, self.settings, request_id, creds, self.services)
+        body = yield self._run(ctx, call)
         return 200, render(call.action, body, request_id, call.version)
+
+    def _credentials(self, key: str) -> defer.Deferred:
+        if not hasattr(self.lookup, "cached"):
+            d = defer.maybeDeferred(self.lookup, key)
+            return d.addCallback(lambda s: Credentials(s, -1, key, "") if isinstance(s, str) else s)
+        found = self.lookup.cached(key)
+        if found is not None:
+            return defer.succeed(found)
+        return threads.deferToThread(self.lookup.get, key)
 
     def _run(self, ctx: Context, call: QueryRequest) -> defer.Deferred:
         action = ACTIONS.get(call.action)
@@ -134,7 +161,9 @@ class QueryResource(resource.Resource):
             raise Ec2Error("UnsupportedOperation", f"{call.action} is not supported yet")
         if call.dry_run:
             raise Ec2Error("DryRunOperation", "Request would have succeeded, DryRun flag is set")
-        return defer.maybeDeferred(action, ctx, call)
+        if call.action in LOCAL:
+            return defer.maybeDeferred(action, ctx, call)
+        return threads.deferToThread(action, ctx, call)
 
     def _refused(self, failure: Failure, request_id: str) -> tuple[int, bytes]:
         if failure.check(Ec2Error):
@@ -166,23 +195,53 @@ class QueryResource(resource.Resource):
         request.finish()
 
 
-def site(settings: Settings, lookup: Lookup, clock: Any) -> server.Site:
+def site(
+    settings: Settings, lookup: Lookup, clock: Any, services: Services | None = None
+) -> server.Site:
     """The Site serving `QueryResource`, bounding bodies and idle clients."""
     bounded = type("Bounded", (BoundedRequest,), {"max_body": settings.max_body})
-    web = server.Site(QueryResource(settings, lookup, clock), timeout=settings.request_timeout)
+    query = QueryResource(settings, lookup, clock, services)
+    web = server.Site(query, timeout=settings.request_timeout)
     web.requestFactory = bounded  # type: ignore[assignment]
     web.displayTracebacks = False
     web.noisy = False
     return web
 
 
-def static_keys(path: str) -> Lookup:
-    """A lookup from a keys file that only its owner may read (0600, DESIGN.md §10)."""
+def _private(path: str) -> str:
+    """The text of a file only its owner may read (0600, DESIGN.md §10)."""
     with open(path, encoding="utf-8") as f:
         if os.fstat(f.fileno()).st_mode & 0o077:
             raise ConfigError(f"{path}: other users may read it; chmod 600 it")
-        keys = parse_keys(f.read(), path)
-    return keys.get
+        return f.read()
+
+
+def static_keys(path: str) -> StaticKeys:
+    """The keys file's lookup: ACCESS_KEY is a user name, SECRET its password."""
+    return StaticKeys(parse_keys(_private(path), path))
+
+
+def lookup_of(settings: Settings) -> Chain:
+    """The keys file, then oned's EC2 keys (asked as `server_auth`'s user), as configured."""
+    sources: list[Any] = []
+    if settings.keys_file:
+        sources.append(static_keys(settings.keys_file))
+    if settings.server_auth:
+        session = _private(settings.server_auth).strip().splitlines()[0:1]
+        if not session or ":" not in session[0]:
+            raise ConfigError(f"{settings.server_auth}: expected 'user:password'")
+        sources.append(OnedKeys(server_client(settings.one_xmlrpc, session[0])))
+    return Chain(*sources)
+
+
+def services_of(settings: Settings, etc: str, var: str) -> Services:
+    types_dir = settings.templates_dir or os.path.join(etc, "templates", "ec2query")
+    keypairs = settings.keypairs_file or os.path.join(var, "econe-keypairs.json")
+    return Services(
+        oned=Oned(settings.one_xmlrpc),
+        keypairs=KeyPairStore(keypairs),
+        types=InstanceTypes(types_dir, settings.instance_types),
+    )
 
 
 def _read_settings(path: str, explicit: bool) -> Settings:
@@ -199,40 +258,67 @@ def _read_settings(path: str, explicit: bool) -> Settings:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="econe-server", description=__doc__.splitlines()[0])
-    p.add_argument("-c", "--config", help="econe.conf (default: <etc>/econe.conf)")
+    p.add_argument(
+        "command", nargs="?", choices=("start", "stop"), help="start detached, or stop; "
+        "without one: serve in the foreground"
+    )  # fmt: skip
+    p.add_argument("-f", "--foreground", action="store_true", help="start: do not detach")
+    p.add_argument("-c", "--config", help="econe.conf (default: <etc>/econe/econe.conf)")
     p.add_argument("--log", help="log file, '-' for stderr (default: <log>/econe-server.log)")
     p.add_argument("--port", type=int, help="listen on this port instead of econe.conf's")
     return p
+
+
+def config_path(etc: str) -> str:
+    """Where install.sh puts econe.conf; the seed's `<etc>/econe.conf` when only it exists."""
+    installed = os.path.join(etc, "econe", "econe.conf")
+    seed = os.path.join(etc, "econe.conf")
+    return seed if not os.path.exists(installed) and os.path.exists(seed) else installed
 
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT; 1 with one line on stderr when it cannot start."""
     args = parser().parse_args(argv)
     locs = locations()
-    path = args.config or os.path.join(locs.etc, "econe.conf")
+    if args.command == "stop":
+        return daemon.stop(locs)
+    if args.command == "start" and not args.foreground:
+        return daemon.start(sys.argv[1:] if argv is None else argv, locs)
+    path = args.config or config_path(locs.etc)
     try:
         settings = _read_settings(path, bool(args.config))
         if args.port:
             settings = Settings(**{**settings.__dict__, "port": args.port})
-        lookup = static_keys(settings.keys_file) if settings.keys_file else (lambda key: None)
+        lookup = lookup_of(settings)
+        services = services_of(settings, locs.etc, locs.var)
     except (ConfigError, OSError) as exc:
         print(f"econe-server: {exc}", file=sys.stderr)
         return 1
     # Never let other users read the log: it names users and their actions.
     os.umask(os.umask(0o077) | 0o007)
     _setup_log(args.log or os.path.join(locs.log, "econe-server.log"))
+    return _serve(settings, lookup, services, path, locs if args.command == "start" else None)
+
+
+def _serve(settings: Settings, lookup: Lookup, services: Services, path: str, locs: Any) -> int:
     from twisted.internet import error, reactor
 
     try:
-        _listen(reactor, site(settings, lookup, reactor), settings)
+        _listen(reactor, site(settings, lookup, reactor, services), settings)
     except (error.CannotListenError, OSError) as exc:
         print(
             f"econe-server: cannot listen on {settings.host}:{settings.port}: {exc}",
             file=sys.stderr,
         )
         return 1
+    if locs is not None and not daemon.claim(locs):
+        print("econe-server: already running", file=sys.stderr)
+        return 1
+    reactor.suggestThreadPoolSize(16)  # type: ignore[attr-defined]
     log.info("econe-server listening on %s (config %s)", settings.endpoint, path)
     reactor.run()  # type: ignore[attr-defined,misc]
+    if locs is not None:
+        daemon.release(locs)
     log.info("econe-server stopped")
     return 0
 

@@ -1,0 +1,268 @@
+"""The instance actions: RunInstances, DescribeInstances, Terminate/Reboot/Stop/StartInstances,
+as the caller's own calls to oned (`one.vm.allocate`, `one.vmpool.infoextended`,
+`one.vm.action`).
+
+Pure and blocking (the server runs them on worker threads). An instance is a VM; its EC2 facts
+(type, image, key, client token, reservation, launch index) are the `ECONE = [ ... ]` vector
+RunInstances appends to the rendered instance type. A user lists only the VMs oned lists for
+them (filter -3); DONE ones stay listed `terminated_expiration` seconds after their ETIME.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from econe import filters, responses, states
+from econe.context import Context
+from econe.errors import Ec2Error
+from econe.one import attribute, quote, text, xml
+from econe.query import QueryRequest, as_list, format_id, parse_id, required
+from econe.tags import tags_of
+from oned.states import VmState
+
+_TOKENS = threading.Lock()  # one RunInstances with a ClientToken at a time
+NOT_FOUND = "InvalidInstanceID.NotFound"
+
+
+def run_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
+    """Allocate MaxCount VMs (at least MinCount) of the type's template for the image."""
+    p = call.params
+    image = parse_id(required(p, "ImageId"), "ami")
+    low, high = _counts(p, ctx.settings.max_count)
+    token = p.get("ClientToken")
+    if token is not None and (not isinstance(token, str) or not 0 < len(token) <= 64):
+        raise Ec2Error("InvalidParameterValue", "ClientToken must be 1 to 64 characters")
+    type_name = p.get("InstanceType") or "m1.small"
+    key_name = p.get("KeyName")
+    public_key = ctx.services.keypairs.public_key(ctx.uid(), key_name) if key_name else None
+    ctx.call("one.image.info", image, not_found="InvalidAMIID.NotFound")
+    base = ctx.services.types.render(
+        str(type_name),
+        image_id=image,
+        key_name=key_name,
+        public_key=public_key,
+        user_data=_user_data(p.get("UserData")),
+        network=ctx.settings.public_network,
+    )
+    extra = {"INSTANCE_TYPE": type_name, "IMAGE_ID": format_id(image, "ami")}
+    extra |= {"KEY_NAME": key_name, "CLIENT_TOKEN": token}
+    if token is None:
+        vids = _allocate(ctx, base, extra, low, high)
+    else:
+        with _TOKENS:
+            vids = _same_token(ctx, token) or _allocate(ctx, base, extra, low, high)
+    return _reservation(ctx, [_row(ctx, vm) for vm in _vms(ctx, vids)])
+
+
+def _counts(p: dict[str, Any], limit: int) -> tuple[int, int]:
+    try:
+        low, high = int(required(p, "MinCount")), int(required(p, "MaxCount"))
+    except (TypeError, ValueError):
+        raise Ec2Error("InvalidParameterValue", "MinCount and MaxCount are numbers") from None
+    if not 1 <= low <= high:
+        raise Ec2Error("InvalidParameterValue", "1 <= MinCount <= MaxCount is needed")
+    if low > limit:
+        raise Ec2Error("InstanceLimitExceeded", f"at most {limit} instances per request")
+    return low, min(high, limit)
+
+
+def _user_data(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 22000:
+        raise Ec2Error("InvalidParameterValue", "UserData must be base64 text of at most 16 KiB")
+    return value
+
+
+def _allocate(ctx: Context, base: str, extra: dict, low: int, high: int) -> list[int]:
+    """VMs allocated one by one; fewer than `low` → those made are deleted, the error raised."""
+    made: list[int] = []
+    for index in range(high):
+        values = {**extra, "LAUNCH_INDEX": str(index)}
+        if made:
+            values["RESERVATION"] = f"r-{made[0]:08x}"
+        vector = ", ".join(f"{k} = {quote(str(v))}" for k, v in values.items() if v is not None)
+        try:
+            made.append(int(ctx.call("one.vm.allocate", f"{base}\nECONE = [ {vector} ]\n")))
+        except Ec2Error as exc:
+            if len(made) >= low:
+                break
+            for vid in made:
+                _quietly(ctx, "finalize", vid)
+            if made:
+                raise Ec2Error("InsufficientInstanceCapacity", exc.message) from None
+            raise
+    return made
+
+
+def _quietly(ctx: Context, action: str, vid: int) -> None:
+    with contextlib.suppress(Ec2Error):
+        ctx.call("one.vm.action", action, vid)
+
+
+def _same_token(ctx: Context, token: str) -> list[int]:
+    """The caller's VMs a RunInstances with this ClientToken already made."""
+    root = xml(ctx.call("one.vmpool.infoextended", -3, -1, -1, -2))
+    return [int(text(vm, "ID")) for vm in root if attribute(vm, "ECONE/CLIENT_TOKEN") == token]
+
+
+def _vms(ctx: Context, vids: list[int]) -> list[ET.Element]:
+    if not vids:
+        return []
+    root = xml(ctx.call("one.vmpool.infoextended", -3, min(vids), max(vids), -2))
+    wanted = set(vids)
+    return [vm for vm in root if int(text(vm, "ID")) in wanted]
+
+
+def _row(ctx: Context, vm: ET.Element) -> dict[str, Any]:
+    """What Describe filters and answers of one VM."""
+    vid = int(text(vm, "ID"))
+    state, lcm = int(text(vm, "STATE", "0")), int(text(vm, "LCM_STATE", "0"))
+    name, code = states.instance_state(state, lcm)
+    image = attribute(vm, "ECONE/IMAGE_ID")
+    if image is None:
+        disk = attribute(vm, "DISK/IMAGE_ID")
+        image = format_id(int(disk), "ami") if disk and disk.isdigit() else ""
+    ip = attribute(vm, "NIC/IP") or ""
+    return {
+        "id": format_id(vid, "i"),
+        "vid": vid,
+        "uid": text(vm, "UID"),
+        "state": name,
+        "code": str(code),
+        "image": image,
+        "type": attribute(vm, "ECONE/INSTANCE_TYPE") or "",
+        "key": attribute(vm, "ECONE/KEY_NAME"),
+        "token": attribute(vm, "ECONE/CLIENT_TOKEN"),
+        "reservation": attribute(vm, "ECONE/RESERVATION") or f"r-{vid:08x}",
+        "index": attribute(vm, "ECONE/LAUNCH_INDEX") or "0",
+        "ip": ip,
+        "stime": int(text(vm, "STIME", "0")),
+        "etime": int(text(vm, "ETIME", "0")),
+        "done": state in (VmState.DONE, VmState.FAILED),
+        "tags": tags_of(vm),
+    }
+
+
+def _item(ctx: Context, row: dict[str, Any]) -> dict[str, Any]:
+    return responses.instance(
+        row["id"],
+        row["image"],
+        row["state"],
+        row["type"],
+        row["stime"],
+        ctx.settings.zones[0],
+        amiLaunchIndex=row["index"],
+        keyName=row["key"],
+        privateIpAddress=row["ip"] or None,
+        ipAddress=row["ip"] or None,
+        privateDnsName=row["ip"],
+        dnsName=row["ip"],
+        clientToken=row["token"],
+        tags=row["tags"],
+    )
+
+
+def _reservation(ctx: Context, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    owner = rows[0]["uid"] if rows else str(ctx.uid())
+    rid = rows[0]["reservation"] if rows else "r-00000000"
+    return responses.reservation(rid, owner, [_item(ctx, r) for r in rows])
+
+
+READERS: dict[str, filters.Reader] = {
+    "instance-id": lambda r: r["id"],
+    "instance-state-name": lambda r: r["state"],
+    "instance-state-code": lambda r: r["code"],
+    "instance-type": lambda r: r["type"],
+    "image-id": lambda r: r["image"],
+    "key-name": lambda r: r["key"],
+    "reservation-id": lambda r: r["reservation"],
+    "client-token": lambda r: r["token"],
+    "private-ip-address": lambda r: r["ip"],
+    "ip-address": lambda r: r["ip"],
+    "owner-id": lambda r: r["uid"],
+    "tag-key": lambda r: list(r["tags"]),
+}
+
+
+def listed(ctx: Context, ids: list[str]) -> list[dict[str, Any]]:
+    """The caller's instances (`ids` only, when given: any unknown is NotFound)."""
+    root = xml(ctx.call("one.vmpool.infoextended", -3, -1, -1, -2))
+    horizon = time.time() - ctx.settings.terminated_expiration
+    rows = [_row(ctx, vm) for vm in root]
+    rows = [r for r in rows if not r["done"] or r["etime"] >= horizon]
+    if ids:
+        by_id = {r["id"]: r for r in rows}
+        missing = [i for i in ids if _canonical(i) not in by_id]
+        if missing:
+            raise Ec2Error(NOT_FOUND, f"The instance IDs '{', '.join(missing)}' do not exist")
+        rows = [by_id[_canonical(i)] for i in dict.fromkeys(ids)]
+    return rows
+
+
+def _canonical(instance_id: str) -> str:
+    return format_id(parse_id(instance_id, "i"), "i")
+
+
+def describe_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
+    rows = listed(ctx, as_list(call.params, "InstanceId"))
+    rows = filters.select(rows, call.params.get("Filter"), READERS)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["reservation"], []).append(row)
+    return {"reservationSet": [_reservation(ctx, g) for g in groups.values()]}
+
+
+def _change(ctx: Context, call: QueryRequest, choose: Any) -> dict[str, Any]:
+    """Check every id first (nothing is done on a bad one), then act on each."""
+    ids = as_list(call.params, "InstanceId")
+    if not ids:
+        raise Ec2Error("MissingParameter", "the request must contain the parameter InstanceId")
+    rows = listed(ctx, ids)
+    changes = []
+    for row in rows:
+        action, current = choose(row)
+        if action:
+            ctx.call("one.vm.action", action, row["vid"], not_found=NOT_FOUND)
+        changes.append(responses.state_change(row["id"], current, row["state"]))
+    return {"instancesSet": changes}
+
+
+def terminate_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
+    def choose(row: dict[str, Any]) -> tuple[str | None, str]:
+        if row["done"]:
+            return None, "terminated"
+        if row["state"] == "shutting-down":
+            return None, "shutting-down"
+        if row["state"] == "running":
+            return "shutdown", "shutting-down"
+        return "finalize", "terminated"
+
+    return _change(ctx, call, choose)
+
+
+def reboot_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
+    _change(ctx, call, lambda row: ("reboot", row["state"]))
+    return {"return": True}
+
+
+def stop_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
+    return _change(ctx, call, lambda row: ("stop", "stopping"))
+
+
+def start_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
+    return _change(ctx, call, lambda row: ("resume", "pending"))
+
+
+ACTIONS = {
+    "RunInstances": run_instances,
+    "DescribeInstances": describe_instances,
+    "TerminateInstances": terminate_instances,
+    "RebootInstances": reboot_instances,
+    "StopInstances": stop_instances,
+    "StartInstances": start_instances,
+}

@@ -1,0 +1,98 @@
+"""econe's calls to oned: XML-RPC as the verified user, oned's refusals as EC2 errors.
+
+Pure and blocking: actions run on the server's worker threads, each with its own kept-alive
+`OneClient` per session (the client is not thread-safe). oned's codes map as econe.md says:
+0x100 AuthFailure, 0x200 UnauthorizedOperation, 0x400 the caller's NotFound code, 0x800
+IncorrectInstanceState (or the caller's), 0x1000 InvalidParameterValue; anything else and an
+unreachable oned are 503 Unavailable, so clients retry rather than give up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from econe.errors import Ec2Error
+from oned.client import OneCallError, OneClient, OneClientError
+
+log = logging.getLogger("econe")
+_CODES = {0x100: "AuthFailure", 0x200: "UnauthorizedOperation", 0x1000: "InvalidParameterValue"}
+_MAX_CLIENTS = 256  # kept connections per thread
+
+
+class Oned:
+    """oned at `endpoint`, called with a session per call."""
+
+    def __init__(self, endpoint: str, timeout: float = 30) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def call(
+        self,
+        session: str,
+        method: str,
+        *params: Any,
+        not_found: str = "InvalidParameterValue",
+        wrong_state: str = "IncorrectInstanceState",
+    ) -> Any:
+        """`method(session, *params)`'s value; `Ec2Error` for a refusal or no oned."""
+        try:
+            return self._client(session).call(method, *params)
+        except OneCallError as exc:
+            raise _refusal(exc, not_found, wrong_state) from None
+        except OneClientError as exc:
+            log.error("%s: %s", method, exc.message)
+            raise Ec2Error("Unavailable", "the service is unavailable, try again") from None
+
+    def _client(self, session: str) -> OneClient:
+        clients = getattr(self._local, "clients", None)
+        if clients is None or len(clients) > _MAX_CLIENTS:
+            for old in (clients or {}).values():
+                old.close()
+            clients = self._local.clients = {}
+        client = clients.get(session)
+        if client is None:
+            client = clients[session] = OneClient(self.endpoint, session, self.timeout)
+        return client
+
+
+def _refusal(exc: OneCallError, not_found: str, wrong_state: str) -> Ec2Error:
+    message = exc.message.split("] ", 1)[-1][:300]  # oned's "[one.vm.action] " prefix
+    if exc.code == 0x400:
+        return Ec2Error(not_found, message)
+    if exc.code == 0x800:
+        return Ec2Error(wrong_state, message)
+    code = _CODES.get(exc.code)
+    if code is None:
+        log.error("oned answered code %#x: %s", exc.code, exc.message)
+        return Ec2Error("Unavailable", "the service is unavailable, try again")
+    return Ec2Error(code, message)
+
+
+def xml(text: str) -> ET.Element:
+    """oned's answer as an element (oned writes well-formed XML; anything else is a fault)."""
+    return ET.fromstring(text)
+
+
+def text(element: ET.Element, path: str, default: str = "") -> str:
+    found = element.find(path)
+    return default if found is None or found.text is None else found.text
+
+
+def attribute(vm: ET.Element, name: str) -> str | None:
+    """An attribute of an object's USER_TEMPLATE (updated later) or else its TEMPLATE."""
+    for part in ("USER_TEMPLATE", "TEMPLATE"):
+        found = vm.find(f"{part}/{name}")
+        if found is not None:
+            return found.text or ""
+    return None
+
+
+def quote(value: str) -> str:
+    """`value` as a quoted string of OpenNebula's template language."""
+    if any(ord(c) < 32 and c not in "\t" for c in value):
+        raise Ec2Error("InvalidParameterValue", "a value holds control characters")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
