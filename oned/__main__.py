@@ -15,7 +15,13 @@ from typing import Any
 
 from oned import log as onelog
 from oned import pidfile
-from oned.bootstrap import StartupError, create_oneadmin, load_pools
+from oned.bootstrap import (
+    StartupError,
+    check_sealing_key,
+    create_oneadmin,
+    load_pools,
+    load_sealing_key,
+)
 from oned.config import Config, load_config
 from oned.errors import ConfigError
 from oned.filemodes import make_dirs, tighten
@@ -25,6 +31,7 @@ from oned.template import Template, Value, parse
 
 # Keys of oned.conf whose values oned.log never shows (DB = [ PASSWD = ... ]).
 SECRET_KEYS = frozenset({"PASSWD", "PASSWORD"})
+EC2_KEY_FILE = "ec2_keys.key"  # in etc/: seals the users' EC2 secrets (oned.ec2keys)
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -158,6 +165,9 @@ def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
         pools = load_pools(store, one, config.mac_prefix)
         recount_usage(pools)
         create_oneadmin(store, pools, one)
+        key_file = os.path.join(locs.etc, EC2_KEY_FILE)
+        pools.ec2_keys.sealing_key = load_sealing_key(key_file, one)
+        check_sealing_key(pools.ec2_keys, key_file, one)
     except StartupError:
         store.close()
         _remove(locs.oned_pid)

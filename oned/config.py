@@ -85,6 +85,7 @@ class Config:
     timeout: int = 15
     max_auth_failures: int = 10
     stop_grace: int = 10
+    ec2_token_lifetime: int = 600  # oned.ec2keys.TOKEN_LIFETIME
     umask: int = 0o077
     vm_restricted_attr: tuple[str, ...] = DEFAULT_VM_RESTRICTED_ATTR
     vnet_restricted_attr: tuple[str, ...] = DEFAULT_VNET_RESTRICTED_ATTR
@@ -133,6 +134,7 @@ _SINGLE: dict[str, cv.Converter] = {
     "TIMEOUT": cv.integer(1, 3600),
     "MAX_AUTH_FAILURES": cv.integer(0, 1_000_000),
     "STOP_GRACE": cv.integer(0, 3600),
+    "EC2_TOKEN_LIFETIME": cv.integer(1, 86400),
     "UMASK": cv.umask,
     "SAFE_DIRS": cv.absolute_paths,
     "RESTRICTED_DIRS": cv.absolute_paths,

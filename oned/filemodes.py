@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 FILE_MODE = 0o640
 DIR_MODE = 0o750
+SECRET_MODE = 0o600  # keys: their user's only, whatever UMASK says
 
 
 def create_file(path: str) -> None:
@@ -50,6 +51,15 @@ def write_file(path: str, text: str) -> None:
         fd = os.open(path, flags, FILE_MODE)
     with open(fd, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def create_secret_file(path: str, text: str) -> None:
+    """Create ``path`` with ``SECRET_MODE`` holding ``text``; FileExistsError if it exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
+    with open(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def tighten(paths: Iterable[str], umask: int) -> list[str]:

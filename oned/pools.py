@@ -1,5 +1,5 @@
-"""The in-memory working set of oned: users, hosts, VMs, networks and images, written through to
-the store.
+"""The in-memory working set of oned: users (with their EC2 keys), hosts, VMs, networks and
+images, written through to the store.
 
 As in OpenNebula, oned keeps its pools in memory and the database is the truth at restart.
 Each pool caches the XML of every object, escaped for an XML-RPC reply, until the object
@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 
 from oned import image_views, views
 from oned import vnet as vn
+from oned.ec2keys import Keyring
 from oned.records import Host, Image, Lease, User, Vm, Vnet
 from oned.rpc.marshal import escape_bytes
 from oned.states import ImageState, VmState
@@ -94,6 +95,8 @@ class Pools:
         self.image_names: dict[tuple[int, str], Image] = {}
         # image id -> ids of the VMs (not DONE, not FAILED) whose DISKs carry that IMAGE_ID
         self.image_users: dict[int, set[int]] = {}
+        # EC2 keys (sealed), the key that opens them and econe's session tokens (issue 15)
+        self.ec2_keys = Keyring()
         self.mac_prefix = mac_prefix
         self.next_ids: dict[str, int] = {"user": 0, "host": 0, "vm": 0, "network": 0, "image": 0}
 
@@ -123,9 +126,11 @@ class Pools:
         self.user_names[user.name] = user
 
     def remove_user(self, uid: int) -> None:
+        """The user, the user's EC2 keys and the tokens issued through them."""
         user = self.users.remove(uid)
         if user is not None:
             self.user_names.pop(user.name, None)
+        self.ec2_keys.remove_user(uid)
 
     def put_host(self, host: Host) -> None:
         old = self.hosts.get(host.id)

@@ -3,16 +3,19 @@
 ``verify`` is slow on purpose (PBKDF2) and thread-safe: the RPC layer runs it off the reactor
 thread. ``cached`` is a dictionary lookup that also checks the user still exists, is enabled and
 has the password hash the session was verified against, so a deleted user, a disabled one or a
-changed password takes effect on the next call.
+changed password takes effect on the next call. A session not in the cache may be an EC2 token
+(``name:token``, oned.ec2keys): a lookup as cheap, never a password check.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import time
+from collections.abc import Callable
 
 from oned import auth
 from oned.api.cloud import Caller
+from oned.ec2keys import session_digest
 from oned.errors import AuthenticationError
 from oned.pools import Pools
 
@@ -21,22 +24,38 @@ MAX_CACHED = 10_000
 
 
 class Sessions:
-    def __init__(self, pools: Pools, log: logging.Logger):
+    def __init__(
+        self, pools: Pools, log: logging.Logger, clock: Callable[[], float] = time.time
+    ) -> None:
         self._pools = pools
         self._log = log
+        self._clock = clock
         self._cache: dict[bytes, tuple[Caller, str]] = {}
 
     def cached(self, session: object) -> Caller | None:
+        """The caller of a session verified before, or of an EC2 token not yet expired."""
         if not isinstance(session, str):
             return None
-        hit = self._cache.get(_key(session))
+        key = _key(session)
+        hit = self._cache.get(key)
         if hit is None:
-            return None
+            return self._token(key)
         caller, stored = hit
         user = self._pools.users.get(caller.uid)
         if user is None or not user.enabled or user.password != stored:
             return None
         return caller
+
+    def _token(self, key: bytes) -> Caller | None:
+        """A ``name:token`` session of one.user.ec2keysecret (oned.ec2keys.Tokens): its user,
+        while the token lasts and the user is there and enabled under the same name."""
+        grant = self._pools.ec2_keys.tokens.find(key, self._clock())
+        if grant is None:
+            return None
+        user = self._pools.users.get(grant.uid)
+        if user is None or not user.enabled or user.name != grant.name:
+            return None
+        return Caller(user.id, user.name)
 
     def verify(self, session: object, client: str = "") -> Caller:
         """The caller of a session, or AuthenticationError without saying which part was wrong.
@@ -65,4 +84,4 @@ class Sessions:
 
 
 def _key(session: str) -> bytes:
-    return hashlib.sha256(session.encode("utf-8", "surrogatepass")).digest()
+    return session_digest(session)

@@ -59,6 +59,9 @@ def _value(value: object) -> list[bytes]:
         return [b"<value><int>%d</int></value>" % value]
     if isinstance(value, str):
         return [b"<value><string>", escape_bytes(value), b"</string></value>"]
+    if isinstance(value, list | tuple):  # one.user.ec2keycreate's [id, secret]
+        items = [part for item in value for part in _value(item)]
+        return [b"<value><array><data>", *items, b"</data></array></value>"]
     raise TypeError(f"cannot encode {type(value).__name__} in a reply")
 
 

@@ -10,7 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from oned.api import disks, hosts, images, stubs, system, users, vm_actions, vm_modern, vms, vnets
+from oned.api import (
+    disks,
+    ec2keys,
+    hosts,
+    images,
+    stubs,
+    system,
+    users,
+    vm_actions,
+    vm_modern,
+    vms,
+    vnets,
+)
 from oned.errors import BadCall
 
 VERSION = "onecloud 0.1.0 (OpenNebula 1.4/2.0 API, modern signatures accepted)"
@@ -109,6 +121,11 @@ METHODS: dict[str, Method] = {
         Method("one.user.info", users.info, (("i", None), ("ib", None))),
         Method("one.user.passwd", users.passwd, (("is", None),)),
         Method("one.userpool.info", users.pool_info, (("", None),)),
+        # issue 15: EC2 credentials (onecloud's own methods)
+        Method("one.user.ec2keycreate", ec2keys.create, (("i", None),)),
+        Method("one.user.ec2keyinfo", ec2keys.info, (("i", None),)),
+        Method("one.user.ec2keydelete", ec2keys.delete, (("s", None),)),
+        Method("one.user.ec2keysecret", ec2keys.secret, (("s", None),)),
         Method(
             "one.host.allocate",
             hosts.allocate,

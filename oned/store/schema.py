@@ -204,6 +204,19 @@ image_pool = sa.Table(
     **MYSQL_OPTIONS,
 )
 
+# EC2 credentials (issue 15, revision 0005): the secret is sealed (oned.ec2keys, base64 text),
+# never stored in clear; the key that opens it is in etc/ec2_keys.key, not in the database.
+ec2_keys = sa.Table(
+    "ec2_keys",
+    metadata,
+    sa.Column("access_key_id", sa.String(32), primary_key=True),
+    _int("uid"),
+    _text("secret_enc"),
+    _big("created"),
+    sa.Index(None, "uid"),
+    **MYSQL_OPTIONS,
+)
+
 # NOTE: OpenNebula's pool_control: the highest id each pool ever gave (-1: none yet), so that
 # an id is never handed out twice, not even after its object was deleted and oned restarted.
 pool_control = sa.Table(

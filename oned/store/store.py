@@ -17,9 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from oned.ec2keys import Ec2Key
 from oned.records import History, Host, Image, Lease, User, Vm, Vnet
 from oned.states import VmState
-from oned.store import images, migrate, networks, rows
+from oned.store import ec2keys, images, migrate, networks, rows
 from oned.store.engine import DbSettings, connect, create_engine, describe, loggable_url
 from oned.store.errors import DuplicateName, StoreError, driver_reason
 from oned.store.schema import POOLS, history, host_pool, pool_control, user_pool, vm_pool
@@ -83,8 +84,8 @@ _COUNT_OID = (
 
 
 class Store:
-    """Users, hosts, VMs (with history), networks and leases, and images in SQL; see the module
-    docstring for the contract."""
+    """Users (with their EC2 keys), hosts, VMs (with history), networks and leases, and images
+    in SQL; see the module docstring for the contract."""
 
     def __init__(self, engine: Engine, connection: Connection, where: str):
         self._engine = engine
@@ -152,6 +153,11 @@ class Store:
         """Every image of the repository in id order (oned.store.images)."""
         with self._transaction() as conn:
             return images.load(conn)
+
+    def load_ec2_keys(self) -> list[Ec2Key]:
+        """Every EC2 key, secrets sealed (oned.store.ec2keys)."""
+        with self._transaction() as conn:
+            return ec2keys.load(conn)
 
     def next_oids(self) -> dict[str, int]:
         """The next id of each pool: one past the highest it holds (max(oid), DONE VMs
@@ -236,7 +242,9 @@ class Store:
             _must_hit(conn.execute(_UPDATE_USER, {"b_oid": user.id, **params}), "user", user.id)
 
     def delete_user(self, uid: int) -> None:
+        """The user and the user's EC2 keys."""
         with self._transaction() as conn:
+            ec2keys.delete_of_user(conn, uid)
             conn.execute(_DELETE_USER, {"b_oid": uid})
             _count_oid(conn, "user_pool", uid)
 
@@ -340,6 +348,14 @@ class Store:
         with self._transaction() as conn:
             images.delete(conn, iid)
             _count_oid(conn, "image_pool", iid)
+
+    def insert_ec2_key(self, key: Ec2Key) -> None:
+        with self._transaction() as conn:
+            ec2keys.insert(conn, key)
+
+    def delete_ec2_key(self, access_key_id: str) -> None:
+        with self._transaction() as conn:
+            ec2keys.delete(conn, access_key_id)
 
     def release_leases(self, leases: Sequence[Lease]) -> None:
         """Give back leases held by their ``vid``; one a VM no longer holds is left alone."""

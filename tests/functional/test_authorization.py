@@ -37,6 +37,7 @@ NAMES = {
 }
 ADMIN_SESSION, OTHER_SESSION = "oneadmin:onecloud", "dan:pw"
 MISSING = 99_999  # an id no object has
+MISSING_KEY = "AKOCAAAAAAAAAAAAAAAA"  # an access key id no key has
 DOC = ROOT / "share" / "doc" / "authorization.md"
 # The matrix's oned lets users name BRIDGE in a network template (the default
 # VNET_RESTRICTED_ATTR keeps it for oneadmin, so by default users own no network): the rights
@@ -87,6 +88,12 @@ class World:
 
     def number(self) -> int:
         return next(self._numbers)
+
+    def owner_ec2_key(self) -> str:
+        """An EC2 key of the owner: the one it has, else a new one (at most 2 per user)."""
+        keys = ET.fromstring(str(self.admin("one.user.ec2keyinfo", self.owner_uid)))
+        found = keys.findtext("EC2_KEY/ACCESS_KEY_ID")
+        return found or str(self.admin("one.user.ec2keycreate", self.owner_uid)[0])
 
     def owner_vm(self) -> int:
         """A PENDING VM of the owner."""
@@ -195,6 +202,26 @@ RULES: dict[str, Rule] = {
         "a user changes their own password (OpenNebula 3.x+); oneadmin anyone's",
     ),
     "one.userpool.info": admin_only(lambda w: (), "only oneadmin lists users"),
+    # issue 15: EC2 credentials
+    "one.user.ec2keycreate": owner_or_admin(
+        lambda w: (w.owner_uid,),
+        lambda w: (MISSING,),
+        "a user's own EC2 key (-1: self), the secret in this answer only; at most 2 (0x800)",
+    ),
+    "one.user.ec2keyinfo": owner_or_admin(
+        lambda w: (w.owner_uid,), lambda w: (MISSING,), "access key ids and times, no secret"
+    ),
+    "one.user.ec2keydelete": owner_or_admin(
+        lambda w: (w.owner_ec2_key(),),
+        lambda w: (MISSING_KEY,),
+        "the tokens issued through the key end with it",
+    ),
+    "one.user.ec2keysecret": admin_only(
+        lambda w: (w.owner_ec2_key(),),
+        "econe-server's account: the secret, and a token valid EC2_TOKEN_LIFETIME s as the "
+        "key's user in `name:token` sessions",
+        lambda w: (MISSING_KEY,),
+    ),
     "one.host.allocate": admin_only(
         lambda w: (f"new{w.number()}", "im_dummy", "vmm_dummy", "tm_dummy"),
         "hosts belong to oneadmin",

@@ -34,6 +34,7 @@ PURE = [
     "oned.vnet",
     "oned.image_views",
     "oned.imagetemplate",
+    "oned.ec2keys",
     "econe.errors",
     "econe.request",
     "econe.sigv4",
