@@ -1,4 +1,5 @@
-"""oneuser: create, list, show and delete users and change their passwords.
+"""oneuser: create, list, show and delete users, change their passwords, and manage their EC2
+keys (``oneuser ec2key create|list|delete``, issue 15).
 
 Rendering (``list_lines``, ``show_lines``) is pure: XML text from oned in, lines out.
 """
@@ -6,11 +7,13 @@ Rendering (``list_lines``, ``show_lines``) is pure: XML text from oned in, lines
 from __future__ import annotations
 
 import argparse
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from cli.common import (
     Arg,
+    CliError,
     Command,
     Context,
     Pool,
@@ -24,7 +27,7 @@ from cli.common import (
 from cli.table import Column, show_field, show_header, table_lines, template_lines
 
 PROG = "oneuser"
-DESCRIPTION = "Manage the users of onecloud (oneadmin only)."
+DESCRIPTION = "Manage the users of onecloud (oneadmin only) and EC2 keys (each user their own)."
 USER_POOL = Pool("user", "one.userpool.info", "USER")
 
 
@@ -80,6 +83,36 @@ def show_lines(user_xml: str, tty: bool = False) -> list[str]:
     return lines
 
 
+EC2_KEY_COLUMNS = (
+    Column("ACCESS_KEY_ID", 20, lambda k: text_of(k, "ACCESS_KEY_ID"), left=True),
+    Column("UID", 4, lambda k: text_of(k, "UID")),
+    Column("CREATED", 15, lambda k: _created(text_of(k, "CREATED")), left=True),
+)
+
+
+def _created(stamp: str) -> str:
+    try:
+        return time.strftime("%m/%d %H:%M:%S", time.localtime(int(stamp)))
+    except ValueError:
+        return stamp
+
+
+def ec2key_created_lines(access_key_id: str, secret: str) -> list[str]:
+    """What ``oneuser ec2key create`` prints: the pair, once, with the warning."""
+    return [
+        f"ACCESS_KEY_ID: {access_key_id}",
+        f"SECRET_KEY:    {secret}",
+        "",
+        "The secret key is shown only now: oned keeps it encrypted and never shows it again.",
+        "Keep it as a password; if it is lost, delete the key and create another.",
+    ]
+
+
+def ec2key_list_lines(keys_xml: str, tty: bool = False) -> list[str]:
+    """``oneuser ec2key list`` for an ``<EC2_KEYS>`` document (ids and times, no secret)."""
+    return table_lines(EC2_KEY_COLUMNS, parse_xml(keys_xml).iter("EC2_KEY"), tty)
+
+
 # ---------------------------------------------------------------------------- commands
 
 
@@ -116,6 +149,25 @@ def passwd(ctx: Context, opts: argparse.Namespace) -> None:
     ctx.verbose("Password changed")
 
 
+def ec2key(ctx: Context, opts: argparse.Namespace) -> None:
+    """create [user], list [user] (default: the caller), delete <access key id>."""
+    if opts.action == "delete":
+        if not opts.target:
+            raise CliError("ec2key delete needs the access key id (oneuser ec2key list)")
+        ctx.call("one.user.ec2keydelete", opts.target)
+        ctx.verbose("EC2 key deleted")
+        return
+    uid = resolve_id(ctx, USER_POOL, opts.target) if opts.target else -1
+    if opts.action == "create":
+        access_key_id, secret = ctx.call("one.user.ec2keycreate", uid)
+        ctx.print(*ec2key_created_lines(access_key_id, secret))
+    elif opts.action == "list":
+        text = ctx.call("one.user.ec2keyinfo", uid)
+        ctx.print(text) if opts.xml else ctx.print(*ec2key_list_lines(text, ctx.tty))
+    else:
+        raise CliError(f'unknown ec2key action "{opts.action}": create, list or delete')
+
+
 _USERS = Arg("users", "name|id", "user names or ids (ranges like 1-3 allowed)", nargs="+")
 
 COMMANDS = (
@@ -133,6 +185,15 @@ COMMANDS = (
         "Changes the password of a user",
         passwd,
         (Arg("user", "name|id", "user name or id"), Arg("password", "password", "new password")),
+    ),
+    Command(
+        "ec2key",
+        "Creates, lists or deletes EC2 keys (create and list: yours unless a user is named)",
+        ec2key,
+        (
+            Arg("action", "create|list|delete", "what to do"),
+            Arg("target", "user|access_key_id", "a user (create, list) or a key (delete)", "?"),
+        ),
     ),
 )
 
