@@ -98,8 +98,11 @@ def register_image(ctx: Context, call: QueryRequest) -> dict[str, Any]:
         raise Ec2Error(
             "InvalidParameterValue", "ImageLocation must be an absolute path or an http(s) URL"
         )
-    name = call.params.get("Name") or location.rstrip("/").rsplit("/", 1)[-1]
-    lines = [f"NAME = {quote(str(name))}", f"PATH = {quote(location)}", "TYPE = OS"]
+    name = str(call.params.get("Name") or location.rstrip("/").rsplit("/", 1)[-1])
+    mine = xml(ctx.call("one.imagepool.info", -3, -1, -1))
+    if any(text(img, "NAME") == name for img in mine):
+        raise Ec2Error("InvalidAMIName.Duplicate", f"AMI name {name[:128]!r} is already in use")
+    lines = [f"NAME = {quote(name)}", f"PATH = {quote(location)}", "TYPE = OS"]
     description = call.params.get("Description")
     if description:
         lines.append(f"DESCRIPTION = {quote(str(description))}")

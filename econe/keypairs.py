@@ -21,6 +21,7 @@ import secrets
 import threading
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -121,7 +122,7 @@ def import_key_pair(ctx: Context, call: QueryRequest) -> dict[str, Any]:
     try:
         text = base64.b64decode(material, validate=True)
         key = serialization.load_ssh_public_key(text.strip())
-    except (binascii.Error, ValueError, TypeError, serialization.UnsupportedAlgorithm):
+    except (binascii.Error, ValueError, TypeError, UnsupportedAlgorithm):
         raise Ec2Error("InvalidKey.Format", "the key is not an OpenSSH public key") from None
     der = key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
