@@ -20,6 +20,7 @@ from drivers.ec2_conf import CLOUD_ID, ConfError, Settings
 from drivers.protocol import DriverFailure
 
 ID_FILE = "ec2_cloud_id"
+PAGE = 1000  # DescribeInstances's largest MaxResults: a cycle is one call up to 1000 instances
 
 
 # --- credentials and the client --------------------------------------------------------------
@@ -167,7 +168,10 @@ def cloud_filters(cloud: str) -> list[dict[str, Any]]:
 def describe_all(client: Any, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every instance the filters match (all pages), flattened out of the reservations."""
     found: list[dict[str, Any]] = []
-    for page in client.get_paginator("describe_instances").paginate(Filters=filters):
+    pages = client.get_paginator("describe_instances").paginate(
+        Filters=filters, PaginationConfig={"PageSize": PAGE}
+    )
+    for page in pages:
         for reservation in page.get("Reservations", ()):
             found.extend(reservation.get("Instances", ()))
     return found
