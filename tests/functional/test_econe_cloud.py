@@ -44,17 +44,24 @@ class Cloud:
         )
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("econe")
+def dummy_cloud(tmp: Path, users: dict[str, str]) -> tuple[OnedProcess, subprocess.Popen]:
+    """oned (SAFE_DIRS: `tmp`) with a monitored dummy host, `users`, and mm_sched placing VMs
+    every second."""
     oned = OnedProcess(tmp / "one", conf_extra=f'SAFE_DIRS = "{tmp}"')
     oned.set(VM_POLLING_INTERVAL=1).start()
     admin = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
     admin.host.allocate("host01", "im_dummy", "vmm_dummy", "tm_dummy")
-    for user, password in USERS.items():
+    for user, password in users.items():
         admin.user.allocate(user, password)
     wait_for(lambda: admin.host.info(0).STATE == 2)
     sched = subprocess.Popen([sys.executable, "-m", "scheduler", "-t", "1"], env=oned.env)
+    return oned, sched
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("econe")
+    oned, sched = dummy_cloud(tmp, USERS)
     econe = EconeProcess(
         tmp / "one",
         one_xmlrpc=oned.endpoint,

@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyone
 import pytest
 
-from tests.functional.oned_process import OnedProcess, free_port
+from tests.functional.oned_process import free_port
+from tests.functional.test_econe_cloud import dummy_cloud
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,13 +24,7 @@ BIN = Path(sys.executable).parent
 def cloud(tmp_path_factory):
     """oned + mm_sched + `econe-server start` with econe.conf at its installed place."""
     tmp = tmp_path_factory.mktemp("tools")
-    oned = OnedProcess(tmp / "one", conf_extra=f'SAFE_DIRS = "{tmp}"')
-    oned.set(VM_POLLING_INTERVAL=1).start()
-    admin = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
-    admin.host.allocate("host01", "im_dummy", "vmm_dummy", "tm_dummy")
-    admin.user.allocate("consegui01", "consegui2010")
-    wait_for(lambda: admin.host.info(0).STATE == 2)
-    sched = subprocess.Popen([sys.executable, "-m", "scheduler", "-t", "1"], env=oned.env)
+    oned, sched = dummy_cloud(tmp, {"consegui01": "consegui2010"})
     etc = oned.location / "etc"
     (etc / "econe").mkdir()
     keys = etc / "econe_keys"
