@@ -168,3 +168,16 @@ def test_ec2_errors_read_as_code_and_message():
     )
     assert describe_error(NoCredentialsError()).startswith("no EC2 credentials")
     assert "cannot reach" in describe_error(EndpointConnectionError(endpoint_url="http://x"))
+
+
+def test_an_install_without_the_file_in_etc_reads_the_shipped_one_under_share(tmp_path):
+    """install.sh copies share/ (with share/etc/im_ec2/im_ec2.conf) but nothing into etc/."""
+    env = {"ONE_LOCATION": str(tmp_path)}
+    shipped = tmp_path / "share" / "etc" / "im_ec2" / "im_ec2.conf"
+    shipped.parent.mkdir(parents=True)
+    shipped.write_text("SMALL_INSTANCES=5\n")
+    assert conf_path("im_ec2/im_ec2.conf", env) == str(shipped)
+    mine = tmp_path / "etc" / "im_ec2" / "im_ec2.conf"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("SMALL_INSTANCES=1\n")
+    assert conf_path("im_ec2/im_ec2.conf", env) == str(mine)
