@@ -85,7 +85,7 @@ class Config:
     timeout: int = 15
     max_auth_failures: int = 10
     stop_grace: int = 10
-    ec2_token_lifetime: int = 600  # oned.ec2keys.TOKEN_LIFETIME
+    ec2_token_lifetime: int = 600  # seconds a token of one.user.ec2keysecret lasts
     umask: int = 0o077
     vm_restricted_attr: tuple[str, ...] = DEFAULT_VM_RESTRICTED_ATTR
     vnet_restricted_attr: tuple[str, ...] = DEFAULT_VNET_RESTRICTED_ATTR

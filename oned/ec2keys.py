@@ -31,7 +31,6 @@ ACCESS_KEY_ID = re.compile(r"AKOC[A-Z2-7]{16}")
 MAX_KEYS_PER_USER = 2  # as AWS
 SEALING_KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12
-TOKEN_LIFETIME = 600  # seconds; oned.conf's EC2_TOKEN_LIFETIME
 MAX_TOKENS = 100_000
 
 
@@ -119,11 +118,12 @@ class Tokens:
     def __len__(self) -> int:
         return len(self._grants)
 
-    def issue(self, grant: Grant) -> str:
-        """A fresh token for ``grant``; the oldest go once MAX_TOKENS are held."""
+    def issue(self, grant: Grant, now: float) -> str:
+        """A fresh token for ``grant``; once MAX_TOKENS are held, the expired go, then the
+        oldest."""
         token = secrets.token_urlsafe(30)
         if len(self._grants) >= MAX_TOKENS:
-            self._forget(lambda g: g.expires <= grant.expires - TOKEN_LIFETIME)
+            self._forget(lambda g: g.expires <= now)
             while len(self._grants) >= MAX_TOKENS:
                 del self._grants[next(iter(self._grants))]
         self._grants[session_digest(f"{grant.name}:{token}")] = grant

@@ -79,8 +79,10 @@ def secret(cloud: Cloud, caller: Caller, access_key_id: str) -> list[object]:
     except ec2keys.SealError as exc:
         cloud.log.error(f"{exc}: etc/ec2_keys.key is not the key it was sealed with")
         raise InternalError(f"[{method}] Internal error, see oned.log") from None
-    expires = cloud.now() + cloud.config.ec2_token_lifetime
-    token = cloud.pools.ec2_keys.tokens.issue(Grant(user.id, user.name, access_key_id, expires))
+    now = cloud.now()
+    expires = now + cloud.config.ec2_token_lifetime
+    grant = Grant(user.id, user.name, access_key_id, expires)
+    token = cloud.pools.ec2_keys.tokens.issue(grant, now)
     cloud.log.debug(f"EC2 key {access_key_id}: a token for user {user.name} until {expires}")
     return [user.id, user.name, clear, token, expires]
 

@@ -11,6 +11,7 @@ from xml.sax.saxutils import unescape
 
 import pytest
 
+from cli.oneuser import ec2key_created_lines, ec2key_list_lines
 from oned import ec2keys
 from oned.api import ec2keys as api
 from oned.api import users
@@ -110,7 +111,7 @@ def test_a_token_is_a_session_of_its_user_until_it_expires():
     pools = pools_with_users()
     clock = [float(NOW)]
     sessions = Sessions(pools, logging.getLogger("t"), clock=lambda: clock[0])
-    token = pools.ec2_keys.tokens.issue(Grant(1, "helen", ID, NOW + 600))
+    token = pools.ec2_keys.tokens.issue(Grant(1, "helen", ID, NOW + 600), NOW)
     assert sessions.cached(f"helen:{token}") == HELEN
     assert sessions.cached(f"dan:{token}") is None
     clock[0] = NOW + 600
@@ -118,17 +119,29 @@ def test_a_token_is_a_session_of_its_user_until_it_expires():
     assert len(pools.ec2_keys.tokens) == 0
 
 
+def test_past_max_tokens_the_expired_go_first_then_the_oldest(monkeypatch):
+    monkeypatch.setattr(ec2keys, "MAX_TOKENS", 3)
+    tokens = ec2keys.Tokens()
+    issued = [tokens.issue(Grant(1, "helen", ID, NOW + n), NOW) for n in (5, 1, 9)]
+    tokens.issue(Grant(1, "helen", ID, NOW + 20), NOW + 2)  # the one ending at NOW + 1 goes
+    assert len(tokens) == 3
+    assert tokens.find(ec2keys.session_digest(f"helen:{issued[1]}"), NOW) is None
+    tokens.issue(Grant(1, "helen", ID, NOW + 20), NOW + 2)  # none expired: the oldest goes
+    assert tokens.find(ec2keys.session_digest(f"helen:{issued[0]}"), NOW) is None
+    assert tokens.find(ec2keys.session_digest(f"helen:{issued[2]}"), NOW) is not None
+
+
 def test_a_token_ends_with_its_key_its_user_or_the_users_enabled_flag():
     pools = pools_with_users()
     sessions = Sessions(pools, logging.getLogger("t"), clock=lambda: NOW)
     pools.ec2_keys.put(ec2keys.Ec2Key(ID, 1, "x", NOW))
-    gone = pools.ec2_keys.tokens.issue(Grant(1, "helen", ID, NOW + 600))
+    gone = pools.ec2_keys.tokens.issue(Grant(1, "helen", ID, NOW + 600), NOW)
     pools.ec2_keys.remove(ID)
     assert sessions.cached(f"helen:{gone}") is None
-    disabled = pools.ec2_keys.tokens.issue(Grant(1, "helen", ID, NOW + 600))
+    disabled = pools.ec2_keys.tokens.issue(Grant(1, "helen", ID, NOW + 600), NOW)
     pools.put_user(User(1, "helen", "x", enabled=False))
     assert sessions.cached(f"helen:{disabled}") is None
-    deleted = pools.ec2_keys.tokens.issue(Grant(2, "dan", ID, NOW + 600))
+    deleted = pools.ec2_keys.tokens.issue(Grant(2, "dan", ID, NOW + 600), NOW)
     pools.remove_user(2)
     assert sessions.cached(f"dan:{deleted}") is None
 
@@ -215,3 +228,14 @@ def test_without_a_key_file_ec2_keys_are_refused_and_nothing_is_stored(cloud):
     with pytest.raises(ActionNotAllowed, match="EC2 keys are disabled"):
         api.create(cloud, HELEN, -1)
     assert stored(cloud) == []
+
+
+def test_oneuser_lists_keys_without_a_secret_and_warns_when_it_prints_one():
+    doc = f"<EC2_KEYS><EC2_KEY><ACCESS_KEY_ID>{ID}</ACCESS_KEY_ID><UID>1</UID>"
+    doc += "<CREATED>0</CREATED></EC2_KEY></EC2_KEYS>"
+    lines = ec2key_list_lines(doc)
+    assert lines[0].split() == ["ACCESS_KEY_ID", "UID", "CREATED"]
+    assert lines[1].split()[:2] == [ID, "1"] and len(lines) == 2
+    shown = ec2key_created_lines(ID, "s3cret")
+    assert shown[:2] == [f"ACCESS_KEY_ID: {ID}", "SECRET_KEY:    s3cret"]
+    assert any("shown only now" in line for line in shown)
