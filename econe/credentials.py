@@ -30,6 +30,7 @@ from oned.client import OneCallError, OneClient, OneClientError
 
 log = logging.getLogger("econe")
 NOT_FOUND = 0x400
+DISABLED = 0x800  # a disabled user's key signs nothing
 TTL = 60.0
 
 
@@ -76,37 +77,38 @@ class OnedKeys:
         self.client_factory = client_factory  # a OneClient as the server user, per thread
         self.ttl = ttl
         self.clock = clock
-        self._kept: dict[str, tuple[float, Credentials | None]] = {}
+        self._kept: dict[str, tuple[float, Credentials | None]] = {}  # key -> (until, found)
         self._local = threading.local()
 
     def cached(self, key: str) -> Credentials | None:
         kept = self._kept.get(key)
-        if kept is not None and self.clock() - kept[0] < self.ttl:
+        if kept is not None and self.clock() < kept[0]:
             return kept[1]
         return None
 
     def get(self, key: str) -> Credentials | None:
         kept = self._kept.get(key)
-        if kept is not None and self.clock() - kept[0] < self.ttl:
+        if kept is not None and self.clock() < kept[0]:
             return kept[1]
         return self.refetch(key)
 
     def refetch(self, key: str) -> Credentials | None:
-        found = self._fetch(key)
+        found, lifetime = self._fetch(key)
         if len(self._kept) > 10000:  # bounded: forget everything rather than grow
             self._kept.clear()
-        self._kept[key] = (self.clock(), found)
+        # Never kept past the token's life (less a margin for the call it is used in).
+        self._kept[key] = (self.clock() + min(self.ttl, lifetime - 30), found)
         return found
 
-    def _fetch(self, key: str) -> Credentials | None:
+    def _fetch(self, key: str) -> tuple[Credentials | None, float]:
         client = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = self.client_factory()
         try:
-            uid, name, secret, token, _expires = client.call(self.METHOD, key)
+            uid, name, secret, token, expires = client.call(self.METHOD, key)
         except OneCallError as exc:
-            if exc.code == NOT_FOUND:
-                return None
+            if exc.code in (NOT_FOUND, DISABLED):
+                return None, self.ttl
             log.error("%s refused econe's server user: %s", self.METHOD, exc.message)
             raise Ec2Error("Unavailable", "the service cannot check credentials now") from None
         except OneClientError as exc:
@@ -115,7 +117,8 @@ class OnedKeys:
         except (TypeError, ValueError):
             log.error("%s answered an unexpected value", self.METHOD)
             raise Ec2Error("Unavailable", "the service cannot check credentials now") from None
-        return Credentials(str(secret), int(uid), str(name), f"{name}:{token}")
+        found = Credentials(str(secret), int(uid), str(name), f"{name}:{token}")
+        return found, float(expires) - time.time()
 
 
 class Chain:

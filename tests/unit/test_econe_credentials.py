@@ -4,6 +4,8 @@ refusing, then accepting after one fresh look, a signature made with a rotated s
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from twisted.internet import task
 from twisted.web.server import NOT_DONE_YET
@@ -42,7 +44,7 @@ def test_the_keys_file_signs_with_the_password_of_the_user_it_names():
 
 
 def test_oned_keys_are_kept_a_minute_then_asked_again():
-    lookup, client, now = keys([[1, "alice", "s3cret", "tok", 0]])
+    lookup, client, now = keys([[1, "alice", "s3cret", "tok", time.time() + 600]])
     assert lookup.cached("AK1") is None
     found = lookup.get("AK1")
     assert found == Credentials("s3cret", 1, "alice", "alice:tok")
@@ -52,6 +54,12 @@ def test_oned_keys_are_kept_a_minute_then_asked_again():
     assert lookup.cached("AK1") is None
     lookup.get("AK1")
     assert len(client.calls) == 2
+
+
+def test_a_token_about_to_expire_is_not_kept():
+    lookup, client, _ = keys([[1, "alice", "s3cret", "tok", time.time() + 10]])
+    lookup.get("AK1")
+    assert lookup.cached("AK1") is None
 
 
 def test_an_unknown_key_is_none_and_oned_unreachable_is_unavailable():
