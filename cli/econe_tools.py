@@ -13,12 +13,17 @@ given as EC2 ids (`i-0000001c`, `ami-00000001`) or as the seed's plain numbers.
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 DEFAULT_URL = "http://localhost:4567/"
+KEY_PREFIX = "AKOC"  # oned's access key ids; anything else is a user name
 TOOLS = (
     "upload", "describe-images", "register", "run-instances", "describe-instances",
     "terminate-instances", "reboot-instances", "start-instances", "stop-instances",
@@ -49,14 +54,49 @@ def credentials(args: argparse.Namespace, env: dict[str, str]) -> tuple[str, str
     return user, password
 
 
-def client(args: argparse.Namespace, env: dict[str, str]) -> Any:
+def exchanged(url: str, user: str, password: str, env: dict[str, str], fresh: bool) -> Any:
+    """The user's EC2 key for a name and password (`POST /one/ec2key`, econe.keyexchange),
+    kept in ~/.one/ec2_credentials (0600); None when econe has no exchange (it then takes the
+    password as the secret: its keys file)."""
+    path = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".one", "ec2_credentials")
+    try:
+        with open(path, encoding="utf-8") as f:
+            kept = json.load(f)
+    except (OSError, ValueError):
+        kept = {}
+    slot = f"{user}@{url}"
+    if slot in kept and not fresh:
+        return tuple(kept[slot])
+    request = urllib.request.Request(url.rstrip("/") + "/one/ec2key", data=b"", method="POST")
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {basic}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            found = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise ToolError(f"{url} refused {user}'s name and password ({exc.code})") from None
+    except (urllib.error.URLError, ValueError) as exc:
+        raise ToolError(f"cannot reach {url}: {exc}") from None
+    kept[slot] = [found["AccessKeyId"], found["SecretAccessKey"]]
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump(kept, f)
+    return tuple(kept[slot])
+
+
+def client(args: argparse.Namespace, env: dict[str, str], fresh: bool = False) -> Any:
     import boto3
     from botocore.config import Config
 
     key, secret = credentials(args, env)
+    url = args.url or env.get("EC2_URL", "").strip() or DEFAULT_URL
+    if not key.startswith(KEY_PREFIX):  # a user name: the seed's habit
+        key, secret = exchanged(url, key, secret, env, fresh) or (key, secret)
     return boto3.client(
         "ec2",
-        endpoint_url=args.url or env.get("EC2_URL", "").strip() or DEFAULT_URL,
+        endpoint_url=url,
         region_name=args.region or env.get("EC2_REGION") or "one",
         aws_access_key_id=key,
         aws_secret_access_key=secret,
@@ -232,7 +272,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     import botocore.exceptions
 
     try:
-        RUNNERS[tool](client(args, dict(os.environ)), args)
+        try:
+            RUNNERS[tool](client(args, dict(os.environ)), args)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "AuthFailure":
+                raise
+            RUNNERS[tool](client(args, dict(os.environ), fresh=True), args)  # a key gone
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
         print(f"econe-{tool}: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)

@@ -1,14 +1,15 @@
 """econe.conf: the EC2 front end's settings (YAML), checked whole before the server starts.
 
-Pure: parses text, touches no file. An unknown key or a value of the wrong kind is a
-`ConfigError` naming it. Keys read by actions still to come (instance types, the public
-network, how long terminated instances stay listed) are accepted and checked already, so an
+Pure: parses text, touches no file; relative file names are relative to <etc> (`resolved`).
+An unknown key or a value of the wrong kind is a `ConfigError` naming it. Keys read by parts
+still to come (the public network's addresses) are accepted and checked already, so an
 operator's file keeps working as the server grows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -115,6 +116,19 @@ def _checked(values: dict[str, Any], source: str) -> Settings:
     if ("ssl_cert" in values) != ("ssl_key" in values):
         raise ConfigError(f"{source}: ssl_cert and ssl_key go together")
     return Settings(**values)
+
+
+PATHS = ("ssl_cert", "ssl_key", "keys_file", "server_auth", "templates_dir", "keypairs_file")
+
+
+def resolved(settings: Settings, base: str) -> Settings:
+    """`settings` with its relative file names made relative to `base` (the etc directory)."""
+    changes = {
+        key: os.path.join(base, value)
+        for key in PATHS
+        if isinstance(value := getattr(settings, key), str) and not os.path.isabs(value)
+    }
+    return replace(settings, **changes) if changes else settings
 
 
 def parse_keys(text: str, source: str = "keys file") -> dict[str, str]:

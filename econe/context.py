@@ -21,6 +21,7 @@ class Services:
     oned: Any = None
     keypairs: Any = None
     types: Any = None
+    server_session: str | None = None  # econe's own account, for the EC2 key exchange
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from twisted.internet import defer, threads
 from twisted.python.failure import Failure
 from twisted.web import resource, server
 
-from econe import daemon, signature
+from econe import daemon, keyexchange, signature
 from econe.actions import ACTIONS, LOCAL
-from econe.config import Settings, parse, parse_keys
+from econe.config import Settings, parse, parse_keys, resolved
 from econe.context import Context, Services
 from econe.credentials import Chain, Credentials, OnedKeys, StaticKeys, server_client
 from econe.errors import Ec2Error
@@ -118,7 +118,10 @@ class QueryResource(resource.Resource):
         request_id = new_request_id()
         started = time.monotonic()
         request.notifyFinish().addErrback(lambda _: setattr(request, "gone", True))
-        d = self._answer(request, request_id)
+        if request.uri.partition(b"?")[0] == keyexchange.PATH:
+            d = self._key_exchange(request)
+        else:
+            d = self._answer(request, request_id)
         d.addErrback(self._refused, request_id)
         d.addCallback(self._write, request, request_id, started)
         d.addErrback(lambda f: log.error("cannot answer %s", request_id, exc_info=f.value))
@@ -145,6 +148,21 @@ class QueryResource(resource.Resource):
         ctx = Context(signed.access_key, self.settings, request_id, creds, self.services)
         body = yield self._run(ctx, call)
         return 200, render(call.action, body, request_id, call.version)
+
+    def _key_exchange(self, request: BoundedRequest) -> defer.Deferred:
+        """`POST /one/ec2key` (econe.keyexchange); 404 when econe cannot read secrets."""
+        request.econe_action = "ec2key"
+        session, oned = self.services.server_session, self.services.oned
+        if request.method != b"POST" or session is None or oned is None:
+            return defer.fail(Ec2Error("NotFound", "no EC2 key exchange here", status=404))
+        header = request.getHeader(b"authorization")
+        try:
+            user, password = keyexchange.credentials_of(header.decode() if header else None)
+        except Ec2Error:
+            return defer.fail()
+        request.econe_user = user
+        d = threads.deferToThread(keyexchange.exchange, oned, session, user, password)
+        return d.addCallback(lambda body: (200, body))
 
     def _credentials(self, key: str) -> defer.Deferred:
         if not hasattr(self.lookup, "cached"):
@@ -188,7 +206,10 @@ class QueryResource(resource.Resource):
         if request.gone:  # the client hung up; nothing to answer
             return
         request.setResponseCode(status)
-        request.setHeader(b"Content-Type", CONTENT_TYPE.encode())
+        json_body = body.startswith(b"{")  # the key exchange's answer; EC2's are XML
+        request.setHeader(
+            b"Content-Type", b"application/json" if json_body else CONTENT_TYPE.encode()
+        )
         request.setHeader(b"x-amzn-RequestId", request_id.encode())
         request.setHeader(b"Content-Length", str(len(body)).encode())
         request.write(body)
@@ -221,23 +242,31 @@ def static_keys(path: str) -> StaticKeys:
     return StaticKeys(parse_keys(_private(path), path))
 
 
-def lookup_of(settings: Settings) -> Chain:
-    """The keys file, then oned's EC2 keys (asked as `server_auth`'s user), as configured."""
+def server_session(settings: Settings) -> str | None:
+    """`user:password` of econe's server account (`server_auth`), or None without one."""
+    if not settings.server_auth:
+        return None
+    session = _private(settings.server_auth).strip().splitlines()[0:1]
+    if not session or ":" not in session[0]:
+        raise ConfigError(f"{settings.server_auth}: expected 'user:password'")
+    return session[0]
+
+
+def lookup_of(settings: Settings, session: str | None) -> Chain:
+    """The keys file, then oned's EC2 keys (asked as the server account), as configured."""
     sources: list[Any] = []
     if settings.keys_file:
         sources.append(static_keys(settings.keys_file))
-    if settings.server_auth:
-        session = _private(settings.server_auth).strip().splitlines()[0:1]
-        if not session or ":" not in session[0]:
-            raise ConfigError(f"{settings.server_auth}: expected 'user:password'")
-        sources.append(OnedKeys(server_client(settings.one_xmlrpc, session[0])))
+    if session:
+        sources.append(OnedKeys(server_client(settings.one_xmlrpc, session)))
     return Chain(*sources)
 
 
-def services_of(settings: Settings, etc: str, var: str) -> Services:
+def services_of(settings: Settings, etc: str, var: str, session: str | None) -> Services:
     types_dir = settings.templates_dir or os.path.join(etc, "templates", "ec2query")
     keypairs = settings.keypairs_file or os.path.join(var, "econe-keypairs.json")
     return Services(
+        server_session=session,
         oned=Oned(settings.one_xmlrpc),
         keypairs=KeyPairStore(keypairs),
         types=InstanceTypes(types_dir, settings.instance_types),
@@ -289,8 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = _read_settings(path, bool(args.config))
         if args.port:
             settings = Settings(**{**settings.__dict__, "port": args.port})
-        lookup = lookup_of(settings)
-        services = services_of(settings, locs.etc, locs.var)
+        settings = resolved(settings, locs.etc)
+        session = server_session(settings)
+        lookup = lookup_of(settings, session)
+        services = services_of(settings, locs.etc, locs.var, session)
     except (ConfigError, OSError) as exc:
         print(f"econe-server: {exc}", file=sys.stderr)
         return 1

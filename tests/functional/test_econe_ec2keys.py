@@ -4,6 +4,12 @@ that key's user, an unknown key is AuthFailure and an oned that is gone is 503 U
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import boto3
 import botocore.exceptions
 import pytest
@@ -80,3 +86,22 @@ def test_an_unreachable_oned_is_unavailable_not_an_auth_failure(cloud):
     key, secret = new_key(oned, "carol")
     oned.stop()
     assert code_of(ec2(econe, key, secret).describe_instances) == ("Unavailable", 503)
+
+
+def test_the_tools_trade_a_name_and_password_for_the_users_ec2_key(cloud, tmp_path):
+    oned, econe = cloud
+    env = {**os.environ, "HOME": str(tmp_path), "EC2_URL": econe.url}
+    env.pop("ONE_AUTH", None)
+    tool = [str(Path(sys.executable).parent / "econe-describe-instances"), "-K", "carol"]
+    for _ in range(2):
+        done = subprocess.run([*tool, "-S", "carolpw"], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    kept = tmp_path / ".one" / "ec2_credentials"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    key, secret = json.loads(kept.read_text())[f"carol@{econe.url}"]
+    keys = OneClient(oned.endpoint, "carol:carolpw").call("one.user.ec2keyinfo", -1)
+    assert keys.count("<EC2_KEY>") == 1 and key in keys  # made once, then reused
+    assert ec2(econe, key, secret).describe_instances()["Reservations"] == []
+    kept.unlink()
+    done = subprocess.run([*tool, "-S", "wrong"], env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and "refused carol's name and password" in done.stderr

@@ -62,3 +62,26 @@ def test_keys_lines_are_read_and_a_bad_line_named_without_its_secret():
     with pytest.raises(ConfigError) as info:
         config.parse_keys("AK1 s1 extra-secret\n", "keys")
     assert "keys:1" in str(info.value) and "extra-secret" not in str(info.value)
+
+
+def test_the_shipped_example_is_valid_and_its_relative_names_are_under_etc():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "share/etc/econe/econe.conf").read_text()
+    settings = config.resolved(config.parse(text), "/srv/one/etc")
+    assert settings.server_auth == "/srv/one/etc/econe/server_auth"
+    assert settings.templates_dir == "/srv/one/etc/templates/ec2query"
+    assert config.resolved(config.Settings(keys_file="/abs/keys"), "/x").keys_file == "/abs/keys"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("instance_types: {m1.small: m1.small.one.j2}", "m1.small needs a template file name"),
+        ("max_count: 0", "max_count must be positive"),
+        ("server_auth: [a]", "server_auth must be a string"),
+    ],
+)
+def test_the_new_settings_are_checked(text, message):
+    with pytest.raises(ConfigError, match=message):
+        config.parse(text)
