@@ -123,7 +123,7 @@ PATHS = ("ssl_cert", "ssl_key", "keys_file", "server_auth", "templates_dir", "ke
 
 def resolved(settings: Settings, base: str) -> Settings:
     """`settings` with its relative file names made relative to `base` (the etc directory)."""
-    changes = {
+    changes: dict[str, Any] = {
         key: os.path.join(base, value)
         for key in PATHS
         if isinstance(value := getattr(settings, key), str) and not os.path.isabs(value)
