@@ -21,7 +21,7 @@ from econe.context import Context
 from econe.errors import Ec2Error
 from econe.one import attribute, quote, text, xml
 from econe.query import QueryRequest, as_list, format_id, parse_id, required
-from econe.tags import tags_of
+from econe.tags import launch_tags, tags_of
 from oned.states import VmState
 
 _TOKENS = threading.Lock()  # one RunInstances with a ClientToken at a time
@@ -48,6 +48,7 @@ def run_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
         user_data=_user_data(p.get("UserData")),
         network=ctx.settings.public_network,
     )
+    base += launch_tags(p.get("TagSpecification"))
     extra = {"INSTANCE_TYPE": type_name, "IMAGE_ID": format_id(image, "ami")}
     extra |= {"KEY_NAME": key_name, "CLIENT_TOKEN": token}
     if token is None:

@@ -71,6 +71,19 @@ def _write(ctx: Context, kind: str, number: int, tags: dict[str, str]) -> None:
     ctx.call(method, number, f"{ATTRIBUTE} = {quote(urlencode(tags))}\n", 1)
 
 
+def launch_tags(specs: Any) -> str:
+    """RunInstances' `TagSpecification` (resource type `instance`) as the VM's EC2_TAGS line."""
+    tags: dict[str, str] = {}
+    for spec in specs if isinstance(specs, list) else []:
+        if not isinstance(spec, dict) or spec.get("ResourceType") != "instance":
+            raise Ec2Error("InvalidParameterValue", "only instances can be tagged at launch")
+        call = QueryRequest("RunInstances", "", {"Tag": spec.get("Tag")})
+        tags |= {k: v or "" for k, v in _tags(call, values=True)}
+    if len(tags) > MAX_TAGS:
+        raise Ec2Error("TagLimitExceeded", f"at most {MAX_TAGS} tags per resource")
+    return f"\n{ATTRIBUTE} = {quote(urlencode(tags))}\n" if tags else ""
+
+
 def create_tags(ctx: Context, call: QueryRequest) -> dict[str, Any]:
     resources, tags = _resources(call), _tags(call, values=True)
     current = [(k, n, tags_of(_read(ctx, k, n))) for k, n in resources]  # all exist first

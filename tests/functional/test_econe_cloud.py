@@ -1,7 +1,8 @@
-"""econe-server in front of a real oned (dummy drivers, one dummy host, mm_sched placing the
-VMs), driven by real boto3 and awscli: images registered and described, instances run
-(pending, then running), terminated, key pairs, tags, ClientToken idempotency, each user
-seeing only their own, and bad ids answered with EC2's 4xx codes."""
+"""econe-server over HTTPS (a self-signed certificate) in front of a real oned (dummy drivers,
+one dummy host, mm_sched placing the VMs), driven by real boto3 and awscli: images registered
+and described, instances run (pending, then running) and terminated, key pairs, tags (also at
+launch), ClientToken idempotency, each user seeing only their own, and bad ids answered with
+EC2's 4xx codes."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ import boto3
 import botocore.exceptions
 import pyone
 import pytest
+import urllib3
 from botocore.config import Config
 
 from tests.functional.oned_process import OnedProcess
-from tests.functional.test_econe_server import EconeProcess
+from tests.functional.test_econe_server import EconeProcess, self_signed
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +42,7 @@ class Cloud:
             region_name="one",
             aws_access_key_id=user,
             aws_secret_access_key=secret or USERS[user],
+            verify=False,  # the test's self-signed certificate
             config=Config(retries={"max_attempts": 1}),
         )
 
@@ -62,8 +65,12 @@ def dummy_cloud(tmp: Path, users: dict[str, str]) -> tuple[OnedProcess, subproce
 def cloud(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("econe")
     oned, sched = dummy_cloud(tmp, USERS)
+    key, cert = self_signed(tmp)
+    urllib3.disable_warnings()
     econe = EconeProcess(
         tmp / "one",
+        ssl_cert=str(cert),
+        ssl_key=str(key),
         one_xmlrpc=oned.endpoint,
         templates_dir=str(ROOT / "templates" / "ec2query"),
         terminated_expiration=3600,
@@ -218,7 +225,10 @@ def test_key_pairs_are_created_imported_listed_and_deleted(cloud):
 def test_tags_on_instances_and_images(cloud):
     ec2 = cloud.ec2()
     ami = registered(cloud)
-    vid = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    launch = [{"ResourceType": "instance", "Tags": [{"Key": "stage", "Value": "1"}]}]
+    run = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, TagSpecifications=launch)
+    vid = run["Instances"][0]["InstanceId"]
+    assert run["Instances"][0]["Tags"] == [{"Key": "stage", "Value": "1"}]
     ec2.create_tags(Resources=[vid, ami], Tags=[{"Key": "Name", "Value": "web & db"}])
     ec2.create_tags(Resources=[vid], Tags=[{"Key": "env", "Value": "prod"}])
     picked = ec2.describe_instances(Filters=[{"Name": "tag:Name", "Values": ["web*"]}])
@@ -227,17 +237,19 @@ def test_tags_on_instances_and_images(cloud):
     assert sorted((t["Key"], t["Value"]) for t in instances[0]["Tags"]) == [
         ("Name", "web & db"),
         ("env", "prod"),
+        ("stage", "1"),
     ]
     tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [vid, ami]}])["Tags"]
     assert sorted((t["ResourceType"], t["Key"]) for t in tags) == [
         ("image", "Name"),
         ("instance", "Name"),
         ("instance", "env"),
+        ("instance", "stage"),
     ]
     ec2.delete_tags(Resources=[vid], Tags=[{"Key": "env", "Value": "other"}])  # value differs
     ec2.delete_tags(Resources=[vid], Tags=[{"Key": "Name"}])
     left = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [vid]}])["Tags"]
-    assert [(t["Key"], t["Value"]) for t in left] == [("env", "prod")]
+    assert [(t["Key"], t["Value"]) for t in left] == [("env", "prod"), ("stage", "1")]
     ec2.terminate_instances(InstanceIds=[vid])
 
 
@@ -309,6 +321,7 @@ def aws_as(cloud: Cloud, user: str, *args: str) -> subprocess.CompletedProcess:
         "AWS_PAGER": "",
     }
     cmd = [str(Path(sys.executable).parent / "aws"), "--endpoint-url", cloud.econe.url]
+    cmd.append("--no-verify-ssl")
     return subprocess.run(
         [*cmd, *args, "--output", "json"], env=env, capture_output=True, text=True, timeout=60
     )

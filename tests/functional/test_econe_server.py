@@ -192,13 +192,19 @@ def test_awscli_describes_zones_and_exits_255_on_a_forged_signature(econe):
     assert "(AuthFailure)" in done.stderr
 
 
-def test_https_with_a_self_signed_certificate(tmp_path):
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """(key, certificate) for 127.0.0.1, made by openssl."""
+    key, cert = folder / "key.pem", folder / "cert.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
          "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )  # fmt: skip
+    return key, cert
+
+
+def test_https_with_a_self_signed_certificate(tmp_path):
+    key, cert = self_signed(tmp_path)
     econe = EconeProcess(tmp_path / "one", ssl_cert=str(cert), ssl_key=str(key)).start()
     try:
         urllib3.disable_warnings()
