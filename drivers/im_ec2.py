@@ -6,7 +6,9 @@ limits of the configuration: each allowed instance adds its type's CPU and memor
 and TOTALMEMORY (5 m1.small: 500 and 8912896 KB, as the seed shows). Every MONITOR asks EC2 for
 this cloud's instances (one DescribeInstances, all pages), so wrong credentials or an unreachable
 endpoint put the host in ERROR with EC2's reason; FREECPU and FREEMEMORY are the limits less what
-those instances take, and ``EC2_FREE_<TYPE>`` says how many more of each type may start.
+those instances take, ``EC2_FREE_<TYPE>`` says how many more of each type may start and
+``EC2_LIMIT_<TYPE>`` how many may run (the scheduler counts oned's own VMs against it, since
+EC2_FREE is only as fresh as the last MONITOR).
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ def used_types(instances: Iterable[Mapping[str, Any]]) -> Counter[str]:
     )
 
 
-def type_attribute(kind: str) -> str:
-    return "EC2_FREE_" + kind.upper().replace(".", "_").replace("-", "_")
+def type_attribute(kind: str, prefix: str = "EC2_FREE_") -> str:
+    """NOTE: scheduler/ec2.py reads these names (EC2_FREE_M1_SMALL, EC2_LIMIT_M1_SMALL)."""
+    return prefix + kind.upper().replace(".", "_").replace("-", "_")
 
 
 def host_info(name: str, limits: Mapping[str, Limit], used: Counter[str], region: str) -> str:
@@ -70,7 +73,9 @@ def host_info(name: str, limits: Mapping[str, Limit], used: Counter[str], region
         ("EC2_REGION", region),
         ("EC2_INSTANCES", sum(used.values())),
     ]
-    pairs += [(type_attribute(k), max(lim.count - used[k], 0)) for k, lim in sorted(limits.items())]
+    for kind, limit in sorted(limits.items()):
+        pairs.append((type_attribute(kind), max(limit.count - used[kind], 0)))
+        pairs.append((type_attribute(kind, "EC2_LIMIT_"), limit.count))
     return format_attributes(pairs)
 
 

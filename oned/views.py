@@ -239,6 +239,7 @@ _SHORT_SINGLE = ("NAME", "CPU", "VCPU", "MEMORY", "REQUIREMENTS", "RANK")
 _SHORT_VECTOR = {
     "NIC": ("NETWORK", "NETWORK_ID", "IP", "MAC", "BRIDGE"),
     "DISK": ("TYPE", "TARGET", "SIZE", "IMAGE", "IMAGE_ID"),
+    "EC2": ("CLOUD", "INSTANCETYPE"),  # where the scheduler may send a hybrid VM (issue 14)
 }
 
 

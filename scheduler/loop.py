@@ -18,10 +18,18 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 from oned.client import OneClientError
+from scheduler import ec2
 from scheduler.config import Settings
 from scheduler.dispatch import Dispatcher, Outcome
 from scheduler.placement import Plan, place
-from scheduler.pools import Client, fetch_hosts, fetch_pending_xml, parse_pending, pending_ids
+from scheduler.pools import (
+    Client,
+    fetch_active,
+    fetch_hosts,
+    fetch_pending_xml,
+    parse_pending,
+    pending_ids,
+)
 
 MAX_BACKOFF = 30.0
 SHOWN_IDS = 20  # ids listed in one log line
@@ -101,7 +109,10 @@ class Scheduler:
         started = self.clock()
         vms = parse_pending(xml, self.settings.max_vm)
         hosts = fetch_hosts(self.client)
-        plan = place(vms, hosts, self.settings.limits, self.wall())
+        active = None
+        if any(vm.ec2 for vm in vms) and any(ec2.is_ec2(h.attrs) for h in hosts):
+            active = ec2.active_instances(fetch_active(self.client))  # hybrid VMs only
+        plan = place(vms, hosts, self.settings.limits, self.wall(), active)
         outcomes = self.dispatcher.deploy(plan.placements)
         reasons = {**plan.reasons, **self._deploy_failures(plan, outcomes)}
         self.explain(reasons, ids)

@@ -28,6 +28,7 @@ from oned.expr import (
     parse_requirements,
 )
 from oned.states import HostState
+from scheduler import ec2
 from scheduler.pools import HostView, PendingVm
 
 MOST_REASONS = 3  # hosts named in one VM's reason
@@ -129,19 +130,22 @@ def max_host_reason(given: int, limits: Limits) -> str | None:
 class _Load:
     """A host as the round leaves it; ``version`` changes whenever the round gives it a VM."""
 
-    def __init__(self, host: HostView, limits: Limits):
+    def __init__(self, host: HostView, limits: Limits, active: Counter[str] | None = None):
         self.host = host
+        self.active = active  # EC2 instances oned has here by type (None: not counted)
         self.attrs = dict(host.attrs)
         self.cpu_room = min(free_cpu_of(host), host.max_cpu - host.cpu_usage)
         usable_mem = int(host.max_mem * (1 - limits.hypervisor_mem))
         self.mem_room = min(host.free_mem, usable_mem - host.mem_usage)
         self.running = host.running_vms
         self.given = 0
+        self.instances: Counter[str] = Counter()  # EC2 instances of each type given
         self.version = 0
         self._base = {name: number_of(host.attrs.get(name)) for name in _DYNAMIC}
 
-    def take(self, need: Demand) -> None:
+    def take(self, need: Demand, instance_type: str = "") -> None:
         """Give ``need`` to this host: its room, counters and dynamic attributes follow."""
+        self.instances[instance_type] += 1
         self.cpu_room -= need.cpu
         self.mem_room -= need.mem
         self.running += 1
@@ -175,8 +179,16 @@ class _Group:
     round. A heap entry made for an older version of its host is re-examined when reached.
     """
 
-    def __init__(self, requirement: Requirement, rank: Rank, need: Demand, limits: Limits):
+    def __init__(
+        self,
+        requirement: Requirement,
+        rank: Rank,
+        need: Demand,
+        limits: Limits,
+        sections: tuple[ec2.Section, ...] = (),
+    ):
         self.requirement, self.rank, self.need, self.limits = requirement, rank, need, limits
+        self.sections = sections
         self.heap: list[tuple[float, int, int, int]] = []
         self.unfit: dict[int, tuple[str, str]] = {}  # host id -> (name, why), REQUIREMENTS ok
         self.unmatched: set[int] = set()  # host ids that fail REQUIREMENTS
@@ -187,8 +199,10 @@ class _Group:
         if not self.requirement.evaluate(load.attrs):
             self.unmatched.add(hid)
             return
-        reason = max_host_reason(load.given, self.limits) or capacity_reason(
-            self.need, load.cpu_room, load.mem_room
+        reason = (
+            ec2.reason(load.host.name, load.attrs, load.instances, self.sections, load.active)
+            or max_host_reason(load.given, self.limits)
+            or capacity_reason(self.need, load.cpu_room, load.mem_room)
         )
         if reason:
             self.unfit[hid] = (load.host.name, reason)
@@ -236,12 +250,25 @@ def _listed(items: list[str]) -> str:
 
 # --- the round --------------------------------------------------------------------------------
 
+_Key = tuple[str, str, Demand, tuple[ec2.Section, ...]]  # VMs placed alike share a group
 
-def place(vms: Sequence[PendingVm], hosts: Sequence[HostView], limits: Limits, now: float) -> Plan:
-    """Place ``vms`` in order on ``hosts``: at most ``max_dispatch`` in all, ``max_host`` each."""
+
+def place(
+    vms: Sequence[PendingVm],
+    hosts: Sequence[HostView],
+    limits: Limits,
+    now: float,
+    ec2_active: Mapping[int, Counter[str]] | None = None,
+) -> Plan:
+    """Place ``vms`` in order on ``hosts``: at most ``max_dispatch`` in all, ``max_host`` each.
+    ``ec2_active``: the EC2 instances oned has on each host by type (scheduler/ec2.py)."""
     skipped = {h.id: f"{h.name}: {r}" for h in hosts if (r := host_state_reason(h, now, limits))}
-    loads = {h.id: _Load(h, limits) for h in hosts if h.id not in skipped}
-    groups: dict[tuple[str, str, Demand], _Group | str] = {}
+    loads = {
+        h.id: _Load(h, limits, None if ec2_active is None else Counter(ec2_active.get(h.id, ())))
+        for h in hosts
+        if h.id not in skipped
+    }
+    groups: dict[_Key, _Group | str] = {}
     placements: list[Placement] = []
     reasons: dict[int, str] = {}
     for index, vm in enumerate(vms):
@@ -252,19 +279,19 @@ def place(vms: Sequence[PendingVm], hosts: Sequence[HostView], limits: Limits, n
         if isinstance(group, str) or load is None:
             reasons[vm.id] = group if isinstance(group, str) else group.failed(skipped)
             continue
-        load.take(group.need)
+        load.take(group.need, ec2.instance_type(group.sections, load.host.name))
         placements.append(Placement(vm.id, load.host.id, load.host.name))
     return Plan(tuple(placements), reasons, skipped, ())
 
 
 def _group_for(
     vm: PendingVm,
-    groups: dict[tuple[str, str, Demand], _Group | str],
+    groups: dict[_Key, _Group | str],
     loads: Mapping[int, _Load],
     limits: Limits,
 ) -> _Group | str:
     """The VM's group, built on first use; a string when its REQUIREMENTS or RANK is broken."""
-    key = (vm.requirements, vm.rank, demand_of(vm))
+    key = (vm.requirements, vm.rank, demand_of(vm), vm.ec2)
     if key not in groups:
         try:
             requirement = parse_requirements(vm.requirements)
@@ -276,7 +303,7 @@ def _group_for(
         except ExpressionError as e:
             groups[key] = f"RANK: {e}"
             return groups[key]
-        group = _Group(requirement, rank, key[2], limits)
+        group = _Group(requirement, rank, key[2], limits, vm.ec2)
         for load in loads.values():
             group.consider(load)
         groups[key] = group

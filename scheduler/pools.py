@@ -15,9 +15,11 @@ from typing import Any, Protocol
 
 from oned.client import OneClientError
 from oned.expr import number_of
+from scheduler.ec2 import Section
 
 ALL_USERS = -2
 PENDING = 1
+ACTIVE = 3
 
 _SHARE_FIELDS = (
     "MAX_CPU",
@@ -76,6 +78,7 @@ class PendingVm:
     memory: int = 0
     requirements: str = ""
     rank: str = ""
+    ec2: tuple[Section, ...] = ()  # its EC2 = [ CLOUD, INSTANCETYPE, ... ] sections
 
 
 def _text(element: ET.Element, path: str) -> str:
@@ -115,7 +118,8 @@ def host_from_xml(host: ET.Element) -> HostView:
 def vm_from_xml(vm: ET.Element) -> PendingVm:
     """A ``<VM>`` element of the pool (summary or full) as a PendingVm."""
     fields = _leaves(vm)
-    template = _leaves(vm.find("TEMPLATE"))
+    tmpl = vm.find("TEMPLATE")
+    template = _leaves(tmpl)
     return PendingVm(
         id=int(number_of(fields.get("ID"))),
         uid=int(number_of(fields.get("UID"))),
@@ -124,6 +128,16 @@ def vm_from_xml(vm: ET.Element) -> PendingVm:
         memory=int(number_of(template.get("MEMORY"))),
         requirements=template.get("REQUIREMENTS", ""),
         rank=template.get("RANK", ""),
+        ec2=_sections(tmpl),
+    )
+
+
+def _sections(template: ET.Element | None) -> tuple[Section, ...]:
+    if template is None:
+        return ()
+    return tuple(
+        Section(_text(ec2, "CLOUD").strip(), _text(ec2, "INSTANCETYPE").strip())
+        for ec2 in template.findall("EC2")
     )
 
 
@@ -159,6 +173,11 @@ def fetch_hosts(client: Client) -> list[HostView]:
     return parse_hosts(client.call("one.hostpool.info"))
 
 
+def fetch_active(client: Client) -> ET.Element:
+    """``one.vmpool.info(-2, -1, -1, 3)``: every user's ACTIVE VMs (what EC2 hosts run)."""
+    return _root(str(client.call("one.vmpool.info", ALL_USERS, -1, -1, ACTIVE)), "VM_POOL")
+
+
 def fetch_pending_xml(client: Client) -> str:
     """``one.vmpool.info(-2, -1, -1, 1)``: every user's PENDING VMs, as XML."""
     return str(client.call("one.vmpool.info", ALL_USERS, -1, -1, PENDING))
@@ -168,6 +187,7 @@ __all__ = [
     "Client",
     "HostView",
     "PendingVm",
+    "fetch_active",
     "fetch_hosts",
     "fetch_pending_xml",
     "host_from_xml",

@@ -231,3 +231,25 @@ def test_the_instance_limit_is_never_exceeded(cloud, region):
     assert "limit of 5 m1.small" in oned.run_cli("onevm", "show", str(failed)).stdout
     live = [i for v in vids for i in instances_of(region, v, oned.cloud_id)]
     assert len(live) == 5
+
+
+def test_the_scheduler_sends_no_more_instances_than_the_limit_and_says_why(cloud, region):
+    """SMALL_INSTANCES=5 and seven VMs of CPU 0.1 forced onto ec2 by REQUIREMENTS: TOTALCPU
+    would take 50 of them; mm_sched places five, the other two stay pending with the reason,
+    and a VM without an EC2 section is never sent to the region."""
+    oned, one = cloud
+    one.host.allocate("ec2", "im_ec2", "vmm_ec2", "tm_dummy")
+    wait_for(lambda: one.host.info(0).STATE == 2, timeout=30)
+    forced = 'REQUIREMENTS = "HOSTNAME = \\"ec2\\""\n'
+    section = f'EC2 = [ AMI = "{KNOWN_AMI}", INSTANCETYPE = "m1.small" ]\n'
+    vids = [one.vm.allocate(f"CPU = 0.1\nMEMORY = 64\n{section}{forced}") for _ in range(7)]
+    local = one.vm.allocate(f"CPU = 0.1\nMEMORY = 64\n{forced}")
+    wait_for(lambda: sum(one.vm.info(v).STATE == 3 for v in vids) == 5, timeout=90)
+    waiting = [v for v in vids if one.vm.info(v).STATE == 1]
+    assert len(waiting) == 2
+    sched = lambda vid: one.vm.info(vid).USER_TEMPLATE.get("SCHED_MESSAGE") or ""  # noqa: E731
+    wait_for(lambda: "no m1.small instance left" in sched(waiting[0]), 30)
+    assert one.vm.info(local).STATE == 1
+    assert "no EC2 section for this host" in sched(local)
+    live = [i for v in vids for i in instances_of(region, v, oned.cloud_id)]
+    assert len(live) == 5

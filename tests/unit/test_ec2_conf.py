@@ -27,6 +27,7 @@ def test_the_seeds_limits_give_tcpu_500_and_tmem_8912896():
         "FREEMEMORY=8912896 FREECPU=500 "
     )
     assert "EC2_FREE_M1_SMALL=5" in info and "EC2_FREE_M1_LARGE=0" in info
+    assert "EC2_LIMIT_M1_SMALL=5" in info
 
 
 def test_running_instances_take_their_types_share_of_the_free_capacity():
