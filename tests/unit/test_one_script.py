@@ -150,6 +150,7 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install
         fake.chmod(0o755)
     auth = tmp_path / "one_auth"
     auth.write_text("oneadmin:secret\n")
+    auth.chmod(0o600)  # as an operator keeps it; the test process's umask must not decide
     env = dict(os.environ)
     env.update(
         ONE_LOCATION=str(root),
