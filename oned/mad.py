@@ -316,7 +316,7 @@ class DriverChannel:
             self._kill()
             return
         self._ready = True
-        self._log.info(f"{self.name}: driver started")
+        self._log.info(f"Driver {self.name} loaded.")  # NOTE: 1.4's words (the seed's log)
         if self._init is not None and not self._init.called:
             self._init.callback(True)
         self._reissue()

@@ -112,6 +112,9 @@ def test_the_seed_part_iv_runs_against_the_local_ec2_region(cloud, region, tmp_p
     """onehost create ec2 ... shows the limits; ttylinux runs in EC2 with its IP in onevm show;
     shutdown terminates the instance; a disabled ec2 host leaves new VMs local."""
     oned, one = cloud
+    seed_log = ("Loading driver: vmm_ec2 (XML)", "Driver vmm_ec2 loaded.", "Driver im_ec2 loaded.")
+    for line in seed_log:  # `one start`'s log, as the seed's
+        wait_for(lambda line=line: line in oned.log, 10)
     assert oned.run_cli("onehost", "create", "ec2", "im_ec2", "vmm_ec2", "tm_dummy").returncode == 0
     assert (
         oned.run_cli("onehost", "create", "host01", "im_dummy", "vmm_dummy", "tm_dummy").returncode
