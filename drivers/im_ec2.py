@@ -8,11 +8,14 @@ this cloud's instances (one DescribeInstances, all pages), so wrong credentials 
 endpoint put the host in ERROR with EC2's reason; FREECPU and FREEMEMORY are the limits less what
 those instances take, ``EC2_FREE_<TYPE>`` says how many more of each type may start and
 ``EC2_LIMIT_<TYPE>`` how many may run (the scheduler counts oned's own VMs against it, since
-EC2_FREE is only as fresh as the last MONITOR).
+EC2_FREE is only as fresh as the last MONITOR). Each live instance is listed as ``VM = [ ID =
+<one:vmid tag>, DEPLOY_ID = <instance id> ]``, so that oned cancels those of VMs it has
+finished (oned/orphans.py).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,10 +31,13 @@ from drivers.ec2_common import (
     is_api_error,
 )
 from drivers.ec2_conf import ConfError, Limit, Settings, load_settings, parse_ec2_args, var_dir
+from drivers.ec2_inventory import tag
 from drivers.ec2_section import GONE
 from drivers.protocol import Action, DriverFailure, Logger, Request, format_attributes, serve
 
 CPUSPEED = 1000
+_VID = re.compile(r"\d{1,9}")
+_INSTANCE_ID = re.compile(r"i-[0-9a-f]{1,32}")
 
 
 class Context(NamedTuple):
@@ -89,9 +95,21 @@ def monitor(ctx: Context, request: Request, log: Logger) -> str:
         if not is_api_error(err):
             raise
         raise DriverFailure(f"EC2 region {ctx.settings.region}: {describe_error(err)}") from None
-    return host_info(
+    info = host_info(
         request.args[0], ctx.settings.limits, used_types(instances), ctx.settings.region
     )
+    return " ".join([info, *instance_list(instances)])
+
+
+def instance_list(instances: Iterable[dict[str, Any]]) -> list[str]:
+    """``VM = [ ID, DEPLOY_ID ]`` of each live instance whose one:vmid tag is a VM id."""
+    listed = []
+    for instance in instances:
+        vid, iid = tag(instance, "one:vmid") or "", str(instance.get("InstanceId", ""))
+        live = instance.get("State", {}).get("Name") not in GONE
+        if live and _VID.fullmatch(vid) and _INSTANCE_ID.fullmatch(iid):
+            listed.append(f'VM=[ID="{vid}",DEPLOY_ID="{iid}"]')
+    return listed
 
 
 def actions(ctx: Context) -> dict[str, Action]:

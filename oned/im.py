@@ -25,6 +25,7 @@ from oned.drivers import Drivers
 from oned.errors import TemplateSyntaxError
 from oned.hm import HookRunner
 from oned.mad import DriverCancelled, Reply
+from oned.orphans import OrphanReaper, listed_instances
 from oned.records import Host, HostShare
 from oned.states import HostState
 from oned.template import Template, parse
@@ -105,6 +106,7 @@ class HostMonitor:
         self._tried: dict[int, int] = {}  # host id -> when it was last probed (for ERROR hosts)
         self._loop = task.LoopingCall(self.tick)
         self._loop.clock = reactor
+        self._orphans = OrphanReaper(cloud, drivers.vmm, log)
 
     def start(self, period: float = 1.0) -> None:
         self._loop.start(period, now=True).addErrback(self._crashed)
@@ -180,7 +182,10 @@ class HostMonitor:
             self._failed(host, f"Error parsing host information: {_garbage(reply.info, exc)}")
             return
         self._copied.add((hid, driver))
+        listed = listed_instances(template)
         self._monitored(host, template)
+        if listed:
+            self._orphans.check(host, listed)
 
     def _monitored(self, host: Host, template: Template) -> None:
         host.template.remove("ERROR")

@@ -62,7 +62,9 @@ def write_confs(etc: Path, region: MotoRegion, limits: str = "SMALL_INSTANCES=5\
     account += "CONNECT_TIMEOUT=1\nREAD_TIMEOUT=10\nMAX_ATTEMPTS=2\n"
     (etc / "im_ec2").mkdir(parents=True, exist_ok=True)
     (etc / "vmm_ec2").mkdir(parents=True, exist_ok=True)
-    (etc / "im_ec2" / "im_ec2.conf").write_text(limits + "LARGE_INSTANCES=\n" + account)
+    (etc / "im_ec2" / "im_ec2.conf").write_text(
+        f"{limits}LARGE_INSTANCES=\nCLOUD_ID={cloud}\n{account}"
+    )
     (etc / "im_ec2" / "none.conf").write_text(limits + f"ENDPOINT={region.endpoint}\n")
     (etc / "vmm_ec2" / "vmm_ec2.conf").write_text(
         f"KEYPAIR=\nINSTANCETYPE=m1.small\nCLOUD_ID={cloud}\nWAIT_TIMEOUT=30\n{account}"
@@ -256,3 +258,36 @@ def test_the_scheduler_sends_no_more_instances_than_the_limit_and_says_why(cloud
     assert "no EC2 section for this host" in sched(local)
     live = [i for v in vids for i in instances_of(region, v, oned.cloud_id)]
     assert len(live) == 5
+
+
+def test_an_instance_left_running_for_a_finished_vm_is_terminated_by_tag(cloud, region):
+    """An instance of this cloud tagged with a VM that oned finished (a crash between EC2
+    starting it and oned recording it) is cancelled at the next monitoring; one tagged with a
+    VM oned still has is left alone, and the listing is no host attribute."""
+    oned, one = cloud
+    one.host.allocate("ec2", "im_ec2", "vmm_ec2", "tm_dummy")
+    gone = one.vm.allocate("CPU = 0.1\nMEMORY = 64", True)
+    one.vm.action("finalize", gone)  # DONE, as a VM whose deploy oned never recorded
+    held = one.vm.allocate("CPU = 0.1\nMEMORY = 64", True)  # HOLD: oned still has it
+    ec2 = region.client(**region.keys)
+
+    def started(vid: int) -> str:
+        tags = [{"Key": "one:cloud", "Value": oned.cloud_id}]
+        tags.append({"Key": "one:vmid", "Value": str(vid)})
+        reply = ec2.run_instances(
+            ImageId=KNOWN_AMI, MinCount=1, MaxCount=1, InstanceType="m1.small",
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        )  # fmt: skip
+        return reply["Instances"][0]["InstanceId"]
+
+    orphan, kept = started(gone), started(held)
+
+    def state(iid: str) -> str:
+        answer = ec2.describe_instances(InstanceIds=[iid])
+        return answer["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+    wait_for(lambda: state(orphan) in ("shutting-down", "terminated"), timeout=60)
+    wait_for(lambda: f"{orphan} of finished VM {gone} cancelled" in oned.log, timeout=30)
+    assert state(kept) == "running"
+    assert f"{kept}" not in oned.log
+    assert "DEPLOY_ID" not in oned.run_cli("onehost", "show", "ec2").stdout
