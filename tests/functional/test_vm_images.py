@@ -188,3 +188,17 @@ def test_the_vms_an_image_has_are_known_again_after_kill_9(cloud):
     assert cloud.image_state(saved)[0] == LOCKED
     cloud.end(vid, "finalize")
     assert cloud.image_state(iid) == (READY, 0)
+
+
+@pytest.mark.parametrize("cloud", ["tm_dummy"], indirect=True)
+def test_with_tm_dummy_a_vm_uses_an_image_and_gives_it_back_without_copies(cloud):
+    """tm_dummy moves nothing (testing, EC2 hosts): the image is still resolved, counted while
+    the VM lives and given back when it ends; no disk appears in the VM's folder."""
+    iid = cloud.image("ttylinux")
+    vid = cloud.admin.vm.allocate(f'NAME = d\nMEMORY = 64\nDISK = [ IMAGE_ID = "{iid}" ]')
+    assert cloud.admin.vm.info(vid).TEMPLATE["DISK"]["IMAGE"] == "ttylinux"
+    cloud.run(vid)
+    assert cloud.image_state(iid) == (USED, 1)
+    assert not cloud.disk(vid).exists()
+    cloud.end(vid)
+    assert cloud.image_state(iid) == (READY, 0)
