@@ -21,6 +21,7 @@ class Services:
     oned: Any = None
     keypairs: Any = None
     types: Any = None
+    tokens: Any = None  # econe.tokens.TokenIndex
     server_session: str | None = None  # econe's own account, for the EC2 key exchange
 
 
@@ -39,6 +40,17 @@ class Context:
         if self.creds is None or self.services.oned is None:
             raise Ec2Error("Unavailable", "this server is not connected to oned")
         return self.services.oned.call(self.creds.session, method, *params, **codes)
+
+    def listing(self, method: str, *params: Any) -> Any:
+        """A pool listing (read-only) as an element, parsed fast (`econe.one.Oned.listing`)."""
+        if self.creds is None or self.services.oned is None:
+            raise Ec2Error("Unavailable", "this server is not connected to oned")
+        oned = self.services.oned
+        if not hasattr(oned, "listing"):  # a stand-in without the fast path
+            from econe.one import xml
+
+            return xml(oned.call(self.creds.session, method, *params))
+        return oned.listing(self.creds.session, method, *params)
 
     def uid(self) -> int:
         """The caller's user id (asked from oned when the key's source did not say)."""

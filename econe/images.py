@@ -15,7 +15,7 @@ from typing import Any
 from econe import filters, responses, states
 from econe.context import Context
 from econe.errors import Ec2Error
-from econe.one import quote, text, xml
+from econe.one import quote, text
 from econe.query import QueryRequest, as_list, format_id, parse_id, required
 from econe.tags import tags_of
 
@@ -68,7 +68,7 @@ READERS: dict[str, filters.Reader] = {
 
 
 def describe_images(ctx: Context, call: QueryRequest) -> dict[str, Any]:
-    root = xml(ctx.call("one.imagepool.info", -1, -1, -1))
+    root = ctx.listing("one.imagepool.info", -1, -1, -1)
     rows = [_row(img) for img in root if text(img, "TYPE", OS) == OS]
     ids = as_list(call.params, "ImageId")
     if ids:
@@ -99,7 +99,7 @@ def register_image(ctx: Context, call: QueryRequest) -> dict[str, Any]:
             "InvalidParameterValue", "ImageLocation must be an absolute path or an http(s) URL"
         )
     name = str(call.params.get("Name") or location.rstrip("/").rsplit("/", 1)[-1])
-    mine = xml(ctx.call("one.imagepool.info", -3, -1, -1))
+    mine = ctx.listing("one.imagepool.info", -3, -1, -1)
     if any(text(img, "NAME") == name for img in mine):
         raise Ec2Error("InvalidAMIName.Duplicate", f"AMI name {name[:128]!r} is already in use")
     lines = [f"NAME = {quote(name)}", f"PATH = {quote(location)}", "TYPE = OS"]

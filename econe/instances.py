@@ -11,7 +11,6 @@ them (filter -3); DONE ones stay listed `terminated_expiration` seconds after th
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -19,12 +18,11 @@ from typing import Any
 from econe import filters, responses, states
 from econe.context import Context
 from econe.errors import Ec2Error
-from econe.one import attribute, quote, text, xml
+from econe.one import quote, text
 from econe.query import QueryRequest, as_list, format_id, parse_id, required
 from econe.tags import launch_tags, tags_of
 from oned.states import VmState
 
-_TOKENS = threading.Lock()  # one RunInstances with a ClientToken at a time
 NOT_FOUND = "InvalidInstanceID.NotFound"
 
 
@@ -51,11 +49,16 @@ def run_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
     base += launch_tags(p.get("TagSpecification"))
     extra = {"INSTANCE_TYPE": type_name, "IMAGE_ID": format_id(image, "ami")}
     extra |= {"KEY_NAME": key_name, "CLIENT_TOKEN": token}
-    if token is None:
+    index = ctx.services.tokens
+    if token is None or index is None:
         vids = _allocate(ctx, base, extra, low, high)
     else:
-        with _TOKENS:
-            vids = _same_token(ctx, token) or _allocate(ctx, base, extra, low, high)
+        user = ctx.creds.name if ctx.creds else ctx.user
+        with index.lock(user):
+            vids = index.find(user, token, lambda: _tokens(ctx))
+            if not vids:
+                vids = _allocate(ctx, base, extra, low, high)
+                index.add(user, token, vids)
     return _reservation(ctx, [_row(ctx, vm) for vm in _vms(ctx, vids)])
 
 
@@ -105,30 +108,36 @@ def _quietly(ctx: Context, action: str, vid: int) -> None:
         ctx.call("one.vm.action", action, vid)
 
 
-def _same_token(ctx: Context, token: str) -> list[int]:
-    """The caller's VMs a RunInstances with this ClientToken already made."""
-    root = xml(ctx.call("one.vmpool.infoextended", -3, -1, -1, -2))
-    return [int(text(vm, "ID")) for vm in root if attribute(vm, "ECONE/CLIENT_TOKEN") == token]
+def _tokens(ctx: Context) -> dict[str, list[int]]:
+    """The ClientTokens of the caller's VMs (DONE ones too) and the VMs of each."""
+    found: dict[str, list[int]] = {}
+    for vm in ctx.listing("one.vmpool.infoextended", -3, -1, -1, -2):
+        token = text(vm, "TEMPLATE/ECONE/CLIENT_TOKEN")
+        if token:
+            found.setdefault(token, []).append(int(text(vm, "ID")))
+    return found
 
 
 def _vms(ctx: Context, vids: list[int]) -> list[ET.Element]:
     if not vids:
         return []
-    root = xml(ctx.call("one.vmpool.infoextended", -3, min(vids), max(vids), -2))
+    root = ctx.listing("one.vmpool.infoextended", -3, min(vids), max(vids), -2)
     wanted = set(vids)
     return [vm for vm in root if int(text(vm, "ID")) in wanted]
 
 
 def _row(ctx: Context, vm: ET.Element) -> dict[str, Any]:
-    """What Describe filters and answers of one VM."""
+    """What Describe filters and answers of one VM (ECONE read once: listings are long)."""
     vid = int(text(vm, "ID"))
     state, lcm = int(text(vm, "STATE", "0")), int(text(vm, "LCM_STATE", "0"))
     name, code = states.instance_state(state, lcm)
-    image = attribute(vm, "ECONE/IMAGE_ID")
+    vector = vm.find("TEMPLATE/ECONE")
+    econe = {e.tag: e.text or "" for e in vector} if vector is not None else {}
+    image = econe.get("IMAGE_ID")
     if image is None:
-        disk = attribute(vm, "DISK/IMAGE_ID")
-        image = format_id(int(disk), "ami") if disk and disk.isdigit() else ""
-    ip = attribute(vm, "NIC/IP") or ""
+        disk = text(vm, "TEMPLATE/DISK/IMAGE_ID")
+        image = format_id(int(disk), "ami") if disk.isdigit() else ""
+    ip = text(vm, "TEMPLATE/NIC/IP")
     return {
         "id": format_id(vid, "i"),
         "vid": vid,
@@ -136,11 +145,11 @@ def _row(ctx: Context, vm: ET.Element) -> dict[str, Any]:
         "state": name,
         "code": str(code),
         "image": image,
-        "type": attribute(vm, "ECONE/INSTANCE_TYPE") or "",
-        "key": attribute(vm, "ECONE/KEY_NAME"),
-        "token": attribute(vm, "ECONE/CLIENT_TOKEN"),
-        "reservation": attribute(vm, "ECONE/RESERVATION") or f"r-{vid:08x}",
-        "index": attribute(vm, "ECONE/LAUNCH_INDEX") or "0",
+        "type": econe.get("INSTANCE_TYPE", ""),
+        "key": econe.get("KEY_NAME"),
+        "token": econe.get("CLIENT_TOKEN"),
+        "reservation": econe.get("RESERVATION") or f"r-{vid:08x}",
+        "index": econe.get("LAUNCH_INDEX", "0"),
         "ip": ip,
         "stime": int(text(vm, "STIME", "0")),
         "etime": int(text(vm, "ETIME", "0")),
@@ -192,7 +201,7 @@ READERS: dict[str, filters.Reader] = {
 
 def listed(ctx: Context, ids: list[str]) -> list[dict[str, Any]]:
     """The caller's instances (`ids` only, when given: any unknown is NotFound)."""
-    root = xml(ctx.call("one.vmpool.infoextended", -3, -1, -1, -2))
+    root = ctx.listing("one.vmpool.infoextended", -3, -1, -1, -2)
     horizon = time.time() - ctx.settings.terminated_expiration
     rows = [_row(ctx, vm) for vm in root]
     rows = [r for r in rows if not r["done"] or r["etime"] >= horizon]

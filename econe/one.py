@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import xml.etree.ElementTree as ET
+import xmlrpc.client
 from typing import Any
 
 from econe.errors import Ec2Error
@@ -47,6 +48,21 @@ class Oned:
             log.error("%s: %s", method, exc.message)
             raise Ec2Error("Unavailable", "the service is unavailable, try again") from None
 
+    def listing(self, session: str, method: str, *params: Any) -> ET.Element:
+        """A read-only method's XML answer as an element, the reply parsed by ElementTree (C):
+        xmlrpc.client's unmarshaller, pure Python, takes 3x as long on a 1000-VM listing."""
+        client = self._client(session)
+        body = xmlrpc.client.dumps((session, *params), methodname=method, allow_none=True)
+        try:
+            reply = client._post(body.encode("utf-8"))  # the client's transport
+        except OneClientError as exc:
+            log.error("%s: %s", method, exc.message)
+            raise Ec2Error("Unavailable", "the service is unavailable, try again") from None
+        document = _successful_string(reply)
+        if document is None:  # a refusal, or an answer of another shape: the slow way
+            return xml(self.call(session, method, *params))
+        return ET.fromstring(document)
+
     def _client(self, session: str) -> OneClient:
         clients = getattr(self._local, "clients", None)
         if clients is None or len(clients) > _MAX_CLIENTS:
@@ -57,6 +73,19 @@ class Oned:
         if client is None:
             client = clients[session] = OneClient(self.endpoint, session, self.timeout)
         return client
+
+
+def _successful_string(reply: bytes) -> str | None:
+    """The string of a `[true, string, …]` XML-RPC reply; None for anything else. Cut out and
+    unescaped with string operations when it holds only `&lt;`/`&gt;`/`&amp;` (what oned
+    writes), which is 10x as fast as parsing the envelope."""
+    start, end = reply.find(b"<string>"), reply.find(b"</string>")
+    if not 0 <= start < end or b"<boolean>1</boolean>" not in reply[:start]:
+        return None
+    raw = reply[start + 8 : end].decode("utf-8", "replace")
+    if "&#" in raw or "&quot;" in raw or "&apos;" in raw:
+        return ET.fromstring(f"<s>{raw}</s>").text or ""
+    return raw.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _refusal(exc: OneCallError, not_found: str, wrong_state: str) -> Ec2Error:

@@ -38,11 +38,15 @@ def namespace(version: str = DEFAULT_VERSION) -> str:
 def render(
     action: str, body: dict[str, Any], request_id: str, version: str = DEFAULT_VERSION
 ) -> bytes:
-    """The XML document answering `action` with `body`."""
-    root = ET.Element(f"{action}Response", xmlns=namespace(version))
-    ET.SubElement(root, "requestId").text = request_id
-    _fill(root, body)
-    return _document(root)
+    """The XML document answering `action` with `body`.
+
+    Written as text, not built as an ElementTree: its pure-Python serializer took half of a
+    1000-instance DescribeInstances. Element names are the model's (never a client's)."""
+    out = [_DECLARATION, f'<{action}Response xmlns="{namespace(version)}">']
+    out.append(f"<requestId>{_escape(request_id)}</requestId>")
+    _fill(out, body)
+    out.append(f"</{action}Response>")
+    return "".join(out).encode("utf-8")
 
 
 def render_error(error: Ec2Error, request_id: str) -> tuple[int, bytes]:
@@ -52,31 +56,40 @@ def render_error(error: Ec2Error, request_id: str) -> tuple[int, bytes]:
     ET.SubElement(item, "Code").text = error.code
     ET.SubElement(item, "Message").text = _clean(error.message)
     ET.SubElement(root, "RequestID").text = request_id
-    return error.status, _document(root)
+    return error.status, ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def _document(root: ET.Element) -> bytes:
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
 
 
-def _fill(parent: ET.Element, body: dict[str, Any]) -> None:
+def _fill(out: list[str], body: dict[str, Any]) -> None:
     for name, value in body.items():
         if value is not None:
-            _value(ET.SubElement(parent, name), value)
+            _value(out, name, value)
 
 
-def _value(element: ET.Element, value: Any) -> None:
+def _value(out: list[str], name: str, value: Any) -> None:
     if isinstance(value, dict):
-        _fill(element, value)
+        out.append(f"<{name}>")
+        _fill(out, value)
+        out.append(f"</{name}>")
     elif isinstance(value, list | tuple):
+        out.append(f"<{name}>")
         for item in value:
-            _value(ET.SubElement(element, "item"), item)
+            _value(out, "item", item)
+        out.append(f"</{name}>")
     elif isinstance(value, bool):
-        element.text = "true" if value else "false"
+        out.append(f"<{name}>{'true' if value else 'false'}</{name}>")
     elif isinstance(value, datetime):
-        element.text = timestamp(value)
+        out.append(f"<{name}>{timestamp(value)}</{name}>")
     else:
-        element.text = _clean(str(value))
+        out.append(f"<{name}>{_escape(_clean(str(value)))}</{name}>")
+
+
+def _escape(text: str) -> str:
+    if "&" in text or "<" in text or ">" in text:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text
 
 
 def _clean(text: str) -> str:

@@ -34,6 +34,7 @@ from econe.query import QueryRequest
 from econe.query import parse as parse_query
 from econe.request import HttpRequest, Policy
 from econe.responses import CONTENT_TYPE, new_request_id, render, render_error
+from econe.tokens import TokenIndex
 from oned.errors import ConfigError
 from oned.locations import locations
 
@@ -267,6 +268,7 @@ def services_of(settings: Settings, etc: str, var: str, session: str | None) -> 
     keypairs = settings.keypairs_file or os.path.join(var, "econe-keypairs.json")
     return Services(
         server_session=session,
+        tokens=TokenIndex(),
         oned=Oned(settings.one_xmlrpc),
         keypairs=KeyPairStore(keypairs),
         types=InstanceTypes(types_dir, settings.instance_types),

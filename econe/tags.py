@@ -121,7 +121,7 @@ def describe_tags(ctx: Context, call: QueryRequest) -> dict[str, Any]:
         ("one.vmpool.infoextended", (-3, -1, -1, -1), "i", "instance"),
         ("one.imagepool.info", (-3, -1, -1), "ami", "image"),
     ):
-        for element in xml(ctx.call(method, *params)):
+        for element in ctx.listing(method, *params):
             rid = format_id(int(text(element, "ID")), kind)
             for key, value in sorted(tags_of(element).items()):
                 rows.append({"resourceId": rid, "resourceType": name, "key": key, "value": value})

@@ -134,3 +134,38 @@ def test_tags_hold_any_characters():
     value = template.parse(written["text"]).get("EC2_TAGS")
     element = ET.fromstring(vm(4, 3, tags_text=value.replace("&", "&amp;")))
     assert tags.tags_of(element) == wanted
+
+
+def test_a_users_tokens_are_read_from_oned_once_then_kept():
+    from econe.tokens import TokenIndex
+
+    scans = []
+    index = TokenIndex(limit=2)
+
+    def scan():
+        scans.append(1)
+        return {"old": [4]}
+
+    with index.lock("alice"):
+        assert index.find("alice", "old", scan) == [4]
+        assert index.find("alice", "new", scan) == []
+        index.add("alice", "new", [5, 6])
+        assert index.find("alice", "new", scan) == [5, 6]
+    assert len(scans) == 1
+    index.add("alice", "third", [7])  # past the limit: learnt again from oned
+    assert index.find("alice", "new", scan) == [] and len(scans) == 2
+    assert index.lock("alice") is index.lock("alice") is not index.lock("bob")
+
+
+def test_listings_are_cut_from_the_reply_and_unescaped():
+    import xmlrpc.client
+
+    from econe.one import _successful_string
+
+    doc = '<VM_POOL><VM><NAME><![CDATA[a & b <c> "d"]]></NAME></VM></VM_POOL>'
+    reply = xmlrpc.client.dumps(([True, doc, 0],), methodresponse=True).encode()
+    assert _successful_string(reply) == doc
+    odd = reply.replace(b"&amp;", b"&#38;")
+    assert _successful_string(odd) == doc
+    refused = xmlrpc.client.dumps(([False, "<no>", 0x400],), methodresponse=True).encode()
+    assert _successful_string(refused) is None
