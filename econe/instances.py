@@ -256,7 +256,9 @@ def terminate_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
 
 
 def reboot_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
-    _change(ctx, call, lambda row: ("reboot", row["state"]))
+    """oned's `restart`: it boots again a VM its host lost (UNKNOWN) or that is stuck in BOOT.
+    oned has no reboot of a running guest (OpenNebula 1.4's actions): IncorrectInstanceState."""
+    _change(ctx, call, lambda row: ("restart", row["state"]))
     return {"return": True}
 
 

@@ -325,3 +325,29 @@ def aws_as(cloud: Cloud, user: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*cmd, *args, "--output", "json"], env=env, capture_output=True, text=True, timeout=60
     )
+
+
+def test_stop_start_and_reboot_and_a_refused_state(cloud):
+    ec2 = cloud.ec2("bob")
+    ami = registered(cloud, "bob")
+    vid = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    wait_for(lambda: states(ec2, [vid]) == ["running"], timeout=60)
+    # oned restarts only VMs their host lost (UNKNOWN); a running one cannot be rebooted
+    assert error_of(lambda: ec2.reboot_instances(InstanceIds=[vid])) == (
+        "IncorrectInstanceState",
+        400,
+    )
+    stopping = ec2.stop_instances(InstanceIds=[vid])["StoppingInstances"][0]
+    assert (stopping["PreviousState"]["Name"], stopping["CurrentState"]["Name"]) == (
+        "running",
+        "stopping",
+    )
+    wait_for(lambda: states(ec2, [vid]) == ["stopped"], timeout=60)
+    assert error_of(lambda: ec2.stop_instances(InstanceIds=[vid])) == (
+        "IncorrectInstanceState",
+        400,
+    )
+    starting = ec2.start_instances(InstanceIds=[vid])["StartingInstances"][0]
+    assert starting["CurrentState"]["Name"] == "pending"
+    wait_for(lambda: states(ec2, [vid]) == ["running"], timeout=60)
+    ec2.terminate_instances(InstanceIds=[vid])
