@@ -67,7 +67,7 @@ def test_keys_lines_are_read_and_a_bad_line_named_without_its_secret():
 def test_the_shipped_example_is_valid_and_its_relative_names_are_under_etc():
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[2] / "share/etc/econe/econe.conf").read_text()
+    text = (Path(__file__).resolve().parents[2] / "share/etc/econe/econe.conf.example").read_text()
     settings = config.resolved(config.parse(text), "/srv/one/etc")
     assert settings.server_auth == "/srv/one/etc/econe/server_auth"
     assert settings.templates_dir == "/srv/one/etc/templates/ec2query"
