@@ -351,3 +351,19 @@ def test_stop_start_and_reboot_and_a_refused_state(cloud):
     assert starting["CurrentState"]["Name"] == "pending"
     wait_for(lambda: states(ec2, [vid]) == ["running"], timeout=60)
     ec2.terminate_instances(InstanceIds=[vid])
+
+
+def test_the_old_tools_signature_v2_drives_instances_too(cloud):
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=cloud.econe.url,
+        region_name="one",
+        aws_access_key_id="alice",
+        aws_secret_access_key=USERS["alice"],
+        verify=False,
+        config=Config(signature_version="v2", retries={"max_attempts": 1}),
+    )
+    ami = registered(cloud)
+    vid = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    assert states(ec2, [vid]) in (["pending"], ["running"])
+    ec2.terminate_instances(InstanceIds=[vid])
