@@ -1,7 +1,7 @@
 """`econe-server start|stop`: the detached server, its pid file and its stop.
 
 As `one start` runs oned and mm_sched (cli/services.py): `start` launches `econe-server start
--f` in a session of its own, output to `<var>/econe-server.out`, and waits until the child has
+-f` in a session of its own, output to `<log>/econe-server.out`, and waits until the child has
 listened and written `<run>/econe-server.pid` (or exited: its last line is then the error).
 The pid file names a running econe-server only when that pid is alive, not a zombie and runs
 econe (a file left by a crash never blocks a start). `stop` sends SIGTERM and waits, then
@@ -72,8 +72,8 @@ def start(argv: list[str], locs: Any) -> int:
     if pid is not None:
         print(f"econe-server is already running (PID {pid})", file=sys.stderr)
         return 1
-    os.makedirs(locs.var, exist_ok=True)
-    out_path = os.path.join(locs.var, OUT)
+    os.makedirs(locs.log, exist_ok=True)
+    out_path = os.path.join(locs.log, OUT)
     with open(out_path, "ab") as out:
         child = subprocess.Popen(
             [sys.executable, "-m", "econe.server", *argv, "-f"],
