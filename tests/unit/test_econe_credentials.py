@@ -113,3 +113,15 @@ def test_a_rotated_secret_is_fetched_once_more_before_refusing(monkeypatch):
     forged = signed_request(clock, secret="forged")
     QueryResource(Settings(), lookup, clock).render(forged)
     assert forged.responseCode == 401 and lookup.refetched == 2
+
+
+def test_the_key_exchange_reads_http_basic_only():
+    import base64
+
+    from econe.keyexchange import credentials_of
+
+    basic = "Basic " + base64.b64encode(b"carol:pa:ss").decode()
+    assert credentials_of(basic) == ("carol", "pa:ss")
+    for bad in (None, "Bearer x", "Basic !!!", "Basic " + base64.b64encode(b"nocolon").decode()):
+        with pytest.raises(Ec2Error, match="AuthFailure"):
+            credentials_of(bad)
