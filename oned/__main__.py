@@ -34,18 +34,20 @@ SECRET_KEYS = frozenset({"PASSWD", "PASSWORD"})
 EC2_KEY_FILE = "ec2_keys.key"  # in etc/: seals the users' EC2 secrets (oned.ec2keys)
 
 
-def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    """oned's flags (``--help`` and the man page, share/scripts/make-man-pages)."""
+    p = argparse.ArgumentParser(
         prog="oned",
         description="The onecloud daemon: keeps hosts, VMs, networks, users and images, and "
         "answers the OpenNebula XML-RPC API at http://HOST:PORT/RPC2.",
         epilog="Files: $ONE_LOCATION/etc/oned.conf, var/oned.log, var/oned.pid and var/one.db "
         "for a self-contained install; /etc/one, /var/log/one, /var/run/one and /var/lib/one "
-        "otherwise. Usually started with `one start`.",
+        "otherwise. Usually started with `one start`. SIGHUP reopens oned.log (log rotation); "
+        "SIGTERM stops oned.",
     )
-    parser.add_argument("-f", "--foreground", action="store_true", help="do not daemonise")
-    parser.add_argument("-c", "--config", metavar="PATH", help="oned.conf to use")
-    parser.add_argument(
+    p.add_argument("-f", "--foreground", action="store_true", help="do not daemonise")
+    p.add_argument("-c", "--config", metavar="PATH", help="oned.conf to use")
+    p.add_argument(
         "--stop-grace",
         metavar="SECONDS",
         type=float,
@@ -54,12 +56,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "stops (default: oned.conf's STOP_GRACE, 10); what is left is reconciled at the next "
         "start",
     )
-    parser.add_argument("-v", "--version", action="version", version=VERSION)
-    return parser.parse_args(argv)
+    p.add_argument("-v", "--version", action="version", version=VERSION)
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _arguments(argv)
+    args = parser().parse_args(argv)
     locs = locations()
     path = args.config or locs.oned_conf
     try:
@@ -155,6 +157,9 @@ def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
 
     one = onelog.module("ONE")
     onelog.capture_twisted()
+    # logrotate renames oned.log and sends SIGHUP (share/logrotate/onecloud); the reactor
+    # reopens it between two records.
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(_reopen_log))
     pidfile.acquire(locs.oned_pid, one.warning, os.environ.get("ONE_LOCATION"))
     try:
         store = Store.open(config.db, locs.db_file, onelog.module("ONE"))
@@ -209,6 +214,11 @@ def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
     one.info(f"XML-RPC server listening at {scheme}://{config.listen_address}:{config.port}/RPC2")
     reactor.run()
     return 0
+
+
+def _reopen_log() -> None:
+    onelog.reopen()
+    onelog.module("ONE").info("oned.log reopened (SIGHUP)")
 
 
 def _start_managers(cloud: Any, config: Config, locs: Locations, reactor: Any) -> Any:

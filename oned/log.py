@@ -6,10 +6,14 @@ LCM, DiM, TM, HKM, ImM for images). DEBUG_LEVEL 0..3 selects ERROR, WARNING, INF
 Every message is one line whatever it quotes: control characters (a newline in a user name)
 are written escaped (``\\n``, ``\\x1b``), and a message is cut after ``MAX_MESSAGE`` characters,
 so a client cannot forge log lines or fill the disk. A traceback (``exc_info``) stays multi-line.
+
+Log rotation: the file is reopened by name at ``reopen()`` (oned and mm_sched call it on SIGHUP),
+so logrotate renames the file and signals, and no line is lost or split between the two files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -62,12 +66,38 @@ def module(name: str) -> logging.Logger:
     return logging.getLogger("one").getChild(name)
 
 
+class ReopeningFileHandler(logging.FileHandler):
+    """A FileHandler whose ``reopen()`` switches to a new file at the same path."""
+
+    def reopen(self) -> None:
+        """Close the file (renamed by logrotate, say) and open ``baseFilename`` again, created
+        as ``setup`` creates it. Under the handler's lock: a record is written whole to one
+        file or the other."""
+        create_file(self.baseFilename)
+        with self.lock or contextlib.nullcontext():
+            if self.stream is not None:
+                self.stream.flush()
+                self.stream.close()
+            self.stream = self._open()
+
+
+def reopen() -> None:
+    """Reopen every log file of the ``one`` loggers; never call it from a signal handler
+    directly (the interrupted thread may hold the handler's lock in the middle of a record)."""
+    for handler in logging.getLogger("one").handlers:
+        if isinstance(handler, ReopeningFileHandler):
+            try:
+                handler.reopen()
+            except OSError as exc:  # the old file stays open: nothing is lost
+                module("ONE").error(f"cannot reopen {handler.baseFilename}: {exc.strerror}")
+
+
 def setup(path: str, debug_level: int) -> logging.Handler:
     """Send every ``one`` logger to ``path`` at the level DEBUG_LEVEL names.
 
     The file is created with ``filemodes.FILE_MODE`` less the umask (0600 under UMASK 077)."""
     create_file(path)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = ReopeningFileHandler(path, encoding="utf-8")
     handler.setFormatter(OneFormatter())
     root = logging.getLogger("one")
     root.handlers[:] = [handler]

@@ -95,8 +95,19 @@ def _stop_on_signals(stop: threading.Event) -> None:
         onelog.module("SCHED").info(f"Got signal {signal.Signals(signum).name}, stopping")
         stop.set()
 
+    def reopen(signum: int, frame: FrameType | None) -> None:
+        # SIGHUP (logrotate renamed sched.log): reopened by a thread, which waits for the
+        # handler's lock if this one was interrupted in the middle of a record.
+        threading.Thread(target=_reopen_log, name="reopen-log", daemon=True).start()
+
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGHUP, reopen)
+
+
+def _reopen_log() -> None:
+    onelog.reopen()
+    onelog.module("SCHED").info("sched.log reopened (SIGHUP)")
 
 
 @contextlib.contextmanager
