@@ -5,11 +5,13 @@ Each host's libvirtd is reached with libvirt-python over libvirt's own SSH trans
 per host, kept, with keepalives (a host that stops answering is dropped within ~20 s and
 reconnected by the next action). DEPLOY renders the domain from the local deployment file (the
 VM's XML; drivers/vmm_kvm_xml.py), writes it to the remote path over the host's reused SSH
-connection (drivers/ssh.py) and creates a transient domain ``one-<vid>`` (the deploy_id); with
-``--domain-type auto`` it asks for kvm and falls back to qemu (TCG) where KVM is not available.
+connection (drivers/ssh.py), creates a transient domain ``one-<vid>`` (the deploy_id) and checks
+that it runs (its CPU time advancing for a second: else DEPLOY fails with what it does). Whether
+KVM really runs guests is probed once per host (drivers/kvm_probe.py): ``--domain-type auto``
+falls back to qemu (TCG) where it does not, with a ``LOG W`` line; forced ``kvm`` fails DEPLOY.
 SHUTDOWN (ACPI, then at most ``--shutdown-timeout`` s for the domain to go), CANCEL (destroy),
 SAVE and RESTORE (the checkpoint file), MIGRATE (live, driven by this driver over its connections
-to both hosts) and POLL (STATE, USEDMEMORY, USEDCPU from the second POLL on, NETRX, NETTX).
+to both hosts; libvirt's storage check skipped on tm_nfs: drivers/kvm_migration.py) and POLL (STATE, USEDMEMORY, USEDCPU from the second POLL on, NETRX, NETTX).
 Every action may be sent again after a crash (oned re-issues what was in flight): a domain
 already running answers DEPLOY and RESTORE, one already gone SHUTDOWN and CANCEL, one gone
 whose checkpoint is there SAVE, one running on the destination MIGRATE.
@@ -24,13 +26,16 @@ import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
+from drivers.kvm_connections import Connections, libvirt, start_event_loop
+from drivers.kvm_migration import unsafe_allowed, unsafe_hint, vm_tm
+from drivers.kvm_probe import CHECK_SECONDS, Verdicts, not_running, warn
 from drivers.protocol import (
     Action,
     DriverFailure,
@@ -57,66 +62,6 @@ DEFAULT_URI = "qemu+ssh://{host}/system?no_tty=1"
 _NO_KVM = re.compile(r"kvm.*not available|domaintype=kvm|unsupported.*kvm", re.I)
 
 
-def libvirt() -> Any:
-    """The libvirt module, imported at first use (a driver starts in milliseconds)."""
-    import libvirt as module
-
-    return module
-
-
-class Connections:
-    """One libvirt connection per host, opened on first use, reopened once libvirt finds it dead
-    (closed by the host, or no answer to keepalives)."""
-
-    def __init__(self, uri_of: Callable[[str], str], timeout: float) -> None:
-        self.uri_of, self.timeout = uri_of, timeout
-        self._conns: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def get(self, host: str) -> Any:
-        with self._lock:
-            conn = self._conns.get(host)
-        if conn is not None and conn.isAlive():
-            return conn
-        conn = open_connection(self.uri_of(host), self.timeout)
-        with self._lock:
-            self._conns[host] = conn
-        return conn
-
-
-def open_connection(uri: str, timeout: float) -> Any:
-    """``libvirt.open(uri)`` within ``timeout`` seconds, with keepalives; DriverFailure if not."""
-    lv, box = libvirt(), {}
-
-    def connect() -> None:
-        try:
-            box["conn"] = lv.open(uri)
-        except lv.libvirtError as err:
-            box["error"] = err
-
-    worker = threading.Thread(target=connect, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if "conn" not in box:
-        why = one_line(str(box["error"])) if "error" in box else f"timed out after {timeout:g} s"
-        raise DriverFailure(f"cannot connect to {uri}: {why}")
-    with suppress(lv.libvirtError):  # drivers without keepalive (test:///, no event loop)
-        box["conn"].setKeepAlive(5, 3)
-    return box["conn"]
-
-
-def start_event_loop() -> None:
-    """libvirt's default event loop on a daemon thread: keepalives need it."""
-    lv = libvirt()
-    lv.virEventRegisterDefaultImpl()
-    threading.Thread(target=_loop, args=(lv,), name="libvirt-events", daemon=True).start()
-
-
-def _loop(lv: Any) -> None:
-    while True:
-        lv.virEventRunDefaultImpl()
-
-
 @dataclass
 class Context:
     """The driver's settings and what it keeps between actions."""
@@ -130,7 +75,8 @@ class Context:
     timeout: float = 30.0
     pool: SshPool | None = None
     hosts: Connections = field(init=False)
-    types: dict[str, str] = field(default_factory=dict)  # host -> domain type found to work
+    verdicts: Verdicts = field(default_factory=Verdicts)  # host -> domain type that runs guests
+    check_seconds: float = CHECK_SECONDS  # a new domain's CPU time must advance within (0: not)
     samples: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -182,11 +128,12 @@ def exists_on(ctx: Context, host: str, path: str) -> bool:
     return result.ok
 
 
-def create(conn: Any, xml: str) -> Any:
-    """createXML; a domain of that name already running is taken as the one deployed."""
+def create(conn: Any, xml: str) -> tuple[Any, bool]:
+    """createXML: the domain and True; a domain of that name already running is taken as the one
+    deployed (False)."""
     lv = libvirt()
     try:
-        return conn.createXML(xml, 0)
+        return conn.createXML(xml, 0), True
     except lv.libvirtError as err:
         if err.get_error_code() != lv.VIR_ERR_OPERATION_FAILED or "already" not in str(err):
             raise
@@ -194,40 +141,72 @@ def create(conn: Any, xml: str) -> Any:
         domain = conn.lookupByName(name)
         if not domain.isActive():
             raise
-        return domain
+        return domain, False
 
 
 def deploy(ctx: Context, request: Request, log: Logger) -> str:
-    """DEPLOY vid host remote_file: render, copy, create; answers the domain's name."""
+    """DEPLOY vid host remote_file: render, copy, create, check it runs; answers its name."""
     host, remote = arguments(request, 2, "a host and a deployment file")
+    text = deployment_text(ctx, remote)
+    kind = domain_type_for(ctx, host, log)
+    try:
+        domain, new = create_on(ctx, host, remote, text, kind)
+    except libvirt().libvirtError as err:
+        if ctx.domain_type != "auto" or kind != "kvm" or not _NO_KVM.search(str(err)):
+            raise failure(f"cannot create the domain on {host}", err) from None
+        warn(log, f"KVM is not available on {host}: domain type qemu (TCG)")
+        ctx.verdicts.set(host, "qemu", one_line(str(err)))
+        with guarded(f"cannot create the domain on {host}"):
+            domain, new = create_on(ctx, host, remote, text, "qemu")
+    with guarded(f"cannot check the domain on {host}"):
+        problem = not_running(domain, new, ctx.check_seconds)
+    if problem:
+        with suppress(libvirt().libvirtError):
+            domain.destroy()
+        raise DriverFailure(f"the domain does not run on {host}: {problem}")
+    return domain.name()
+
+
+def deployment_text(ctx: Context, remote: str) -> str:
+    """The VM's document oned wrote for this DEPLOY (DriverFailure naming it if unreadable)."""
     try:
         local = local_deployment_file(remote, ctx.var_dir)
         with open(local) as file:
-            text = file.read()
+            return file.read()
     except RenderError as err:
         raise DriverFailure(str(err)) from None
     except OSError as err:
         raise DriverFailure(f"cannot read the deployment file {local}: {err.strerror}") from None
-    kind = ctx.domain_type if ctx.domain_type != "auto" else ctx.types.get(host, "kvm")
-    try:
-        return create_on(ctx, host, remote, text, kind)
-    except libvirt().libvirtError as err:
-        if ctx.domain_type != "auto" or kind != "kvm" or not _NO_KVM.search(str(err)):
-            raise failure(f"cannot create the domain on {host}", err) from None
-    log(f"KVM is not available on {host}: domain type qemu (TCG)")
-    ctx.types[host] = "qemu"
-    with guarded(f"cannot create the domain on {host}"):
-        return create_on(ctx, host, remote, text, "qemu")
 
 
-def create_on(ctx: Context, host: str, remote: str, text: str, kind: str) -> str:
-    """Render for ``kind``, write the file to the host, create the domain: its name."""
+def domain_type_for(ctx: Context, host: str, log: Logger) -> str:
+    """The domain type for ``host``: ``--domain-type qemu``, else the probe's verdict (once per
+    host); forced kvm where KVM does not run guests fails, auto falls back to qemu and warns."""
+    if ctx.domain_type == "qemu":
+        return "qemu"
+    known = ctx.verdicts.get(host)
+    with guarded(f"cannot probe KVM on {host}"):
+        kind, why = known or ctx.verdicts.probe(host, ctx.hosts.get(host))
+    if kind == "kvm":
+        return "kvm"
+    if ctx.domain_type == "kvm":
+        raise DriverFailure(
+            f"KVM cannot run guests on {host} ({why}; nested virtualisation off?): "
+            "start one_vmm_kvm with --domain-type auto or qemu"
+        )
+    if known is None:
+        warn(log, f"KVM cannot run guests on {host} ({why}): domain type qemu (TCG emulation)")
+    return "qemu"
+
+
+def create_on(ctx: Context, host: str, remote: str, text: str, kind: str) -> tuple[Any, bool]:
+    """Render for ``kind``, write the file to the host, create: the domain, and whether new."""
     try:
         xml = domain_for(text, remote, kind)
     except RenderError as err:
         raise DriverFailure(f"cannot make the domain from {remote}: {err}") from None
     write_remote(ctx, host, remote, xml)
-    return create(ctx.hosts.get(host), xml).name()
+    return create(ctx.hosts.get(host), xml)
 
 
 def lookup(ctx: Context, host: str, name: str) -> Any | None:
@@ -328,9 +307,16 @@ def migrate(ctx: Context, request: Request, log: Logger) -> str:
             raise DriverFailure(f"{name} is not running on {source}")
         log(f"{name} is running on {dest} already: migrated before")
         return "-"
-    flags = lv.VIR_MIGRATE_LIVE | (lv.VIR_MIGRATE_UNSAFE if ctx.unsafe_migration else 0)
-    with guarded(f"cannot migrate {name} from {source} to {dest}"):
+    tm = vm_tm(ctx.var_dir, request.id)
+    unsafe = unsafe_allowed(tm, ctx.unsafe_migration)
+    flags = lv.VIR_MIGRATE_LIVE | (lv.VIR_MIGRATE_UNSAFE if unsafe else 0)
+    try:
         domain.migrate(ctx.hosts.get(dest), flags, None, None, 0)
+    except lv.libvirtError as err:
+        hint = f" ({unsafe_hint(tm)})" if err.get_error_code() == lv.VIR_ERR_MIGRATE_UNSAFE else ""
+        raise DriverFailure(
+            f"cannot migrate {name} from {source} to {dest}: {one_line(str(err))}{hint}"
+        ) from None
     ctx.samples.pop((source, name), None)
     return "-"
 

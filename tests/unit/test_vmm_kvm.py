@@ -301,10 +301,14 @@ def test_the_local_deployment_file_is_found_from_the_remote_path():
 class Driver:
     """The driver's actions in-process on test:///default, answering like serve() would."""
 
-    def __init__(self, var: Path, **settings: object) -> None:
+    def __init__(self, var: Path, probe: bool = False, **settings: object) -> None:
         libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
         settings.setdefault("uri", "test:///default")
+        settings.setdefault("check_seconds", 0.05)
         self.ctx = Context(var_dir=str(var), **settings)
+        if not probe:  # the test driver has no domain capabilities: KVM is taken as working
+            for host in ("host01", "host02", "old"):
+                self.ctx.verdicts.set(host, "kvm")
         self.actions = actions(self.ctx)
         self.stream = io.BytesIO()
 
@@ -532,7 +536,7 @@ def test_auto_falls_back_to_qemu_where_kvm_is_not_available_and_remembers_it(
 
     monkeypatch.setattr(vmm_kvm, "create", create)
     assert driver(f"DEPLOY 7 host01 {remote(tmp_path)} -") == "DEPLOY SUCCESS 7 one-7"
-    assert "LOG - 7 KVM is not available on host01: domain type qemu (TCG)" in driver.logs
+    assert "LOG W 7 KVM is not available on host01: domain type qemu (TCG)" in driver.logs
     assert ET.fromstring(Path(remote(tmp_path)).read_text()).get("type") == "qemu"
     assert driver(f"DEPLOY 8 host01 {remote(tmp_path, 8)} -") == "DEPLOY SUCCESS 8 one-8"
     assert types == ["kvm", "qemu", "qemu"]

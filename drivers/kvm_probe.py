@@ -1,0 +1,133 @@
+"""Whether KVM really runs guests on a host, and whether a domain just created really runs.
+
+``/dev/kvm`` may exist where KVM cannot run a guest (nested virtualisation off or broken: the
+vCPU spins and the guest never gets through its firmware, while libvirt says ``running``). The
+probe asks libvirt for its kvm domain capabilities, then starts a transient kvm domain with no
+disk at all, ``on_reboot`` destroy and SeaBIOS's ``rebootTimeout`` 0: a CPU that runs goes through
+the BIOS, finds nothing to boot and resets, so the domain vanishes (about a second under KVM,
+four under TCG); one that does not is still there after ``PROBE_SECONDS`` (fourteen seconds here
+on a machine whose nested KVM hangs guests). Nothing is written on the host.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from contextlib import suppress
+from typing import Any
+
+from drivers.kvm_connections import libvirt
+from drivers.protocol import Logger, one_line
+
+PROBE_SECONDS = 8.0  # a working KVM needs about one; TCG (not probed) about four
+CHECK_SECONDS = 1.0  # how long a new domain must keep running with its CPU time advancing
+STATE_NAMES = {0: "in no state", 1: "running", 2: "blocked", 3: "paused", 4: "shutting down"}
+STATE_NAMES |= {5: "shut off", 6: "crashed", 7: "suspended by the power manager"}
+
+
+def probe_xml(name: str) -> str:
+    """A kvm domain with no disk that resets (and so ends) as soon as its BIOS has run."""
+    return (
+        f"<domain type='kvm'><name>{name}</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>"
+        "<os><type>hvm</type><boot dev='hd'/><bootmenu enable='no'/><bios rebootTimeout='0'/>"
+        "</os><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash><devices/></domain>"
+    )
+
+
+def ended(domain: Any) -> bool:
+    """Whether the (transient) domain has stopped: inactive, or gone."""
+    lv = libvirt()
+    try:
+        return not domain.isActive()
+    except lv.libvirtError as err:
+        if err.get_error_code() == lv.VIR_ERR_NO_DOMAIN:
+            return True
+        raise
+
+
+def kvm_problem(conn: Any, timeout: float = PROBE_SECONDS) -> str | None:
+    """None when a kvm domain runs through its BIOS on ``conn``'s host, else why it does not."""
+    lv = libvirt()
+    try:
+        conn.getDomainCapabilities(None, None, None, "kvm", 0)
+    except lv.libvirtError as err:
+        return f"libvirt offers no kvm domains: {one_line(str(err))}"
+    name = f"one-kvm-probe-{uuid.uuid4().hex[:8]}"
+    try:
+        domain = conn.createXML(probe_xml(name), 0)
+    except lv.libvirtError as err:
+        return f"a kvm test domain does not start: {one_line(str(err))}"
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ended(domain):
+                return None
+            time.sleep(0.1)
+        return f"a kvm test domain did not get through its BIOS in {timeout:g} s"
+    finally:
+        with suppress(lv.libvirtError):
+            domain.destroy()
+
+
+def not_running(domain: Any, new: bool, seconds: float = CHECK_SECONDS) -> str | None:
+    """None when the domain runs (and, if ``new``, its CPU time advances within ``seconds``),
+    else what it does instead; a domain that ended answers why."""
+    lv = libvirt()
+    try:
+        state, reason = domain.state()
+        if state != lv.VIR_DOMAIN_RUNNING:
+            return f"{domain.name()} is {STATE_NAMES.get(state, f'in state {state}')} ({reason})"
+        if not new:
+            return None
+        before = domain.info()[4]
+        time.sleep(seconds)
+        state, reason = domain.state()
+        after = domain.info()[4]
+    except lv.libvirtError as err:
+        if err.get_error_code() == lv.VIR_ERR_NO_DOMAIN:
+            return f"{domain.name()} stopped right after it started"
+        raise
+    if state != lv.VIR_DOMAIN_RUNNING:
+        return f"{domain.name()} is {STATE_NAMES.get(state, f'in state {state}')} ({reason})"
+    if after <= before:
+        return f"{domain.name()} did not use any CPU time in {seconds:g} s"
+    return None
+
+
+def warn(log: Logger, text: str) -> None:
+    """A ``LOG W`` line (oned.log at WARNING).
+
+    NOTE: drivers.protocol.Logger writes ``LOG -`` (1.4's) only; 3.x's severity letters are
+    written here until it takes one."""
+    write = getattr(log, "warning", None)
+    if callable(write):
+        write(text)
+        return
+    log._output.write(f"LOG W {log.id} {one_line(text) or '-'}\n")
+
+
+class Verdicts:
+    """The domain type each host runs guests with, probed once per host for the driver's life:
+    ``kvm``, or ``qemu`` with the reason KVM does not run there."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._found.get(host)
+
+    def set(self, host: str, kind: str, why: str = "") -> None:
+        with self._lock:
+            self._found[host] = (kind, why)
+
+    def probe(self, host: str, conn: Any) -> tuple[str, str]:
+        """(``kvm``, "") or (``qemu``, why); probed at the first call for ``host``."""
+        found = self.get(host)
+        if found is None:
+            why = kvm_problem(conn)
+            found = ("qemu", why) if why else ("kvm", "")
+            self.set(host, *found)
+        return found
