@@ -307,6 +307,33 @@ install_etc_files() {
     done
 }
 
+# --- man pages, systemd units, log rotation ----------------------------------------------------
+
+UNIT_DIR=/etc/systemd/system
+LOGROTATE_DIR=/etc/logrotate.d
+SYSTEM_MAN_DIR=/usr/local/share/man/man1
+
+# install_man_and_units VENV SYSTEM: the man pages, rendered from each command's own parser
+# (share/scripts/make-man-pages), into the install's share/man/man1 (man finds them through
+# $ONE_LOCATION/bin on PATH) or, SYSTEM=true, into SYSTEM_MAN_DIR; system-wide also the systemd
+# units (share/systemd: installed, neither enabled nor started) and the logrotate snippet.
+install_man_and_units() {
+    local venv=$1 system=$2 man_dir=$SHARE/man/man1
+    if [ "$system" = true ]; then man_dir=$SYSTEM_MAN_DIR; fi
+    "$venv/bin/python" "$REPO/share/scripts/make-man-pages" "$man_dir" >/dev/null ||
+        die "cannot write the man pages into $man_dir"
+    say "man pages in $man_dir"
+    [ "$system" = true ] || return 0
+    mkdir -p "$UNIT_DIR" "$LOGROTATE_DIR"
+    install -m 644 "$REPO"/share/systemd/*.service "$UNIT_DIR/"
+    install -m 644 "$REPO/share/logrotate/onecloud" "$LOGROTATE_DIR/onecloud"
+    if [ "$UNIT_DIR" = /etc/systemd/system ] && [ -d /run/systemd/system ]; then
+        systemctl daemon-reload
+    fi
+    say "systemd units in $UNIT_DIR (not started: systemctl enable --now oned mm_sched)," \
+        "log rotation in $LOGROTATE_DIR/onecloud"
+}
+
 # --- start -----------------------------------------------------------------------------------
 
 # ensure_one_auth VENV [OWNER]: system-wide, OWNER is oneadmin and the file is in its home.
@@ -391,6 +418,7 @@ main() {
     else
         lay_out "$venv" "$bin"
     fi
+    install_man_and_units "$venv" "$system"
     if $start; then start_cloud "$venv" "$bin" "$location"; fi
     say "done in $((SECONDS - PROGRESS_START)) s"
     if ! $system; then
