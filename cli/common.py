@@ -3,8 +3,10 @@
 Each CLI declares its subcommands as a table of ``Command`` values (name, arguments, one small
 ``run`` function) and calls ``run_cli``. ``run_cli`` owns argument parsing, ``--help``, the
 client, and the error contract: any failure prints ONE line ``Error: <message>`` on stderr and
-exits 255 (OpenNebula's ``exit -1``). It also holds the small helpers every CLI needs: reading
-result XML, resolving names to ids, expanding id ranges.
+exits 255 (OpenNebula's ``exit -1``); oned unreachable, or refusing the session, is
+``<prog> <command>: ...`` naming the endpoint (and the user). It also holds the small helpers
+every CLI needs: reading result XML, resolving names to ids, expanding id ranges, and the
+``-x``/``-j``/``-y`` outputs (``cli.output``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TextIO
 
+from cli.output import render
 from cli.table import Column, columns_help, select_columns
-from oned.client import OneClient, OneClientError
+from oned.client import OneCallError, OneClient, OneClientError
+from oned.errors import AuthenticationError
+from oned.locations import default_endpoint
 
 EXIT_ERROR = 255
 
@@ -37,6 +42,10 @@ class CliError(Exception):
 
 class UsageError(CliError):
     """Bad command line (unknown command, missing or extra arguments)."""
+
+
+class EndpointError(CliError):
+    """oned could not be reached or refused the session: printed as ``<prog> <command>: ...``."""
 
 
 @dataclass(frozen=True)
@@ -109,8 +118,38 @@ class Context:
     _client: Any = field(default=None, repr=False)
 
     def call(self, method: str, *params: Any) -> Any:
-        """``method(session, *params)`` on oned; failures raise ``OneClientError``."""
-        return self._connected().call(method, *params)
+        """``method(session, *params)`` on oned; failures raise ``OneClientError``, and
+        ``EndpointError`` when oned is not reached or refuses the session."""
+        client = self._connected()
+        try:
+            return client.call(method, *params)
+        except OneCallError as e:
+            if e.code != AuthenticationError.code:
+                raise
+            endpoint = getattr(client, "endpoint", None) or default_endpoint()
+            user = self.user() or "(none)"
+            raise EndpointError(f"oned at {endpoint} refused user {user}: {_one_line(e)}") from e
+        except OneClientError as e:
+            endpoint = getattr(client, "endpoint", None) or default_endpoint()
+            text = _one_line(e)
+            raise EndpointError(text if endpoint in text else f"oned at {endpoint}: {text}") from e
+
+    def formatted(self, text: str) -> str | None:
+        """``text`` (XML from oned) as ``-x``, ``-j`` or ``-y`` asks; None when none was given."""
+        fmt = output_format(self.opts)
+        if fmt is None:
+            return None
+        try:
+            return render(text, fmt)
+        except ValueError as e:
+            raise CliError(str(e)) from e
+
+    def document(self, text: str) -> bool:
+        """Print ``text`` as ``formatted``; False (nothing printed) without ``-x``/``-j``/``-y``."""
+        doc = self.formatted(text)
+        if doc is not None:
+            self.print(doc)
+        return doc is not None
 
     def user(self) -> str:
         """The caller's user name: the session's part before ``:`` ('' when unknown)."""
@@ -151,7 +190,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
-    """-v and -x, accepted both before and after the subcommand."""
+    """-v, -x, -j and -y, accepted both before and after the subcommand."""
     default: Any = argparse.SUPPRESS if suppress else False
     parser.add_argument(
         "-v", "--verbose", action="store_true", default=default, help="verbose mode"
@@ -159,6 +198,20 @@ def _add_common_options(parser: argparse.ArgumentParser, suppress: bool) -> None
     parser.add_argument(
         "-x", "--xml", action="store_true", default=default, help="print the raw XML of oned"
     )
+    parser.add_argument(
+        "-j", "--json", action="store_true", default=default, help="print oned's XML as JSON"
+    )
+    parser.add_argument(
+        "-y", "--yaml", action="store_true", default=default, help="print oned's XML as YAML"
+    )
+
+
+def output_format(opts: argparse.Namespace) -> str | None:
+    """The output ``-x``, ``-j`` or ``-y`` asks (xml, json, yaml), or None; two is an error."""
+    chosen = [name for name in ("xml", "json", "yaml") if getattr(opts, name, False)]
+    if len(chosen) > 1:
+        raise UsageError(f"choose one output: {', '.join('--' + c for c in chosen)}")
+    return chosen[0] if chosen else None
 
 
 def _add_options(parser: argparse.ArgumentParser, options: Iterable[str]) -> None:
@@ -202,7 +255,7 @@ def build_parser(
     """The argparse tree of one CLI; ``opts.command`` is the chosen ``Command``."""
     parser = _Parser(
         prog=prog,
-        usage=f"{prog} [-h] [-v] [-x] <command> [<args>]",
+        usage=f"{prog} [-h] [-v] [-x|-j|-y] <command> [<args>]",
         description=f"{description}\n\n{commands_help(commands)}",
         epilog=ENVIRONMENT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -255,6 +308,9 @@ def run_cli(
         return opts.command.run(ctx, opts) or 0
     except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else 0
+    except EndpointError as e:
+        err.write(f"{prog} {ctx.opts.command.name if ctx else '?'}: {_one_line(e)}\n")
+        return EXIT_ERROR
     except (CliError, OneClientError) as e:
         err.write(f"Error: {_one_line(e)}\n")
         return EXIT_ERROR

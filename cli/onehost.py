@@ -159,13 +159,14 @@ def disable(ctx: Context, opts: argparse.Namespace) -> None:
 def show(ctx: Context, opts: argparse.Namespace) -> None:
     for hid in resolve_ids(ctx, HOST_POOL, opts.hosts):
         text = ctx.call("one.host.info", hid)
-        ctx.print(text) if opts.xml else ctx.print(*show_lines(text, ctx.tty))
+        ctx.document(text) or ctx.print(*show_lines(text, ctx.tty))
 
 
 def _render(ctx: Context, opts: argparse.Namespace) -> list[str]:
     text = ctx.call("one.hostpool.info")
-    if opts.xml:
-        return [text]
+    doc = ctx.formatted(text)
+    if doc is not None:
+        return [doc]
     return list_lines(text, chosen_columns(opts, HOST_COLUMNS, DEFAULT_COLUMNS), ctx.tty)
 
 

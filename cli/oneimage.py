@@ -142,8 +142,9 @@ def wait_image(
 def _render(ctx: Context, opts: argparse.Namespace) -> list[str]:
     flag, user = pool_filter(opts.filter)
     text = ctx.call("one.imagepool.info", flag)
-    if opts.xml:
-        return [text]
+    doc = ctx.formatted(text)
+    if doc is not None:
+        return [doc]
     columns = chosen_columns(opts, IMAGE_COLUMNS, DEFAULT_COLUMNS)
     return list_lines(text, columns, ctx.tty, user)
 
@@ -160,7 +161,7 @@ def top_(ctx: Context, opts: argparse.Namespace) -> int:
 def show(ctx: Context, opts: argparse.Namespace) -> None:
     for iid in resolve_images(ctx, opts.images):
         text = ctx.call("one.image.info", iid)
-        ctx.print(text) if opts.xml else ctx.print(*show_lines(text, ctx.tty))
+        ctx.document(text) or ctx.print(*show_lines(text, ctx.tty))
 
 
 def image_action(

@@ -119,7 +119,8 @@ def ec2key_list_lines(keys_xml: str, tty: bool = False) -> list[str]:
 def create(ctx: Context, opts: argparse.Namespace) -> None:
     # The password goes as typed: oned hashes it (1.4's CLI sent sha1(password) itself).
     uid = ctx.call("one.user.allocate", opts.name, opts.password)
-    ctx.verbose(f"ID: {uid}")
+    # NOTE: 1.4 printed the id only with -v; modern OpenNebula always does (issue 16).
+    ctx.print(f"ID: {uid}")
 
 
 def delete(ctx: Context, opts: argparse.Namespace) -> None:
@@ -130,8 +131,7 @@ def delete(ctx: Context, opts: argparse.Namespace) -> None:
 
 def list_(ctx: Context, opts: argparse.Namespace) -> None:
     text = ctx.call("one.userpool.info")
-    if opts.xml:
-        ctx.print(text)
+    if ctx.document(text):
         return
     columns = chosen_columns(opts, USER_COLUMNS, DEFAULT_COLUMNS)
     ctx.print(*list_lines(text, columns, ctx.tty))
@@ -140,7 +140,7 @@ def list_(ctx: Context, opts: argparse.Namespace) -> None:
 def show(ctx: Context, opts: argparse.Namespace) -> None:
     for uid in resolve_ids(ctx, USER_POOL, opts.users):
         text = ctx.call("one.user.info", uid)
-        ctx.print(text) if opts.xml else ctx.print(*show_lines(text, ctx.tty))
+        ctx.document(text) or ctx.print(*show_lines(text, ctx.tty))
 
 
 def passwd(ctx: Context, opts: argparse.Namespace) -> None:
@@ -163,7 +163,7 @@ def ec2key(ctx: Context, opts: argparse.Namespace) -> None:
         ctx.print(*ec2key_created_lines(access_key_id, secret))
     elif opts.action == "list":
         text = ctx.call("one.user.ec2keyinfo", uid)
-        ctx.print(text) if opts.xml else ctx.print(*ec2key_list_lines(text, ctx.tty))
+        ctx.document(text) or ctx.print(*ec2key_list_lines(text, ctx.tty))
     else:
         raise CliError(f'unknown ec2key action "{opts.action}": create, list or delete')
 

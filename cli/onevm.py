@@ -22,6 +22,7 @@ from cli.common import (
     Pool,
     chosen_columns,
     int_of,
+    output_format,
     parse_xml,
     read_template,
     resolve_id,
@@ -198,14 +199,16 @@ def create(ctx: Context, opts: argparse.Namespace) -> None:
     vid = (
         ctx.call("one.vm.allocate", text, True) if opts.hold else ctx.call("one.vm.allocate", text)
     )
-    ctx.verbose(f"ID: {vid}")
+    # NOTE: 1.4 printed the id only with -v; modern OpenNebula always does (issue 16).
+    ctx.print(f"ID: {vid}")
 
 
 def _render(ctx: Context, opts: argparse.Namespace) -> list[str]:
     flag, user = pool_filter(opts.filter)
     text = ctx.call("one.vmpool.info", flag, -1, -1, -1)
-    if opts.xml:
-        return [text]
+    doc = ctx.formatted(text)
+    if doc is not None:
+        return [doc]
     columns = chosen_columns(opts, VM_COLUMNS, DEFAULT_COLUMNS)
     return list_lines(text, columns, ctx.tty, user)
 
@@ -222,14 +225,18 @@ def top_(ctx: Context, opts: argparse.Namespace) -> int:
 def show(ctx: Context, opts: argparse.Namespace) -> None:
     for vid in resolve_ids(ctx, VM_POOL, opts.vms):
         text = ctx.call("one.vm.info", vid)
-        ctx.print(text) if opts.xml else ctx.print(*show_lines(text, ctx.tty))
+        ctx.document(text) or ctx.print(*show_lines(text, ctx.tty))
 
 
 def history(ctx: Context, opts: argparse.Namespace) -> None:
     """The history records of every VM named, in one table (``-x``: each VM's XML)."""
     columns = chosen_columns(opts, HISTORY_COLUMNS, DEFAULT_HISTORY_COLUMNS)
     texts = [ctx.call("one.vm.info", vid) for vid in resolve_ids(ctx, VM_POOL, opts.vms)]
-    ctx.print(*texts) if opts.xml else ctx.print(*history_lines(texts, columns, ctx.tty))
+    if output_format(opts):
+        for text in texts:
+            ctx.document(text)
+    else:
+        ctx.print(*history_lines(texts, columns, ctx.tty))
 
 
 Run = Callable[[Context, argparse.Namespace], None]

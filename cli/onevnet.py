@@ -109,7 +109,7 @@ def create(ctx: Context, opts: argparse.Namespace) -> None:
 def show(ctx: Context, opts: argparse.Namespace) -> None:
     for nid in resolve_ids(ctx, VNET_POOL, opts.vnets):
         text = ctx.call("one.vn.info", nid)
-        ctx.print(text) if opts.xml else ctx.print(*show_lines(text, ctx.tty))
+        ctx.document(text) or ctx.print(*show_lines(text, ctx.tty))
 
 
 def delete(ctx: Context, opts: argparse.Namespace) -> None:
@@ -127,8 +127,7 @@ def _publish(ctx: Context, opts: argparse.Namespace, public: bool) -> None:
 def list_(ctx: Context, opts: argparse.Namespace) -> None:
     flag, user = pool_filter(opts.filter)
     text = ctx.call("one.vnpool.info", flag)
-    if opts.xml:
-        ctx.print(text)
+    if ctx.document(text):
         return
     columns = chosen_columns(opts, VNET_COLUMNS, DEFAULT_COLUMNS)
     ctx.print(*list_lines(text, columns, ctx.tty, user))

@@ -52,9 +52,9 @@ def test_list_command_calls_userpool_info():
     assert calls == [("one.userpool.info",)]
 
 
-def test_create_sends_the_password_as_typed():
+def test_create_sends_the_password_as_typed_and_prints_the_id_with_or_without_v():
     rc, out, _, calls = run(["create", "helen", "mypass"], {"one.user.allocate": 2})
-    assert (rc, out) == (0, "")
+    assert (rc, out) == (0, "ID: 2\n")
     assert calls == [("one.user.allocate", "helen", "mypass")]
     assert run(["-v", "create", "helen", "mypass"], {"one.user.allocate": 2})[1] == "ID: 2\n"
 

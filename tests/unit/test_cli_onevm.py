@@ -153,13 +153,13 @@ def test_show_command_resolves_names_and_prints_raw_xml_with_x():
     assert run(["show", "nope"], answers)[2] == 'Error: VM "nope" not found\n'
 
 
-def test_create_sends_the_template_file_and_verbose_prints_the_id(tmp_path):
+def test_create_sends_the_template_file_and_prints_the_id_with_or_without_v(tmp_path):
     path = tmp_path / "ttylinux.one"
     path.write_text("NAME = ttylinux\nCPU = 0.1\nMEMORY = 64\n")
     rc, out, _, calls = run(["create", "-v", str(path)], {"one.vm.allocate": 1})
     assert (rc, out) == (0, "ID: 1\n")
     assert calls == [("one.vm.allocate", path.read_text())]
-    assert run(["create", str(path)], {"one.vm.allocate": 1})[1] == ""
+    assert run(["create", str(path)], {"one.vm.allocate": 1})[1] == "ID: 1\n"
 
 
 def test_create_with_an_unreadable_file_says_which(tmp_path):
