@@ -1,4 +1,5 @@
-"""one: start, stop and show the onecloud services of this install: oned and the scheduler.
+"""one: start, stop and show the onecloud services of this install: oned, the scheduler and,
+once etc/econe/econe.conf exists, econe-server.
 
 The command line and its start, stop and status commands; the processes themselves (launching,
 waiting until ready, pid files, stopping) are cli/services.py.
@@ -23,13 +24,13 @@ from collections.abc import Iterator, Sequence
 from cli.services import (
     DEFAULT_PORT,
     DEFAULT_UMASK,
-    SERVICES,
     OneError,
     Service,
     Settings,
     connect_address,
     port_answers,
     running_pid,
+    services,
     start_service,
     stop_pid,
 )
@@ -295,14 +296,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     loc = locations()
     try:
         if args.command == "status":
-            lines, all_running = status(SERVICES, loc)
+            lines, all_running = status(services(loc), loc)
             print("\n".join(lines))
             return 0 if all_running else 3
         with one_lock(loc):
             if args.command == "start":
-                print(start(SERVICES, loc, backup=args.backup))
+                print(start(services(loc), loc, backup=args.backup))
             else:
-                print(stop(SERVICES, loc))
+                print(stop(services(loc), loc))
     except OneError as error:
         print(f"one: {error}", file=sys.stderr)
         return 1

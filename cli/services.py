@@ -70,6 +70,14 @@ SERVICES: tuple[Service, ...] = (
     Service("oned", "oned", ("-f",), listens=True, writes_pid_file=True),
     Service("mm_sched", "scheduler", ("-p", "{port}"), writes_pid_file=True, stem="sched"),
 )
+# The EC2 front end, once configured (etc/econe/econe.conf, or the seed's etc/econe.conf).
+ECONE = Service("econe-server", "econe-server", ("start", "-f"), writes_pid_file=True)
+
+
+def services(loc: Locations) -> tuple[Service, ...]:
+    """What `one` starts and stops here: oned and mm_sched, and econe-server when configured."""
+    configured = (os.path.join(loc.etc, "econe", "econe.conf"), os.path.join(loc.etc, "econe.conf"))
+    return SERVICES + ((ECONE,) if any(map(os.path.isfile, configured)) else ())
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,18 @@ PURE = [
     "econe.filters",
     "econe.config",
     "econe.actions",
+    "econe.credentials",
+    "econe.one",
+    "econe.context",
+    "econe.instances",
+    "econe.images",
+    "econe.keypairs",
+    "econe.tags",
+    "econe.instance_types",
+    "econe.tokens",
+    "econe.keyexchange",
+    "econe.daemon",
+    "econe.wiring",
 ]
 
 
