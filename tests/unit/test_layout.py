@@ -58,6 +58,11 @@ PURE = [
     "econe.keyexchange",
     "econe.daemon",
     "econe.wiring",
+    "scheduler.ec2",
+    "drivers.values",
+    "drivers.tm_script",
+    "drivers.ec2_conf",
+    "drivers.ec2_section",
 ]
 
 
