@@ -138,10 +138,11 @@ class HostMonitor:
             del self._probing[host.id]
             return True
         if host.state == HostState.MONITORING:
-            if now - host.last_mon_time >= STUCK_AFTER + interval:
-                self._log.error(f"Host {host.id} stuck in MONITORING; back to INIT")
-                self._set_state(host, HostState.INIT)
-            return False
+            # No MONITOR is outstanding (those are above): its probe was cut off by a stop of
+            # oned or of the driver. NOTE: 1.4 logged "stuck in MONITORING" after 600 s; here
+            # the channel's timeout ends every probe, so this is no error: monitor it again.
+            self._log.info(f"Host {host.id}: its last MONITOR was cut off; monitoring it again")
+            return True
         if host.state == HostState.ERROR:
             return now - self._tried.get(host.id, 0) >= interval
         return host.state == HostState.INIT or now - host.last_mon_time >= interval
