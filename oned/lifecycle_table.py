@@ -310,10 +310,13 @@ ROWS: list[Row] = [
            *_DONE),
     *_rows(A.SHUTDOWN, E.SHUTDOWN_FAILURE, A.RUNNING, VmmAction("POLL"),
            message=f"Fail to shutdown VM. {_RUNNING_AGAIN}"),
-    # §3.3 Cancel. NOTE: 1.4 sets no RETIME, runs no epilog and leaves the files on the host
+    # §3.3 Cancel. NOTE: 1.4 sets no RETIME and leaves the VM's files on the host; onecloud
+    # removes them with the TM delete after the VM is DONE (modern OpenNebula's cancel ends in
+    # an epilog that deletes them): a DONE VM leaves nothing on a host; a failed delete is
+    # logged (oned.log), the VM stays DONE
     *_rows(A.RUNNING, E.CANCEL, A.CANCEL, VmmAction("CANCEL")),
     *_rows(A.CANCEL, E.CANCEL_SUCCESS, A.DONE, sets(LAST, "etime", reason=R.CANCEL),
-           DelCapacity(), *_DONE),
+           DelCapacity(), *_DONE, TmTransfer("delete")),
     *_rows(A.CANCEL, E.CANCEL_FAILURE, A.RUNNING, VmmAction("POLL"),
            message=f"Fail to cancel VM. {_RUNNING_AGAIN}"),
     # §3.3 Stop, and resume to PENDING (the next deploy takes the PROLOG_RESUME row)

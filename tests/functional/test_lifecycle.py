@@ -230,3 +230,31 @@ def test_leases_go_back_when_the_vm_is_done_failed_or_deleted(cloud, tmp_path, e
         one.vm.action(ending, vid)
         wait_for(lambda: one.vm.info(vid).STATE == DONE)
     assert used_ips(one, nid) == []
+
+
+def test_cancel_removes_the_vm_folder_from_its_host_with_the_real_tm(tmp_path):
+    """Issue 16: after cancel, the real one_tm's DELETE runs; nothing of the DONE VM stays.
+
+    tm_nfs (VM_DIR is oned's var dir) and tm_ssh on localhost (one_tm works locally).
+    """
+    oned = OnedProcess(tmp_path / "one").set(VM_POLLING_INTERVAL=1).start()
+    try:
+        one = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
+        hosts = [one.host.allocate(h, "im_dummy", "vmm_dummy", tm)
+                 for h, tm in (("host01", "tm_nfs"), ("localhost", "tm_ssh"))]  # fmt: skip
+        wait_for(lambda: all(one.host.info(h).STATE == 2 for h in hosts))
+        disk = tmp_path / "disk.img"
+        disk.write_bytes(b"x" * 65536)
+        for hid in hosts:
+            vid = one.vm.allocate(f'MEMORY = 64\nDISK = [ SOURCE = "{disk}", TARGET = hda ]')
+            one.vm.deploy(vid, hid)
+            wait_for(lambda vid=vid: running(one, vid), timeout=60)
+            images = oned.location / "var" / str(vid) / "images"
+            assert (images / "disk.0").read_bytes() == disk.read_bytes()
+            one.vm.action("cancel", vid)
+            wait_for(lambda vid=vid: one.vm.info(vid).STATE == DONE, timeout=60)
+            wait_for(lambda images=images: not images.exists(), timeout=60)
+            assert one.vm.info(vid).STATE == DONE
+            assert (oned.location / "var" / str(vid) / "transfer.0.delete").exists()
+    finally:
+        oned.stop()

@@ -107,7 +107,7 @@ ROWS = [
     (At.SHUTDOWN, E.SHUTDOWN_FAILURE, False, At.RUNNING, BACK_TO_RUNNING),
     # §3.3 Cancel
     (At.RUNNING, E.CANCEL, False, At.CANCEL, (vmm("CANCEL"),)),
-    (At.CANCEL, E.CANCEL_SUCCESS, False, At.DONE, (DEL, LEASES, hook("DONE"))),
+    (At.CANCEL, E.CANCEL_SUCCESS, False, At.DONE, (DEL, LEASES, tm("delete"), hook("DONE"))),
     (At.CANCEL, E.CANCEL_FAILURE, False, At.RUNNING, BACK_TO_RUNNING),
     # §3.3 Stop
     (At.RUNNING, E.STOP, False, At.SAVE_STOP, (vmm("SAVE"),)),
