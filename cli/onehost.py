@@ -1,4 +1,4 @@
-"""onehost: add, list, show, enable, disable and delete the hosts of the cloud.
+"""onehost: add, list, show, update, enable, disable and delete the hosts of the cloud.
 
 Rendering (``list_lines``, ``show_lines``) is pure: XML text from oned in, lines out. The command
 functions only call oned and print. Column sizes and sources are OpenNebula 1.4's (reference
@@ -15,10 +15,12 @@ from cli.common import (
     Arg,
     Command,
     Context,
+    Flag,
     Pool,
     chosen_columns,
     int_of,
     parse_xml,
+    read_template,
     resolve_ids,
     run_cli,
     text_of,
@@ -142,6 +144,14 @@ def delete(ctx: Context, opts: argparse.Namespace) -> None:
             ctx.verbose("Host deleted")
 
 
+def update(ctx: Context, opts: argparse.Namespace) -> None:
+    """``update HOST FILE [--append]``: modern one.host.update, the file replaces the host's
+    template (monitored again at once) or, with --append, is merged into it."""
+    (hid,) = resolve_ids(ctx, HOST_POOL, [opts.host])
+    ctx.call("one.host.update", hid, read_template(opts.template), 1 if opts.append else 0)
+    ctx.verbose("Host updated")
+
+
 def _set_enabled(ctx: Context, opts: argparse.Namespace, enabled: bool) -> None:
     for hid in resolve_ids(ctx, HOST_POOL, opts.hosts):
         ctx.call("one.host.enable", hid, enabled)
@@ -179,6 +189,13 @@ def top_(ctx: Context, opts: argparse.Namespace) -> int:
     return top(lambda: _render(ctx, opts), ctx.write_now, opts.delay)
 
 
+UPDATE_HELP = """\
+mm_sched places VMs by the CPU and memory oned allocated on a host against its total. In the
+host's template, RESERVED_CPU (percent, 100 = one CPU) and RESERVED_MEM (KB) keep capacity
+from the VMs; a negative value over-commits:
+  echo "RESERVED_CPU = -100" > reserve.tmpl
+  onehost update --append host01 reserve.tmpl   # one more CPU's worth of VMs"""
+
 _HOSTS = Arg("hosts", "name|id", "host names or ids (ranges like 1-3 allowed)", nargs="+")
 
 COMMANDS = (
@@ -196,6 +213,23 @@ COMMANDS = (
     Command("show", "Gets info from a host", show, (_HOSTS,)),
     Command(
         "delete", "Removes a host from the pool (disables it if VMs still run)", delete, (_HOSTS,)
+    ),
+    Command(
+        "update",
+        "Sets the host's own attributes (RESERVED_CPU, RESERVED_MEM) from a template file",
+        update,
+        (
+            Arg("host", "name|id", "the host"),
+            Arg("template", "file", "template file, e.g. RESERVED_CPU = -100"),
+        ),
+        flags=(
+            Flag(
+                ("-a", "--append"),
+                "[--append]",
+                {"action": "store_true", "help": "merge the file's attributes into the template"},
+            ),
+        ),
+        details=UPDATE_HELP,
     ),
     Command("list", "Lists hosts in the pool", list_, options=("list",), columns=HOST_COLUMNS),
     Command("enable", "Enables a host", enable, (_HOSTS,)),

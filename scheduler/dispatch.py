@@ -10,7 +10,8 @@ The calls (reference §4.2, §4.4):
 * ``one.vm.deploy(vid, hid, true)``: the modern form with ``enforce``, so that oned checks the
   host's capacity once more and a stale view cannot over-commit a host. When oned answers 0x1000
   (it knows only the 1.4 form) and ``one.vm.deploy(vid, hid)`` then works, that form is used
-  from then on.
+  from then on. A placement on a host that over-commits (``Placement.enforce`` false) goes
+  without ``enforce``: oned's check does not know the host's reservations.
 * ``one.vm.update(vid, 'SCHED_MESSAGE="..."', 1)``: merge the reason into the VM's
   USER_TEMPLATE, where ``onevm show`` shows it (OpenNebula >= 4 does the same). oned removes it
   when the VM is deployed.
@@ -116,7 +117,7 @@ class Dispatcher:
         vid, hid = placement.vm, placement.host
         client = self._client()
         try:
-            if not self.enforce:
+            if not (self.enforce and placement.enforce):
                 client.call("one.vm.deploy", vid, hid)
                 return Outcome(vid, hid)
             try:
@@ -133,14 +134,17 @@ class Dispatcher:
     def _deploy_batch(self, chunk: list[Placement]) -> list[Outcome] | None:
         """The chunk's deployments in one multicall; a call refused for its form (a 1.4-style
         oned) is made again on its own, by ``_deploy``'s fallback."""
-        extra = (True,) if self.enforce else ()
-        calls = [("one.vm.deploy", (p.vm, p.host, *extra)) for p in chunk]
+
+        def extra(p: Placement) -> tuple[bool, ...]:
+            return (True,) if self.enforce and p.enforce else ()
+
+        calls = [("one.vm.deploy", (p.vm, p.host, *extra(p))) for p in chunk]
         results = self._multicall(calls)
         if results is None:
             return None
         outcomes = []
         for placement, result in zip(chunk, results, strict=True):
-            if isinstance(result, OneCallError) and result.code == BAD_CALL and extra:
+            if isinstance(result, OneCallError) and result.code == BAD_CALL and extra(placement):
                 outcomes.append(self._deploy(placement))
             else:
                 outcomes.append(_outcome(placement.vm, placement.host, result))

@@ -5,6 +5,15 @@ functions that return ``None`` when a host passes and the reason ("host02: not e
 (512 < 1024)") when it does not. A round works on its own copy of every host's load, so what it
 gives away is counted at once: it never over-commits a host, whatever the order of the VMs.
 
+A host's room is what oned has allocated there, not what its monitoring sees: MAX_CPU less
+CPU_USAGE (the CPU of the VMs oned placed on it) less RESERVED_CPU, and MAX_MEM less MEM_USAGE
+less RESERVED_MEM, as modern OpenNebula's HOST_SHARE. NOTE: 1.4 and 2.0 also required the
+monitored FREE_CPU and FREE_MEM, so a host loaded by other processes never got a VM; onecloud
+leaves the monitored figures to REQUIREMENTS and RANK (``FREECPU > 100``, ``RANK = FREECPU``).
+RESERVED_CPU (percent, 100 = one CPU) and RESERVED_MEM (KB) are host template attributes set
+with ``onehost update``: a positive value keeps that much out of the VMs' reach, a negative one
+over-commits. A host without RESERVED_MEM keeps sched.conf's HYPERVISOR_MEM share of MAX_MEM.
+
 For each VM, in the order given, the hosts that pass the filters are tried by RANK, highest
 first; ties go to the host with the fewest running VMs (this round's included), then the lowest
 id, so equal hosts are filled in turn. REQUIREMENTS and RANK are evaluated against the host as
@@ -48,9 +57,15 @@ class Limits:
 
 @dataclass(frozen=True)
 class Placement:
+    """``enforce``: deploy with oned's capacity check. NOTE: oned's check (one.vm.deploy's
+    ``enforce``, oned/api/host_choice.py) counts MAX less USAGE without the host's RESERVED_CPU
+    and RESERVED_MEM, so it would refuse what a negative reservation over-commits: such hosts
+    get the deploy without it (oned still refuses a VM larger than the host)."""
+
     vm: int
     host: int
     host_name: str
+    enforce: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,11 +117,25 @@ def host_state_reason(host: HostView, now: float, limits: Limits) -> str | None:
 
 
 def free_cpu_of(host: HostView) -> int:
-    """NOTE: OpenNebula 2.0 rounds FREE_CPU up to a multiple of 100 when it is >= 90% of MAX_CPU
+    """The monitored free CPU 1.4 and 2.0 placed by (placement now uses ``allocatable``).
+
+    NOTE: OpenNebula 2.0 rounds FREE_CPU up to a multiple of 100 when it is >= 90% of MAX_CPU
     (an idle host's noise must not refuse a whole CPU)."""
     if host.max_cpu > 0 and host.free_cpu >= 0.9 * host.max_cpu:
         return -(-host.free_cpu // 100) * 100
     return host.free_cpu
+
+
+def allocatable(host: HostView, limits: Limits) -> tuple[int, int]:
+    """CPU (percent) and memory (KB) oned has not allocated on ``host``, less its reservations.
+
+    NOTE: placement by allocated capacity (modern OpenNebula's HOST_SHARE), not by the monitored
+    FREE_CPU/FREE_MEM of 1.4 and 2.0: see the module docstring."""
+    cpu = host.max_cpu - host.reserved_cpu - host.cpu_usage
+    reserved_mem = host.reserved_mem
+    if reserved_mem is None:
+        reserved_mem = host.max_mem - int(host.max_mem * (1 - limits.hypervisor_mem))
+    return cpu, host.max_mem - reserved_mem - host.mem_usage
 
 
 def capacity_reason(need: Demand, room_cpu: int, room_mem: int) -> str | None:
@@ -134,9 +163,7 @@ class _Load:
         self.host = host
         self.active = active  # EC2 instances oned has here by type (None: not counted)
         self.attrs = dict(host.attrs)
-        self.cpu_room = min(free_cpu_of(host), host.max_cpu - host.cpu_usage)
-        usable_mem = int(host.max_mem * (1 - limits.hypervisor_mem))
-        self.mem_room = min(host.free_mem, usable_mem - host.mem_usage)
+        self.cpu_room, self.mem_room = allocatable(host, limits)
         self.running = host.running_vms
         self.given = 0
         self.instances: Counter[str] = Counter()  # EC2 instances of each type given
@@ -280,7 +307,9 @@ def place(
             reasons[vm.id] = group if isinstance(group, str) else group.failed(skipped)
             continue
         load.take(group.need, ec2.instance_type(group.sections, load.host.name))
-        placements.append(Placement(vm.id, load.host.id, load.host.name))
+        host = load.host
+        over = host.reserved_cpu < 0 or (host.reserved_mem or 0) < 0
+        placements.append(Placement(vm.id, host.id, host.name, enforce=not over))
     return Plan(tuple(placements), reasons, skipped, ())
 
 
@@ -315,6 +344,7 @@ __all__ = [
     "Limits",
     "Placement",
     "Plan",
+    "allocatable",
     "capacity_reason",
     "demand_of",
     "free_cpu_of",

@@ -64,6 +64,8 @@ class HostView:
     used_cpu: int = 0
     used_mem: int = 0
     running_vms: int = 0
+    reserved_cpu: int = 0  # the host template's RESERVED_CPU (negative: over-commit)
+    reserved_mem: int | None = None  # RESERVED_MEM; None: sched.conf's HYPERVISOR_MEM share
     attrs: Mapping[str, object] = field(default_factory=dict, compare=False)
 
 
@@ -103,6 +105,7 @@ def host_from_xml(host: ET.Element) -> HostView:
     numbers = {name: _int(share, name) if share is not None else 0 for name in _SHARE_FIELDS}
     attrs: dict[str, object] = {**_leaves(host), **numbers, **_leaves(host.find("TEMPLATE"))}
     name = _text(host, "NAME")
+    reserved_mem = attrs.get("RESERVED_MEM")
     # NOTE: onecloud extension: HOSTNAME defaults to the host's name (im_dummy reports none).
     attrs.setdefault("HOSTNAME", name)
     return HostView(
@@ -111,6 +114,8 @@ def host_from_xml(host: ET.Element) -> HostView:
         state=_int(host, "STATE"),
         last_mon_time=_int(host, "LAST_MON_TIME"),
         **{key.lower(): value for key, value in numbers.items()},
+        reserved_cpu=int(number_of(attrs.get("RESERVED_CPU"))),
+        reserved_mem=None if reserved_mem in (None, "") else int(number_of(reserved_mem)),
         attrs=MappingProxyType(attrs),
     )
 

@@ -7,7 +7,9 @@ so does onecloud. Hosts are owned by oneadmin.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
+from oned.api import templates
 from oned.api.cloud import Caller, Cloud, require_admin
 from oned.api.replies import document, pool
 from oned.config import MadConfig
@@ -94,6 +96,46 @@ def status(cloud: Cloud, caller: Caller, hid: int, status: int) -> int:
     if status not in (0, 1, 2):
         raise BadCall(f"[one.host.status] wrong status {status}: 0 ENABLED, 1 DISABLED, 2 OFFLINE")
     return enable(cloud, caller, hid, status == 0)
+
+
+REPLACE, MERGE = 0, 1
+_RESERVATIONS = ("RESERVED_CPU", "RESERVED_MEM")  # read by mm_sched (scheduler/placement.py)
+_INTEGER = re.compile(r"\s*[+-]?[0-9]{1,15}\s*")
+
+
+def update(cloud: Cloud, caller: Caller, hid: int, text: str, merge: int = REPLACE) -> int:
+    """Modern ``one.host.update``: the operator's attributes of a host (RESERVED_CPU...).
+
+    ``merge`` 1 merges ``text`` into the host's TEMPLATE; 0 replaces it. NOTE: as in 1.4, the
+    TEMPLATE also holds the monitoring, so a replaced host is monitored again at once (back to
+    INIT), which adds the monitored attributes back. RESERVED_CPU (percent) and RESERVED_MEM
+    (KB) must be integers: a negative one over-commits. Errors: 0x1000 bad template or flag.
+    """
+    method = "one.host.update"
+    require_admin(caller, method, "MANAGE on HOST")
+    if merge not in (REPLACE, MERGE):
+        raise BadCall(f"[{method}] merge must be 0 (replace) or 1 (merge), not {merge}")
+    host = _get(cloud, hid, method)
+    incoming = templates.parse(text, method, "HOST")
+    for name in _RESERVATIONS:
+        value = incoming.get(name)
+        if value is not None and not (isinstance(value, str) and _INTEGER.fullmatch(value)):
+            raise BadCall(
+                f'[{method}] {name} = "{value}" is not an integer (a negative one over-commits)'
+            )
+    template = incoming
+    if merge == MERGE:
+        template = host.template.copy()
+        template.merge(incoming)
+    again = merge == REPLACE and host.state == HostState.MONITORED
+    state = HostState.INIT if again else host.state
+    cloud.store.update_host(replace(host, template=template, state=state))  # type: ignore[attr-defined]
+    host.template = template
+    if again:
+        host.prev_state, host.state = host.state, state
+    cloud.pools.hosts.changed(hid)
+    cloud.log.info(f"Host {host.name} ({hid}) template {'merged' if merge else 'replaced'}")
+    return hid
 
 
 def _get(cloud: Cloud, hid: int, method: str) -> Host:

@@ -146,6 +146,7 @@ METHODS: dict[str, Method] = {
         Method("one.host.delete", hosts.delete, (("i", None),)),
         Method("one.host.enable", hosts.enable, (("ib", None),)),
         Method("one.host.status", hosts.status, (("ii", None),)),
+        Method("one.host.update", hosts.update, (("is", None), ("isi", None))),  # modern only
         Method("one.hostpool.info", hosts.pool_info, (("", None),)),
         Method("one.vm.allocate", vms.allocate, (("s", None), ("sb", None))),
         Method("one.vm.info", vms.info, (("i", None), ("ib", None))),

@@ -244,6 +244,11 @@ RULES: dict[str, Rule] = {
         "modern form of one.host.enable (OFFLINE disables)",
         lambda w: (MISSING, 0),
     ),
+    "one.host.update": admin_only(
+        lambda w: (w.scratch_host(), "RESERVED_CPU = -100", 1),
+        "modern: the host's own attributes (RESERVED_CPU, RESERVED_MEM: mm_sched's reservations)",
+        lambda w: (MISSING, "A = 1", 1),
+    ),
     "one.hostpool.info": anyone(lambda w: (), "every user lists hosts"),
     "one.vm.allocate": anyone(
         lambda w: ("MEMORY = 8",),

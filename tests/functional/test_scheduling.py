@@ -7,6 +7,7 @@ import pyone
 import pytest
 
 from tests.functional.oned_process import OnedProcess
+from tests.functional.test_monitor_quiet import scripted_oned
 from tests.functional.test_monitoring import last_mon_time
 from tests.waiting import wait_for
 
@@ -69,13 +70,8 @@ def test_an_unsatisfiable_vm_stays_pending_and_onevm_show_says_why(cloud):
 def test_no_vm_is_placed_on_a_host_after_its_monitoring_failed(tmp_path):
     """Finding 6 of issue 11: a failing host went back to MONITORING (``on``) with a fresh
     LAST_MON_TIME and mm_sched fed it; it now stays ``err`` and gets no new VM."""
-    script = tmp_path / "im_script.yaml"
-    script.write_text('"nothing*": {outcome: failure}\n')
-    extra = (
-        f'IM_MAD = [ name = "im_script", executable = "one_im_dummy",\n'
-        f'           arguments = "--script {script}" ]\n'
-    )
-    oned = OnedProcess(tmp_path / "one", conf_extra=extra).set(HOST_MONITORING_INTERVAL=1)
+    rules = '"nothing*": {outcome: failure}\n'
+    oned, script = scripted_oned(tmp_path, rules, HOST_MONITORING_INTERVAL=1)
     started = oned.run_cli("one", "start")
     assert started.returncode == 0, started.stderr + started.stdout
     try:
@@ -101,3 +97,63 @@ def test_no_vm_is_placed_on_a_host_after_its_monitoring_failed(tmp_path):
         assert " err" in row
     finally:
         oned.run_cli("one", "stop")
+
+
+BUSY = (
+    '"busy*": {outcome: garbage, message: "HYPERVISOR=dummy TOTALCPU=200 FREECPU=0 USEDCPU=200'
+    ' TOTALMEMORY=2097152 FREEMEMORY=10240 USEDMEMORY=2086912"}\n'
+)
+
+
+def test_a_host_loaded_by_others_gets_vms_by_allocated_capacity_and_reservations(tmp_path):
+    """Issue 16 item 3: a 2-CPU host whose monitoring says FREECPU 0 (loaded by other processes)
+    and no VM allocated; RESERVED_CPU = 100 (onehost update) lets one of four 1-CPU VMs in, the
+    others wait "not enough CPU"; RESERVED_CPU = -100 lets two more in, never the fourth."""
+    oned, _ = scripted_oned(tmp_path, BUSY, HOST_MONITORING_INTERVAL=1)
+    (oned.location / "etc" / "sched.conf").write_text("SCHED_INTERVAL = 1\nMAX_HOST = 4\n")
+    started = oned.run_cli("one", "start")
+    assert started.returncode == 0, started.stderr + started.stdout
+    try:
+        one = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
+        hid = one.host.allocate("busy01", "im_script", "vmm_dummy", "tm_dummy")
+        wait_for(lambda: one.host.info(hid).STATE == 2)
+        assert one.host.info(hid).TEMPLATE["FREECPU"] == "0"
+        reserve = tmp_path / "reserve.tmpl"
+        reserve.write_text("RESERVED_CPU = 100\n")
+        updated = oned.run_cli("onehost", "update", "--append", "busy01", str(reserve))
+        assert updated.returncode == 0, updated.stderr
+        vids = [one.vm.allocate("CPU = 1\nMEMORY = 64") for _ in range(4)]
+
+        def running() -> int:
+            return sum(one.vm.info(v).LCM_STATE == 3 for v in vids)
+
+        def waiting_for_cpu() -> int:
+            messages = [(one.vm.info(v).USER_TEMPLATE or {}).get("SCHED_MESSAGE") for v in vids]
+            return sum("busy01: not enough CPU (0 < 1)" in (m or "") for m in messages)
+
+        wait_for(lambda: running() == 1 and waiting_for_cpu() == 3, timeout=30, step=0.2)
+        reserve.write_text("RESERVED_CPU = -100\n")
+        assert oned.run_cli("onehost", "update", "-a", "busy01", str(reserve)).returncode == 0
+        wait_for(lambda: running() == 3 and waiting_for_cpu() == 1, timeout=30, step=0.2)
+        assert one.host.info(hid).HOST_SHARE.CPU_USAGE == 300
+    finally:
+        oned.run_cli("one", "stop")
+
+
+def test_onehost_update_replaces_or_merges_and_checks_the_reservations(cloud, tmp_path):
+    """A non-integer RESERVED_CPU is refused naming it; a replaced template gets the monitoring
+    back at once; --append keeps what is there."""
+    oned, one = cloud
+    tmpl = tmp_path / "host.tmpl"
+    tmpl.write_text("RESERVED_CPU = lots\n")
+    refused = oned.run_cli("onehost", "update", "host01", str(tmpl))
+    assert refused.returncode == 255
+    assert 'RESERVED_CPU = "lots" is not an integer' in refused.stderr
+    tmpl.write_text("RESERVED_MEM = 1048576\n")
+    assert oned.run_cli("onehost", "update", "host01", str(tmpl)).returncode == 0
+    assert one.host.info(0).TEMPLATE["RESERVED_MEM"] == "1048576"
+    wait_for(lambda: "TOTALCPU" in one.host.info(0).TEMPLATE and one.host.info(0).STATE == 2)
+    tmpl.write_text("RESERVED_CPU = -50\n")
+    assert oned.run_cli("onehost", "update", "-a", "host01", str(tmpl)).returncode == 0
+    template = one.host.info(0).TEMPLATE
+    assert (template["RESERVED_CPU"], template["RESERVED_MEM"]) == ("-50", "1048576")
