@@ -20,14 +20,18 @@ from oned import log as onelog
 from oned.client import OneClient, OneClientError, read_session
 from oned.errors import ConfigError
 from oned.locations import Locations, locations
-from scheduler.config import Settings, configure, describe, parser
+from scheduler.config import HELP, Settings, configure, describe, parser
 from scheduler.dispatch import Dispatcher
 from scheduler.loop import Scheduler
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run mm_sched; 1 (with one line on stderr) when it cannot start, 0 after a clean stop."""
-    args = parser().parse_args(argv)
+    flags = parser()
+    args = flags.parse_args(argv)
+    if args.max_host == HELP:
+        flags.print_help()
+        return 0
     locs = locations()
     try:
         settings, session, path = _prepare(args, locs)

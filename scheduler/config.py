@@ -14,7 +14,7 @@ import argparse
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, NoReturn
 
 from oned.errors import ConfigError, TemplateSyntaxError
 from oned.template import parse_entries
@@ -126,9 +126,19 @@ def load_settings(text: str, path: str) -> Settings:
     return Settings(**values, warnings=tuple(warnings))
 
 
+HELP = "help"  # the value of ``-h`` given alone
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, pointing at ``--help``."""
+        self.exit(2, f"{self.prog}: {message} (mm_sched --help lists the flags)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    """mm_sched's flags; ``-h`` is MAX_HOST as in OpenNebula, so help is ``--help`` only."""
-    p = argparse.ArgumentParser(
+    """mm_sched's flags. NOTE: ``-h N`` is MAX_HOST as in OpenNebula, so help is ``--help``;
+    ``-h`` alone (no number) shows the help too (``args.max_host == HELP``)."""
+    p = _Parser(
         prog="mm_sched",
         add_help=False,
         description="The onecloud scheduler: places PENDING VMs on hosts through oned's "
@@ -144,7 +154,14 @@ def parser() -> argparse.ArgumentParser:
     add("-t", "--interval", metavar="S", help="seconds between full rounds (SCHED_INTERVAL)")
     add("-m", "--max-vm", metavar="N", help="pending VMs considered per round, 0 all (MAX_VM)")
     add("-d", "--max-dispatch", metavar="N", help="deployments per round (MAX_DISPATCH)")
-    add("-h", "--max-host", metavar="N", help="deployments per host per round (MAX_HOST)")
+    add(
+        "-h",
+        "--max-host",
+        metavar="N",
+        nargs="?",
+        const=HELP,
+        help="deployments per host per round (MAX_HOST); -h alone: this help",
+    )
     add("--live-interval", metavar="S", help="seconds between checks for new pending VMs")
     return p
 
@@ -189,4 +206,13 @@ def configure(args: argparse.Namespace, text: str | None, path: str) -> Settings
     return apply_flags(settings, args)
 
 
-__all__ = ["KNOBS", "Settings", "apply_flags", "configure", "describe", "load_settings", "parser"]
+__all__ = [
+    "HELP",
+    "KNOBS",
+    "Settings",
+    "apply_flags",
+    "configure",
+    "describe",
+    "load_settings",
+    "parser",
+]

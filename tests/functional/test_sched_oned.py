@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pyone
 import pytest
@@ -128,3 +129,24 @@ def test_mm_sched_run_as_a_regular_user_deploys_nothing_and_says_why(oned, admin
     )
     assert f"[one.vm.deploy] User [1] not authorized to perform ADMIN on VM [{vid}]" in log
     assert helen.vm.info(vid).STATE == 1
+
+
+MM_SCHED = Path(sys.executable).parent / "mm_sched"  # the installed console script
+FLAGS = ("--help", "-c", "-p", "-e", "-t", "-m", "-d", "-h", "--live-interval")
+
+
+def test_mm_sched_help_lists_every_flag_and_the_readme_says_how():
+    """`mm_sched --help` (and `-h` alone: `-h N` is MAX_HOST) prints every flag and exits 0; a
+    wrong flag is one line pointing at --help; the README names `mm_sched --help`."""
+    for argv in (["--help"], ["-h"]):
+        shown = subprocess.run([MM_SCHED, *argv], capture_output=True, text=True, timeout=30)
+        assert shown.returncode == 0, shown.stderr
+        assert all(re.search(rf"(^|[\s,\[]){re.escape(f)}\b", shown.stdout) for f in FLAGS)
+        assert "MAX_HOST" in shown.stdout and "SCHED_INTERVAL" in shown.stdout
+    wrong = subprocess.run([MM_SCHED, "--bogus"], capture_output=True, text=True, timeout=30)
+    assert wrong.returncode == 2
+    assert wrong.stderr.splitlines() == [
+        "mm_sched: unrecognized arguments: --bogus (mm_sched --help lists the flags)"
+    ]
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "`mm_sched --help`" in readme and "`mm_sched -h` lists" not in readme
