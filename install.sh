@@ -291,11 +291,18 @@ lay_out() {
     install_etc_files "$owner"
 }
 
-# install_etc_files [OWNER]: the files an operator edits, copied into etc/ once: the drivers'
-# configuration (share/etc/<driver>/, not the hosts' sudoers rules) and the example templates
-# (templates/ -> etc/templates/). An existing file is the operator's and is never overwritten.
+# install_etc_files [OWNER]: the files an operator edits, copied into etc/ once: the top-level
+# ones (share/etc/sched.conf, defaultrc), the drivers' configuration (share/etc/<driver>/, not
+# the hosts' sudoers rules) and the example templates (templates/ -> etc/templates/). An
+# existing file is the operator's and is never overwritten.
 install_etc_files() {
-    local owner=${1:-} dir
+    local owner=${1:-} dir file
+    for file in "$REPO"/share/etc/*; do
+        [ -f "$file" ] || continue
+        [ -e "$ETC/$(basename "$file")" ] && continue
+        install -m 644 "$file" "$ETC/$(basename "$file")"
+        if [ -n "$owner" ]; then chown "$owner:$owner" "$ETC/$(basename "$file")"; fi
+    done
     for dir in "$REPO"/share/etc/*/ "$REPO/templates/"; do
         [ -d "$dir" ] || continue
         case "$dir" in */sudoers.d/) continue ;; esac
