@@ -11,7 +11,8 @@ KVM really runs guests is probed once per host (drivers/kvm_probe.py): ``--domai
 falls back to qemu (TCG) where it does not, with a ``LOG W`` line; forced ``kvm`` fails DEPLOY.
 SHUTDOWN (ACPI, then at most ``--shutdown-timeout`` s for the domain to go), CANCEL (destroy),
 SAVE and RESTORE (the checkpoint file), MIGRATE (live, driven by this driver over its connections
-to both hosts; libvirt's storage check skipped on tm_nfs: drivers/kvm_migration.py) and POLL (STATE, USEDMEMORY, USEDCPU from the second POLL on, NETRX, NETTX).
+to both hosts; libvirt's storage check skipped on tm_nfs: drivers/kvm_migration.py) and POLL
+(STATE, USEDMEMORY, USEDCPU from the second POLL on, NETRX, NETTX).
 Every action may be sent again after a crash (oned re-issues what was in flight): a domain
 already running answers DEPLOY and RESTORE, one already gone SHUTDOWN and CANCEL, one gone
 whose checkpoint is there SAVE, one running on the destination MIGRATE.
@@ -35,7 +36,7 @@ from urllib.parse import urlsplit
 
 from drivers.kvm_connections import Connections, libvirt, start_event_loop
 from drivers.kvm_migration import unsafe_allowed, unsafe_hint, vm_tm
-from drivers.kvm_probe import CHECK_SECONDS, Verdicts, not_running, warn
+from drivers.kvm_probe import BOOT_SECTOR, CHECK_SECONDS, Verdicts, kvm_problem, not_running, warn
 from drivers.protocol import (
     Action,
     DriverFailure,
@@ -105,14 +106,15 @@ def arguments(request: Request, count: int, usage: str) -> tuple[str, ...]:
     return request.args[:count]
 
 
-def write_remote(ctx: Context, host: str, path: str, data: str) -> None:
+def write_remote(ctx: Context, host: str, path: str, data: str | bytes) -> None:
     """Put the rendered file on the host (here when the URI names no host: a local libvirtd),
     0600: it may hold CONTEXT values and the VNC password."""
+    raw = data if isinstance(data, bytes) else data.encode()
     target = urlsplit(ctx.uri_of(host)).netloc
     if not target or ctx.pool is None:
-        result = write_local(path, data.encode(), 0o600)
+        result = write_local(path, raw, 0o600)
     else:
-        result = ctx.pool.put(target, path, data.encode(), 0o600, timeout=ctx.timeout)
+        result = ctx.pool.put(target, path, raw, 0o600, timeout=ctx.timeout)
     if not result.ok:
         raise DriverFailure(f"cannot write {host}:{path}: {result.reason()}")
 
@@ -148,7 +150,7 @@ def deploy(ctx: Context, request: Request, log: Logger) -> str:
     """DEPLOY vid host remote_file: render, copy, create, check it runs; answers its name."""
     host, remote = arguments(request, 2, "a host and a deployment file")
     text = deployment_text(ctx, remote)
-    kind = domain_type_for(ctx, host, log)
+    kind = domain_type_for(ctx, host, remote, log)
     try:
         domain, new = create_on(ctx, host, remote, text, kind)
     except libvirt().libvirtError as err:
@@ -179,14 +181,14 @@ def deployment_text(ctx: Context, remote: str) -> str:
         raise DriverFailure(f"cannot read the deployment file {local}: {err.strerror}") from None
 
 
-def domain_type_for(ctx: Context, host: str, log: Logger) -> str:
+def domain_type_for(ctx: Context, host: str, remote: str, log: Logger) -> str:
     """The domain type for ``host``: ``--domain-type qemu``, else the probe's verdict (once per
     host); forced kvm where KVM does not run guests fails, auto falls back to qemu and warns."""
     if ctx.domain_type == "qemu":
         return "qemu"
     known = ctx.verdicts.get(host)
     with guarded(f"cannot probe KVM on {host}"):
-        kind, why = known or ctx.verdicts.probe(host, ctx.hosts.get(host))
+        kind, why = known or ctx.verdicts.probe(host, partial(probe_kvm, ctx, host, remote))
     if kind == "kvm":
         return "kvm"
     if ctx.domain_type == "kvm":
@@ -197,6 +199,13 @@ def domain_type_for(ctx: Context, host: str, log: Logger) -> str:
     if known is None:
         warn(log, f"KVM cannot run guests on {host} ({why}): domain type qemu (TCG emulation)")
     return "qemu"
+
+
+def probe_kvm(ctx: Context, host: str, remote: str) -> str | None:
+    """kvm_problem on ``host``, its boot image beside the VM's deployment file."""
+    image = os.path.join(os.path.dirname(remote), "kvm-probe.img")
+    write_remote(ctx, host, image, BOOT_SECTOR)
+    return kvm_problem(ctx.hosts.get(host), image)
 
 
 def create_on(ctx: Context, host: str, remote: str, text: str, kind: str) -> tuple[Any, bool]:

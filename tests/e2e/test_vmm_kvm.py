@@ -14,6 +14,7 @@ import random
 import shutil
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,9 @@ BOOT_SECONDS = 120  # ~7 s when the machine is idle; TCG on 2 busy cores is much
 ACTION_SECONDS = 120  # SAVE, RESTORE, MIGRATE of a 128 MB guest: a few seconds when idle
 
 
-def vm_document(vid: int, template: dict[str, object]) -> str:
-    """A VM's XML as one.vm.info gives it: values in CDATA, a vector as a dict (a list: many)."""
+def vm_document(vid: int, template: dict[str, object], tm: str = "tm_ssh") -> str:
+    """A VM's XML as one.vm.info gives it: values in CDATA, a vector as a dict (a list: many),
+    one history record on a host with transfer manager ``tm``."""
 
     def element(name: str, value: object) -> str:
         if isinstance(value, dict):
@@ -45,7 +47,11 @@ def vm_document(vid: int, template: dict[str, object]) -> str:
         for name, value in template.items()
         for item in (value if isinstance(value, list) else [value])
     )
-    return f"<VM><ID>{vid}</ID><NAME>{escape(f'one-{vid}')}</NAME><TEMPLATE>{body}</TEMPLATE></VM>"
+    history = (
+        f"<HISTORY_RECORDS><HISTORY><SEQ>0</SEQ><TM_MAD>{tm}</TM_MAD></HISTORY></HISTORY_RECORDS>"
+    )
+    name = escape(f"one-{vid}")
+    return f"<VM><ID>{vid}</ID><NAME>{name}</NAME>{history}<TEMPLATE>{body}</TEMPLATE></VM>"
 
 
 @dataclass
@@ -58,7 +64,7 @@ class Cloud:
     bridge: str
     vids: list[int]
 
-    def prepare(self, acpi: str = "yes") -> int:
+    def prepare(self, acpi: str = "yes", tm: str = "tm_ssh") -> int:
         """A new VM: its deployment file here, its images (disk, context ISO) in VM_DIR."""
         vid = random.randrange(700_000, 800_000)  # no clash with the VMs of other test runs
         self.vids.append(vid)
@@ -78,7 +84,7 @@ class Cloud:
                     "NETWORK": "e2e", "IP": context["IP"]},
             "CONTEXT": context, "FEATURES": {"ACPI": acpi},
         }  # fmt: skip
-        (self.var / str(vid) / "deployment.0").write_text(vm_document(vid, template))
+        (self.var / str(vid) / "deployment.0").write_text(vm_document(vid, template, tm))
         return vid
 
     def remote_file(self, vid: int) -> str:
@@ -109,8 +115,8 @@ def vmm(cloud: Cloud, domain_type: str) -> Iterator[Callable[[str], DriverProces
     """Start one_vmm_kvm with the given extra ARGUMENTS; every driver is finalized after."""
     started: list[DriverProcess] = []
 
-    def start(extra: str = "") -> DriverProcess:
-        arguments = f"--domain-type {domain_type} {extra}".strip()
+    def start(extra: str = "", kind: str = domain_type) -> DriverProcess:
+        arguments = f"--domain-type {kind} {extra}".strip()
         env = {"ONE_LOCATION": str(cloud.var.parent)}
         driver = DriverProcess("one_vmm_kvm", arguments, env=env)
         assert driver.init() == "INIT SUCCESS - -"
@@ -219,12 +225,13 @@ def test_a_deploy_of_an_impossible_template_fails_naming_the_attribute(cloud, vm
     )
 
 
-def test_a_vm_live_migrates_to_a_second_libvirtd_and_keeps_running(
+def test_a_vm_on_tm_nfs_live_migrates_to_a_second_libvirtd_and_keeps_running(
     cloud, vmm, libvirt_uri, second_libvirt, record_property
 ):
-    """MIGRATE moves the running guest between daemons; POLL finds it only on the new one."""
-    driver = vmm(f"--host-uri src={libvirt_uri} --host-uri dst={second_libvirt} --unsafe-migration")
-    vid = cloud.prepare()
+    """MIGRATE moves the running guest between daemons without --unsafe-migration (its TM says
+    the disks are shared); POLL finds it only on the new one."""
+    driver = vmm(f"--host-uri src={libvirt_uri} --host-uri dst={second_libvirt}")
+    vid = cloud.prepare(tm="tm_nfs")
     name = f"one-{vid}"
     ask(driver, f"DEPLOY {vid} src {cloud.remote_file(vid)} -")
     cloud.console(vid).wait_for(BOOTED, BOOT_SECONDS)
@@ -242,3 +249,75 @@ def test_a_vm_live_migrates_to_a_second_libvirtd_and_keeps_running(
         conn = libvirt.open(second_libvirt)
         cleanup_domain(conn, name)
         conn.close()
+
+
+def test_a_live_migration_libvirt_finds_unsafe_fails_naming_the_tm_and_the_fixes(
+    cloud, vmm, libvirt_uri, second_libvirt
+):
+    """On tm_ssh (disks not shared) libvirt's refusal is the answer, with what to change."""
+    driver = vmm(f"--host-uri src={libvirt_uri} --host-uri dst={second_libvirt}")
+    vid = cloud.prepare(tm="tm_ssh")
+    name = f"one-{vid}"
+    assert ask(driver, f"DEPLOY {vid} src {cloud.remote_file(vid)} -").startswith("DEPLOY SUCC")
+    try:
+        reply = ask(driver, f"MIGRATE {vid} src {name} dst")
+        assert reply.startswith(f"MIGRATE FAILURE {vid} cannot migrate {name} from src to dst: ")
+        assert "Migration without shared storage is unsafe" in reply
+        assert reply.endswith(
+            "(its TM is tm_ssh, not shared storage: put the hosts on tm_nfs, "
+            "or start one_vmm_kvm with --unsafe-migration)"
+        )
+        assert ask(driver, f"POLL {vid} src {name} -").startswith(f"POLL SUCCESS {vid} STATE=a ")
+    finally:
+        conn = libvirt.open(second_libvirt)
+        cleanup_domain(conn, name)
+        conn.close()
+
+
+def kvm_runs_guests_here(domain_type: str) -> bool:
+    """The session's probe (the test guest booted under KVM) found KVM working."""
+    return domain_type == "kvm"
+
+
+def test_auto_boots_the_guest_and_warns_where_kvm_cannot_run_it(
+    cloud, vmm, test_hosts, domain_type
+):
+    """--domain-type auto (the default): the driver's own probe agrees with the session's; where
+    KVM does not run guests (nested KVM off) the domain is qemu, a LOG W line says why, and the
+    guest boots."""
+    host = test_hosts[0][1]
+    driver = vmm(kind="auto")
+    vid = cloud.prepare()
+    assert ask(driver, f"DEPLOY {vid} {host} {cloud.remote_file(vid)} -") == (
+        f"DEPLOY SUCCESS {vid} one-{vid}"
+    )
+    cloud.console(vid).wait_for(BOOTED, BOOT_SECONDS)
+    kind = ET.fromstring(Path(cloud.remote_file(vid)).read_text()).get("type")
+    assert kind == domain_type
+    warnings = [line for line in driver.seen if line.startswith(f"LOG W {vid} ")]
+    if kvm_runs_guests_here(domain_type):
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and f"KVM cannot run guests on {host} (" in warnings[0]
+        assert warnings[0].endswith("): domain type qemu (TCG emulation)")
+    second = cloud.prepare()
+    assert ask(driver, f"DEPLOY {second} {host} {cloud.remote_file(second)} -").startswith(
+        f"DEPLOY SUCCESS {second} "
+    )
+    assert not [line for line in driver.seen if line.startswith(f"LOG W {second} ")]
+
+
+def test_forced_kvm_where_kvm_cannot_run_guests_fails_the_deploy_with_the_reason(
+    cloud, vmm, test_hosts, domain_type
+):
+    """--domain-type kvm on a machine whose KVM hangs guests: FAILURE, not a domain that never
+    boots."""
+    if kvm_runs_guests_here(domain_type):
+        pytest.skip("KVM runs guests on this machine")
+    host = test_hosts[0][1]
+    driver = vmm(kind="kvm")
+    vid = cloud.prepare()
+    reply = ask(driver, f"DEPLOY {vid} {host} {cloud.remote_file(vid)} -")
+    assert reply.startswith(f"DEPLOY FAILURE {vid} KVM cannot run guests on {host} (")
+    assert reply.endswith("start one_vmm_kvm with --domain-type auto or qemu")
+    assert ask(driver, f"POLL {vid} {host} one-{vid} -") == f"POLL SUCCESS {vid} STATE=d"

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers import kvm_probe
 from drivers.kvm_migration import tm_of, unsafe_allowed, unsafe_hint, vm_tm
-from drivers.kvm_probe import Verdicts, kvm_problem, not_running
+from drivers.kvm_probe import BOOT_SECTOR, Verdicts, kvm_problem, not_running
 from tests.unit.test_vmm_kvm import Driver, remote, vm
 
 libvirt = pytest.importorskip("libvirt")
@@ -112,27 +111,32 @@ class Conn:
         return self.domain
 
 
-def test_the_probe_passes_when_the_test_domain_ends_and_fails_when_it_keeps_spinning():
-    """A CPU that runs goes through the BIOS and resets (the domain ends); one that does not is
-    still there at the deadline, and is destroyed."""
+def test_the_probe_passes_when_the_test_domain_ends_and_fails_when_it_keeps_running():
+    """A CPU that runs boots the floppy and resets (the domain ends); one that does not is still
+    there at the deadline, and is destroyed."""
     quick = Conn(Domain(lasts=3))
-    assert kvm_problem(quick, timeout=5) is None
+    assert kvm_problem(quick, "/vm/7/images/kvm-probe.img", timeout=5) is None
     assert "type='kvm'" in quick.xml and "<on_reboot>destroy</on_reboot>" in quick.xml
+    assert '<source file="/vm/7/images/kvm-probe.img"/>' in quick.xml
     stuck = Conn(Domain())
-    assert kvm_problem(stuck, timeout=0.3) == (
-        "a kvm test domain did not get through its BIOS in 0.3 s"
+    assert kvm_problem(stuck, "/i", timeout=0.3) == (
+        "a kvm test domain did not boot its 512-byte floppy in 0.3 s"
     )
     assert stuck.domain.destroyed
 
 
-def test_the_verdict_is_probed_once_per_host(monkeypatch):
+def test_the_boot_sector_resets_the_machine_and_is_bootable():
+    assert len(BOOT_SECTOR) == 512 and BOOT_SECTOR.endswith(b"\x55\xaa")
+    assert BOOT_SECTOR.startswith(bytes([0xB0, 0xFE, 0xE6, 0x64]))  # mov al, 0xfe; out 0x64, al
+
+
+def test_the_verdict_is_probed_once_per_host():
     calls = []
-    monkeypatch.setattr(kvm_probe, "kvm_problem", lambda conn: calls.append(conn) or "spins")
     verdicts = Verdicts()
-    assert verdicts.probe("h1", "c1") == ("qemu", "spins")
-    assert verdicts.probe("h1", "c1") == ("qemu", "spins")
-    assert verdicts.probe("h2", "c2") == ("qemu", "spins")
-    assert calls == ["c1", "c2"]
+    assert verdicts.probe("h1", lambda: calls.append("h1") or "spins") == ("qemu", "spins")
+    assert verdicts.probe("h1", lambda: calls.append("h1") or "spins") == ("qemu", "spins")
+    assert verdicts.probe("h2", lambda: calls.append("h2")) == ("kvm", "")
+    assert calls == ["h1", "h2"]
 
 
 @pytest.mark.parametrize(
