@@ -96,7 +96,8 @@ def test_onevm_create_list_and_show_the_seed_ttylinux(oned, tmp_path):
 
 
 def test_cli_errors_are_one_line_with_a_non_zero_exit(oned, tmp_path):
-    """A template syntax error, an unknown host, a dead endpoint: one Error: line each."""
+    """A template syntax error, an unknown host: one Error: line each; a dead endpoint: one
+    line naming the command and the endpoint (issue 16)."""
     bad = tmp_path / "bad.one"
     bad.write_text("NAME = x\nDISK = [ source = ]\n")
     cases = [
@@ -104,8 +105,9 @@ def test_cli_errors_are_one_line_with_a_non_zero_exit(oned, tmp_path):
         oned.run_cli("onehost", "show", "nosuchhost"),
         oned.run_cli("onehost", "list", env={**oned.env, "ONE_XMLRPC": "http://127.0.0.1:1/RPC2"}),
     ]
-    for result in cases:
-        assert result.returncode != 0
-        assert result.stderr.startswith("Error: ") and len(result.stderr.splitlines()) == 1
+    down = "onehost list: cannot reach oned at http://127.0.0.1:1/RPC2: "
+    for result, start in zip(cases, ("Error: ", "Error: ", down), strict=True):
+        assert result.returncode == 255
+        assert result.stderr.startswith(start) and len(result.stderr.splitlines()) == 1
     assert "line 2" in cases[0].stderr
     assert lines(oned.run_cli("onevm", "list"))[1:] == []
