@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oned.expr import parse_requirements
-from scheduler.placement import Limits, Plan, demand_of, free_cpu_of, place
+from scheduler.placement import Limits, Plan, allocatable, demand_of, place
 from scheduler.pools import HostView, PendingVm, parse_hosts, parse_pending
 
 NOW = 1_800_000_000
@@ -111,8 +111,7 @@ def check(plan: Plan, vms: list[PendingVm], hosts: list[HostView], limits: Limit
     for hid, count in per_host.items():
         h = by_host[hid]
         given = [demand_of(by_vm[p.vm]) for p in plan.placements if p.host == hid]
-        room_mem = min(h.free_mem, int(h.max_mem * (1 - limits.hypervisor_mem)) - h.mem_usage)
-        room_cpu = min(free_cpu_of(h), h.max_cpu - h.cpu_usage)
+        room_cpu, room_mem = allocatable(h, limits)
         if sum(d.mem for d in given) > room_mem or sum(d.cpu for d in given) > room_cpu:
             problems.append(f"{h.name} over capacity")
         if count > limits.max_host:

@@ -10,8 +10,7 @@ The calls (reference §4.2, §4.4):
 * ``one.vm.deploy(vid, hid, true)``: the modern form with ``enforce``, so that oned checks the
   host's capacity once more and a stale view cannot over-commit a host. When oned answers 0x1000
   (it knows only the 1.4 form) and ``one.vm.deploy(vid, hid)`` then works, that form is used
-  from then on. A placement on a host that over-commits (``Placement.enforce`` false) goes
-  without ``enforce``: oned's check does not know the host's reservations.
+  from then on. oned's check counts the host's RESERVED_CPU/RESERVED_MEM as placement does.
 * ``one.vm.update(vid, 'SCHED_MESSAGE="..."', 1)``: merge the reason into the VM's
   USER_TEMPLATE, where ``onevm show`` shows it (OpenNebula >= 4 does the same). oned removes it
   when the VM is deployed.
@@ -117,7 +116,7 @@ class Dispatcher:
         vid, hid = placement.vm, placement.host
         client = self._client()
         try:
-            if not (self.enforce and placement.enforce):
+            if not self.enforce:
                 client.call("one.vm.deploy", vid, hid)
                 return Outcome(vid, hid)
             try:
@@ -136,7 +135,7 @@ class Dispatcher:
         oned) is made again on its own, by ``_deploy``'s fallback."""
 
         def extra(p: Placement) -> tuple[bool, ...]:
-            return (True,) if self.enforce and p.enforce else ()
+            return (True,) if self.enforce else ()
 
         calls = [("one.vm.deploy", (p.vm, p.host, *extra(p))) for p in chunk]
         results = self._multicall(calls)

@@ -57,15 +57,9 @@ class Limits:
 
 @dataclass(frozen=True)
 class Placement:
-    """``enforce``: deploy with oned's capacity check. NOTE: oned's check (one.vm.deploy's
-    ``enforce``, oned/api/host_choice.py) counts MAX less USAGE without the host's RESERVED_CPU
-    and RESERVED_MEM, so it would refuse what a negative reservation over-commits: such hosts
-    get the deploy without it (oned still refuses a VM larger than the host)."""
-
     vm: int
     host: int
     host_name: str
-    enforce: bool = True
 
 
 @dataclass(frozen=True)
@@ -307,9 +301,7 @@ def place(
             reasons[vm.id] = group if isinstance(group, str) else group.failed(skipped)
             continue
         load.take(group.need, ec2.instance_type(group.sections, load.host.name))
-        host = load.host
-        over = host.reserved_cpu < 0 or (host.reserved_mem or 0) < 0
-        placements.append(Placement(vm.id, host.id, host.name, enforce=not over))
+        placements.append(Placement(vm.id, load.host.id, load.host.name))
     return Plan(tuple(placements), reasons, skipped, ())
 
 

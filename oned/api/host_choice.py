@@ -12,7 +12,8 @@ has reserved nothing, since capacity is only added once the lifecycle committed 
   TOTALMEMORY) never fits there, with or without ``enforce``: such a VM would make the host
   look full to the scheduler for nothing.
 * With ``enforce`` (the scheduler always sets it) the host's free allocated capacity (total
-  minus what its VMs hold) must take the VM, as OpenNebula's ``enforce`` flag does.
+  minus what its VMs hold, minus the host's RESERVED_CPU / RESERVED_MEM: a negative one
+  over-commits) must take the VM, as OpenNebula's ``enforce`` flag does.
 * A host not monitored yet (both totals 0) has an unknown capacity: refused with ``enforce``,
   allowed without (the administrator's explicit choice; the totals are checked again at the
   next deploy or migrate once the host is monitored).
@@ -46,10 +47,21 @@ def check_host(host: Host, vm: Vm, enforce: bool, method: str) -> None:
     if too_big:
         raise ActionNotAllowed(f"[{method}] VM [{vm.id}] does not fit in {where}: {too_big}.")
     if enforce:
-        free_cpu, free_mem = share.max_cpu - share.cpu_usage, share.max_mem - share.mem_usage
+        free_cpu = share.max_cpu - share.cpu_usage - _reserved(host, "RESERVED_CPU")
+        free_mem = share.max_mem - share.mem_usage - _reserved(host, "RESERVED_MEM")
         short = _shortage(cpu, memory, free_cpu, free_mem, "free")
         if short:
             raise ActionNotAllowed(f"[{method}] {where.capitalize()} has not enough {short}.")
+
+
+def _reserved(host: Host, name: str) -> int:
+    """RESERVED_CPU (percent) or RESERVED_MEM (KB) of the host's template, 0 when unset
+    (one.host.update refuses a value that is not an integer)."""
+    value = host.template.get_str(name, "") or ""
+    try:
+        return int(value)
+    except ValueError:
+        return 0
 
 
 def _shortage(cpu: int, memory: int, room_cpu: int, room_mem: int, kind: str) -> str:

@@ -78,3 +78,15 @@ ACCEPTED = [
 def test_check_host_accepts_what_fits(host, vm, enforce):
     """Without enforce only the totals count; a host not monitored yet is the admin's call."""
     check_host(host, vm, enforce, "one.vm.deploy")
+
+
+def test_enforce_counts_the_host_s_reservations():
+    """RESERVED_CPU / RESERVED_MEM of the host's template, as mm_sched counts them: a positive
+    one keeps room back, a negative one over-commits (issue 16)."""
+    full = a_host(cpu_usage=800)
+    full.template = parse("RESERVED_CPU = -100\n")
+    check_host(full, a_vm("1", "64"), True, "one.vm.deploy")  # one more CPU over-committed
+    kept = a_host(mem_usage=8 * GB)
+    kept.template = parse(f"RESERVED_MEM = {8 * GB}\n")
+    with pytest.raises(ActionNotAllowed, match=r"not enough memory \(0 MB free < 64 MB"):
+        check_host(kept, a_vm("1", "64"), True, "one.vm.deploy")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from scheduler.placement import Limits, Placement, allocatable, place
+from scheduler.placement import Limits, allocatable, place
 from scheduler.pools import HostView, PendingVm, host_from_xml
 from tests.unit.test_sched_process import dispatcher_for, fake  # noqa: F401 (the fixture)
 
@@ -87,7 +87,6 @@ def test_a_negative_reserved_cpu_lets_one_more_cpu_in():
     full = host(cpu=200, cpu_usage=200, RESERVED_CPU=-100)
     plan = placed([full], vms(2))
     assert len(plan.placements) == 1
-    assert plan.placements[0].enforce is False  # oned's check does not know RESERVED_CPU
     assert plan.reasons[1] == "host00: not enough CPU (0 < 1)"
     assert placed([host(cpu=200, cpu_usage=200)], vms(1)).placements == ()
 
@@ -95,7 +94,6 @@ def test_a_negative_reserved_cpu_lets_one_more_cpu_in():
 def test_a_reservation_keeps_vms_out():
     """RESERVED_CPU = 100 of 200 leaves one CPU; RESERVED_MEM 15 GB of 16 leaves one 1 GB VM."""
     (only,) = placed([host(cpu=200, RESERVED_CPU=100)], vms(2)).placements
-    assert only.enforce is True
     plan = placed([host(RESERVED_MEM=15 * GB)], vms(2, cpu=0.1))
     assert len(plan.placements) == 1
     assert plan.reasons[1] == "host00: not enough memory (0 < 1024)"
@@ -115,14 +113,3 @@ def test_reservations_are_read_from_the_host_template():
     plain = host(cpu=400, mem=4 * GB)
     assert (plain.reserved_cpu, plain.reserved_mem) == (0, None)
     assert allocatable(plain, Limits(hypervisor_mem=0.5)) == (400, 2 * GB)
-
-
-def test_an_over_committing_placement_is_deployed_without_enforce(fake):  # noqa: F811
-    """one.vm.deploy(vid, hid, true) as always, (vid, hid) for a host that over-commits."""
-    fake.add_vm(1)
-    fake.add_vm(2)
-    dispatcher = dispatcher_for(fake, workers=1)
-    outcomes = dispatcher.deploy([Placement(1, 0, "h"), Placement(2, 0, "h", enforce=False)])
-    dispatcher.close()
-    assert all(o.ok for o in outcomes)
-    assert sorted(d[:3] for d in fake.deploys) == [(1, 0, (True,)), (2, 0, ())]
