@@ -1,5 +1,6 @@
-"""The shipped sched.conf against a real oned and mm_sched (issue 16, item 6): as shipped it
-changes nothing and warns of nothing; an edit takes effect when mm_sched starts again."""
+"""Shipped configuration files against a real oned (issue 16, item 6): sched.conf as shipped
+changes nothing and warns of nothing, and an edit takes effect when mm_sched starts again; an
+edit of a driver's file (im_ec2.conf, against moto's EC2) takes effect at oned's next start."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyone
+
+from tests.functional.moto_region import MotoRegion
+from tests.functional.oned_process import OnedProcess
 from tests.waiting import wait_for
 
 SHIPPED = Path(__file__).resolve().parents[2] / "share" / "etc" / "sched.conf"
@@ -37,3 +42,40 @@ def test_an_edit_of_the_shipped_sched_conf_takes_effect_at_the_next_start(oned):
     conf.write_text(SHIPPED.read_text().replace("#MAX_DISPATCH = 30", "MAX_DISPATCH = 7"))
     second = started_log(oned)
     assert "    MAX_DISPATCH = 7" in second and "MAX_DISPATCH = 30" not in second
+
+
+def test_an_edit_of_the_shipped_im_ec2_conf_takes_effect_at_one_stop_one_start(
+    tmp_path, monkeypatch
+):
+    """A driver file: the shipped im_ec2.conf pointed at a local EC2 region (moto) gives the
+    host 5 small instances (TOTALCPU 500); SMALL_INSTANCES=2 gives 200 after a restart."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws: the credentials file is used
+    stanza = (
+        'IM_MAD = [ name = "im_ec2", executable = "one_im_ec2",\n'
+        '           arguments = "im_ec2/im_ec2.conf" ]\n'
+    )
+    with MotoRegion() as region:
+        oned = OnedProcess(tmp_path / "one", conf_extra=stanza).set(HOST_MONITORING_INTERVAL=1)
+        etc = oned.location / "etc"
+        (etc / "im_ec2").mkdir(parents=True)
+        (etc / "ec2").mkdir()
+        credentials = etc / "ec2" / "credentials.yaml"
+        credentials.write_text("access_key_id: AKIATEST\nsecret_access_key: test\n")
+        credentials.chmod(0o600)
+        shipped = (SHIPPED.parent / "im_ec2" / "im_ec2.conf").read_text()
+        assert "SMALL_INSTANCES=5\n" in shipped
+        account = f"ENDPOINT={region.endpoint}\nCREDENTIALS=ec2/credentials.yaml\n"
+        shipped = shipped.replace("ENDPOINT=\n", "").replace("CREDENTIALS=\n", account)
+        conf = etc / "im_ec2" / "im_ec2.conf"
+        conf.write_text(shipped)
+        oned.start()
+        try:
+            one = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
+            hid = one.host.allocate("ec2", "im_ec2", "vmm_dummy", "tm_dummy")
+            wait_for(lambda: one.host.info(hid).HOST_SHARE.MAX_CPU == 500, timeout=30)
+            oned.stop()
+            conf.write_text(shipped.replace("SMALL_INSTANCES=5\n", "SMALL_INSTANCES=2\n"))
+            oned.start()
+            wait_for(lambda: one.host.info(hid).HOST_SHARE.MAX_CPU == 200, timeout=30)
+        finally:
+            oned.stop()
