@@ -42,8 +42,10 @@ class _Repeated(list):
 
 
 def to_dict(elem: ET.Element) -> dict[str, Any]:
-    """``{root name: value}`` for a whole document."""
-    return {elem.tag: element_value(elem)}
+    """``{root name: value}`` for a whole document; an empty pool's value is ``{}`` (as
+    OpenNebula's), so ``doc["VM_POOL"].get("VM", [])`` holds for every listing."""
+    empty = not len(elem) and not (elem.text or "").strip()
+    return {elem.tag: {} if empty else element_value(elem)}
 
 
 def render(text: str, fmt: str) -> str:

@@ -48,6 +48,11 @@ def test_elements_become_keys_repeated_ones_lists_and_text_stays_a_string():
     }
 
 
+def test_an_empty_pool_is_an_empty_mapping_in_json_and_yaml():
+    assert json.loads(render("<VM_POOL/>", "json")) == {"VM_POOL": {}}
+    assert yaml.safe_load(render("<HOST_POOL></HOST_POOL>", "yaml")) == {"HOST_POOL": {}}
+
+
 def test_json_and_yaml_of_a_vm_hold_every_value_of_its_xml():
     root = fromstring(VM_XML)
     as_json = json.loads(render(VM_XML, "json"))
