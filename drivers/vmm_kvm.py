@@ -32,9 +32,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 from drivers.kvm_connections import Connections, libvirt, start_event_loop
+from drivers.kvm_files import exists_on, remove_remote, write_remote
 from drivers.kvm_migration import unsafe_allowed, unsafe_hint, vm_tm
 from drivers.kvm_probe import BOOT_SECTOR, CHECK_SECONDS, Verdicts, kvm_problem, not_running, warn
 from drivers.protocol import (
@@ -48,7 +48,7 @@ from drivers.protocol import (
     parse_driver_args,
     serve,
 )
-from drivers.runner import front_end_var, write_local
+from drivers.runner import front_end_var
 from drivers.ssh import SshPool
 from drivers.vmm_kvm_xml import (
     STATES,
@@ -104,30 +104,6 @@ def arguments(request: Request, count: int, usage: str) -> tuple[str, ...]:
     if len(request.args) < count:
         raise DriverFailure(f"{request.action} needs {usage}")
     return request.args[:count]
-
-
-def write_remote(ctx: Context, host: str, path: str, data: str | bytes) -> None:
-    """Put the rendered file on the host (here when the URI names no host: a local libvirtd),
-    0600: it may hold CONTEXT values and the VNC password."""
-    raw = data if isinstance(data, bytes) else data.encode()
-    target = urlsplit(ctx.uri_of(host)).netloc
-    if not target or ctx.pool is None:
-        result = write_local(path, raw, 0o600)
-    else:
-        result = ctx.pool.put(target, path, raw, 0o600, timeout=ctx.timeout)
-    if not result.ok:
-        raise DriverFailure(f"cannot write {host}:{path}: {result.reason()}")
-
-
-def exists_on(ctx: Context, host: str, path: str) -> bool:
-    """Whether ``path`` is on the host (here when the URI names no host: a local libvirtd)."""
-    target = urlsplit(ctx.uri_of(host)).netloc
-    if not target or ctx.pool is None:
-        return os.path.exists(path)
-    result = ctx.pool.run(target, ["test", "-e", path], timeout=ctx.timeout)
-    if result.code not in (0, 1):
-        raise DriverFailure(f"cannot check {host}:{path}: {result.reason()}")
-    return result.ok
 
 
 def create(conn: Any, xml: str) -> tuple[Any, bool]:
@@ -205,7 +181,10 @@ def probe_kvm(ctx: Context, host: str, remote: str) -> str | None:
     """kvm_problem on ``host``, its boot image beside the VM's deployment file."""
     image = os.path.join(os.path.dirname(remote), "kvm-probe.img")
     write_remote(ctx, host, image, BOOT_SECTOR)
-    return kvm_problem(ctx.hosts.get(host), image)
+    try:
+        return kvm_problem(ctx.hosts.get(host), image)
+    finally:
+        remove_remote(ctx, host, image)
 
 
 def create_on(ctx: Context, host: str, remote: str, text: str, kind: str) -> tuple[Any, bool]:

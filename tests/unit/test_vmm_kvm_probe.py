@@ -36,6 +36,7 @@ def test_auto_deploys_as_qemu_where_the_probe_finds_no_kvm_and_warns_once(var, t
     driver = Driver(var, probe=True)
     assert driver(f"DEPLOY 7 host01 {remote(tmp_path)} -") == "DEPLOY SUCCESS 7 one-7"
     assert ET.fromstring(Path(remote(tmp_path)).read_text()).get("type") == "qemu"
+    assert not (Path(remote(tmp_path)).parent / "kvm-probe.img").exists()  # removed after
     assert driver.logs == [
         "LOG W 7 KVM cannot run guests on host01 (libvirt offers no kvm domains: this function "
         "is not supported by the connection driver: virConnectGetDomainCapabilities): "
