@@ -51,12 +51,12 @@ from drivers.protocol import (
 from drivers.runner import front_end_var
 from drivers.ssh import SshPool
 from drivers.vmm_kvm_xml import (
-    STATES,
     RenderError,
     cpu_percent,
     domain_for,
     interface_devices,
     local_deployment_file,
+    poll_state,
 )
 
 DEFAULT_URI = "qemu+ssh://{host}/system?no_tty=1"
@@ -323,6 +323,7 @@ def poll(ctx: Context, request: Request, log: Logger) -> str:
     try:
         if domain is not None:
             state, _, memory, _, cpu_ns = domain.info()
+            reason = domain.state()[1] if state == lv.VIR_DOMAIN_PAUSED else 0
             rx, tx = net_bytes(domain)
     except lv.libvirtError as err:
         if err.get_error_code() != lv.VIR_ERR_NO_DOMAIN:
@@ -334,7 +335,8 @@ def poll(ctx: Context, request: Request, log: Logger) -> str:
     sample = (time.monotonic(), cpu_ns)
     cpu, ctx.samples[(host, name)] = cpu_percent(ctx.samples.get((host, name)), sample), sample
     used_cpu = "" if cpu is None else f" USEDCPU={cpu}"
-    return f"STATE={STATES.get(state, '-')} USEDMEMORY={memory}{used_cpu} NETRX={rx} NETTX={tx}"
+    figures = f"USEDMEMORY={memory}{used_cpu} NETRX={rx} NETTX={tx}"
+    return f"STATE={poll_state(state, reason)} {figures}"
 
 
 def host_uri(text: str) -> tuple[str, str]:

@@ -33,6 +33,7 @@ DRIVERS = ("raw", "qcow2", "qcow", "qed", "vmdk", "vdi", "vpc", "vhdx", "iso")
 INPUTS, INPUT_BUSES = ("mouse", "tablet", "keyboard"), ("usb", "ps2", "virtio", "xen")
 VECTORS = frozenset({"OS", "FEATURES", "DISK", "NIC", "INPUT", "GRAPHICS", "RAW", "CONTEXT"})
 STATES = {1: "a", 2: "a", 3: "p", 4: "a", 5: "-", 6: "e", 7: "p"}  # virDomainState -> STATE
+FAILED_PAUSES = frozenset({5, 6, 10, 13})  # paused by an I/O error, watchdog, panic, postcopy
 _REMOTE_FILE = re.compile(r"/(\d+)/images/(deployment\.\d+)$")
 
 
@@ -92,6 +93,12 @@ def interface_devices(domain_xml: str) -> list[str]:
     """The host-side device names of a running domain's interfaces."""
     targets = ET.fromstring(domain_xml).iterfind("devices/interface/target")
     return [dev for dev in (target.get("dev") for target in targets) if dev]
+
+
+def poll_state(state: int, reason: int) -> str:
+    """POLL's STATE for libvirt's state and its reason: a domain QEMU paused because the guest
+    crashed (or its disk failed) is ``e``, not a suspended VM."""
+    return "e" if state == 3 and reason in FAILED_PAUSES else STATES.get(state, "-")
 
 
 def cpu_percent(before: tuple[float, int] | None, now: tuple[float, int]) -> int | None:

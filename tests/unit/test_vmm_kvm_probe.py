@@ -14,6 +14,7 @@ import pytest
 
 from drivers.kvm_migration import tm_of, unsafe_allowed, unsafe_hint, vm_tm
 from drivers.kvm_probe import BOOT_SECTOR, Verdicts, kvm_problem, not_running
+from drivers.vmm_kvm_xml import poll_state
 from tests.unit.test_vmm_kvm import Driver, remote, vm
 
 libvirt = pytest.importorskip("libvirt")
@@ -183,3 +184,12 @@ def test_the_refusal_names_the_tm_and_both_fixes():
         "its TM is tm_ssh, not shared storage: put the hosts on tm_nfs, "
         "or start one_vmm_kvm with --unsafe-migration"
     )
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "letter"),
+    [(1, 1, "a"), (3, 1, "p"), (3, 5, "e"), (3, 10, "e"), (6, 1, "e"), (5, 0, "-")],
+)
+def test_a_domain_qemu_paused_because_the_guest_crashed_polls_as_failed(state, reason, letter):
+    """virDomainState and, when paused, its reason (5 I/O error, 10 guest panic) -> STATE."""
+    assert poll_state(state, reason) == letter
