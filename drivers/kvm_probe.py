@@ -104,15 +104,8 @@ def not_running(domain: Any, new: bool, seconds: float = CHECK_SECONDS) -> str |
 
 
 def warn(log: Logger, text: str) -> None:
-    """A ``LOG W`` line (oned.log at WARNING).
-
-    NOTE: drivers.protocol.Logger writes ``LOG -`` (1.4's) only; 3.x's severity letters are
-    written here until it takes one."""
-    write = getattr(log, "warning", None)
-    if callable(write):
-        write(text)
-        return
-    log._output.write(f"LOG W {log.id} {one_line(text) or '-'}\n")
+    """A ``LOG W`` line (oned.log at WARNING)."""
+    log.warning(text)
 
 
 class Verdicts:

@@ -166,9 +166,10 @@ def format_reply(action: str, ok: bool, ident: str | int, info: str = "") -> str
     return f"{action} {result} {ident} {one_line(info) or '-'}\n"
 
 
-def format_log(ident: str | int, text: str) -> str:
-    """``LOG - ID text\\n`` (ID ``-`` when the line is about no object); always one line."""
-    return f"LOG - {ident} {one_line(text) or '-'}\n"
+def format_log(ident: str | int, text: str, severity: str = "-") -> str:
+    """``LOG - ID text\\n`` (ID ``-`` when the line is about no object); always one line.
+    ``severity`` is 1.4's ``-`` or 3.x's E, W, I or D (oned logs the line at that level)."""
+    return f"LOG {severity} {ident} {one_line(text) or '-'}\n"
 
 
 def format_attribute(name: str, value: object) -> str:
@@ -229,6 +230,12 @@ class Logger:
         for line in text.splitlines():
             if line.strip():
                 self._output.write(format_log(self.id, line))
+
+    def warning(self, text: str) -> None:
+        """``LOG W ID line`` per non-empty line: oned writes it to oned.log as a warning."""
+        for line in text.splitlines():
+            if line.strip():
+                self._output.write(format_log(self.id, line, "W"))
 
     def on_cancel(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` on DRIVER_CANCEL for this action (at once if already cancelled)."""

@@ -25,7 +25,7 @@ def cloud(libvirt_uri, second_libvirt, test_guest, run_dir, test_hosts, domain_t
     (_, host01), (_, host02) = test_hosts[0], test_hosts[2]
     vmm = (
         'VM_MAD = [ name = "vmm_seed", executable = "one_vmm_kvm", type = "kvm",\n'
-        f'  arguments = "--domain-type {domain_type} --unsafe-migration'
+        f'  arguments = "--domain-type {domain_type}'
         f' --host-uri {host02}={second_libvirt}" ]\n'
     )
     # VM_DIR is the default, $ONE_LOCATION/var, shared by the front-end and the hosts as in

@@ -260,7 +260,8 @@ def test_the_bundle_holds_the_common_probes_then_the_hypervisor_ones(hypervisor)
     bundle = make_bundle(PROBES, hypervisor)
     labels = re.findall(r"^# --- (\S+)$", bundle.text, re.M)
     common = sorted(f"common.d/{p.name}" for p in (PROBES / "common.d").iterdir())
-    assert labels == [*common, f"{hypervisor}.d/{hypervisor}.sh"]
+    own = sorted(f"{hypervisor}.d/{p.name}" for p in (PROBES / f"{hypervisor}.d").iterdir())
+    assert labels == [*common, *own] and f"{hypervisor}.d/{hypervisor}.sh" in own
     assert re.fullmatch(r"probes-[0-9a-f]{16}\.sh", bundle.name)
     assert Bundle(hypervisor, bundle.text + "#").name != bundle.name
 
@@ -282,7 +283,8 @@ def test_the_kvm_bundle_run_on_a_host_reports_every_attribute(host, tmp_path):
     script.write_text(make_bundle(PROBES, "kvm").text)
     result = run_probe(script, host, "host01")
     assert result.returncode == 0, result.stderr
-    assert set(attributes(result.stdout)) == REQUIRED
+    found = set(attributes(result.stdout))
+    assert found - {"KVM_ACCEL", "KVM_ACCEL_REASON"} == REQUIRED and "KVM_ACCEL" in found
     assert (tmp_path / "im" / "state-host01" / "cpu").exists()
 
 
@@ -345,3 +347,28 @@ def test_monitor_arguments_are_host_and_update_flag():
     assert parse_monitor(Request("MONITOR", "3", ("h", "1"))) == ("h", True)
     assert parse_monitor(Request("MONITOR", "3", ("h", "0"))) == ("h", False)
     assert parse_monitor(Request("MONITOR", "3", ("h",))) == ("h", False)
+
+
+@pytest.mark.parametrize(
+    ("flags", "device", "want"),
+    [
+        ("fpu vmx sse2", True, {"KVM_ACCEL": "yes"}),
+        ("fpu svm", True, {"KVM_ACCEL": "yes"}),
+        ("fpu sse2 hypervisor", True, {"KVM_ACCEL": "no"}),
+        ("fpu vmx", False, {"KVM_ACCEL": "no"}),
+    ],
+)
+def test_the_kvm_accel_probe_says_whether_kvm_can_run_guests(host, tmp_path, flags, device, want):
+    """Issue 16: a host whose CPU lacks vmx/svm (nested virtualisation off) or that has no
+    /dev/kvm shows KVM_ACCEL=no with the reason in `onehost show`."""
+    cpuinfo = host["proc"] / "cpuinfo"
+    cpuinfo.write_text(cpuinfo.read_text() + f"flags\t\t: {flags}\n")
+    kvm = tmp_path / "kvm"
+    if device:
+        kvm.write_text("")
+    probe = PROBES / "kvm.d" / "accel.sh"
+    env = {"PATH": "/usr/bin:/bin", "ONE_PROC": str(host["proc"]), "ONE_KVM_DEVICE": str(kvm)}
+    result = subprocess.run(["sh", str(probe)], env=env, capture_output=True, text=True, timeout=30)
+    found = attributes(result.stdout)
+    assert found["KVM_ACCEL"] == want["KVM_ACCEL"]
+    assert ("KVM_ACCEL_REASON" in found) == (want["KVM_ACCEL"] == "no")

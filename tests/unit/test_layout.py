@@ -63,6 +63,7 @@ PURE = [
     "drivers.tm_script",
     "drivers.ec2_conf",
     "drivers.ec2_section",
+    "drivers.kvm_migration",
 ]
 
 
