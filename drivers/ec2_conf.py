@@ -239,4 +239,4 @@ def ec2_parser(prog: str, doc: str, concurrency: int) -> argparse.ArgumentParser
 def parse_ec2_args(
     prog: str, doc: str, concurrency: int, argv: Sequence[str] | None
 ) -> argparse.Namespace:
-    return parse_driver_args(ec2_parser(prog, doc, concurrency), argv)
+    return parse_driver_args(ec2_parser(prog, doc, concurrency), argv, conf_files=False)

@@ -26,6 +26,7 @@ from functools import partial
 from typing import Any, BinaryIO, Generic, NamedTuple, TypeVar
 from urllib.parse import unquote_to_bytes
 
+from drivers import driver_conf
 from drivers.lanes import Lane, Lanes
 
 NO_ID = "-"
@@ -330,12 +331,22 @@ def driver_parser(prog: str, doc: str, *, concurrency: int = 15) -> argparse.Arg
 
 
 def parse_driver_args(
-    parser: argparse.ArgumentParser, argv: Sequence[str] | None = None
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None = None, conf_files: bool = True
 ) -> argparse.Namespace:
     """NOTE: oned passes ARGUMENTS as ONE argv element (reference §1.1), as OpenNebula does;
-    every element is re-split like a shell would, so both forms work."""
+    every element is re-split like a shell would, so both forms work. A ``.conf`` word names
+    the driver's configuration file under etc/, whose ``NAME = value`` lines are defaults of its
+    options (drivers/driver_conf.py); ``conf_files`` False for drivers that read their file
+    themselves (EC2)."""
     argv = sys.argv[1:] if argv is None else argv
-    return parser.parse_args([word for arg in argv for word in shlex.split(arg)])
+    words = [word for arg in argv for word in shlex.split(arg)]
+    if conf_files:
+        try:
+            found = driver_conf.defaults(parser, words, driver_conf.etc_dir(os.environ))
+        except (ValueError, OSError, UnicodeDecodeError) as err:
+            parser.error(str(err))
+        words = found + driver_conf.without_files(parser, words)
+    return parser.parse_args(words)
 
 
 def serve(

@@ -131,7 +131,12 @@ def _channel(
         log.error(problem)
         problems[(mad.kind, mad.name)] = problem
         return None
-    argv = [path, *first, mad.arguments] if mad.arguments else [path, *first]
+    # NOTE: a 1.4 VM_MAD's `default` file (vmm_kvm/vmm_kvm.conf) reaches its driver as one more
+    # argument, read as the defaults of its options (drivers/driver_conf.py).
+    words = [mad.arguments] if mad.arguments else []
+    if mad.kind == "VM" and mad.default and mad.default.endswith(".conf"):
+        words.append(shlex.quote(mad.default))
+    argv = [path, *first, *words]
     stderr_path = stderr_log(locs, mad.name)
     try:
         create_file(stderr_path)  # 0640 less the umask; the channel only appends to it

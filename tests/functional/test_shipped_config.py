@@ -79,3 +79,32 @@ def test_an_edit_of_the_shipped_im_ec2_conf_takes_effect_at_one_stop_one_start(
             wait_for(lambda: one.host.info(hid).HOST_SHARE.MAX_CPU == 200, timeout=30)
         finally:
             oned.stop()
+
+
+def test_an_edit_of_a_shipped_driver_file_takes_effect_at_the_next_start(tmp_path):
+    """im_dummy.conf as shipped sets nothing (TOTALCPU 800); CPU = 1600 uncommented in it gives
+    1600 after a restart, and a flag in the IM_MAD's arguments wins over the file."""
+    stanza = (
+        'IM_MAD = [ name = "im_file", executable = "one_im_dummy",\n'
+        '           arguments = "im_dummy/im_dummy.conf" ]\n'
+        'IM_MAD = [ name = "im_flag", executable = "one_im_dummy",\n'
+        '           arguments = "im_dummy/im_dummy.conf --cpu 300" ]\n'
+    )
+    oned = OnedProcess(tmp_path / "one", conf_extra=stanza).set(HOST_MONITORING_INTERVAL=1)
+    conf = oned.location / "etc" / "im_dummy" / "im_dummy.conf"
+    conf.parent.mkdir(parents=True)
+    shipped = (SHIPPED.parent / "im_dummy" / "im_dummy.conf").read_text()
+    conf.write_text(shipped)
+    oned.start()
+    try:
+        one = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
+        hid = one.host.allocate("h1", "im_file", "vmm_dummy", "tm_dummy")
+        flagged = one.host.allocate("h2", "im_flag", "vmm_dummy", "tm_dummy")
+        wait_for(lambda: one.host.info(hid).HOST_SHARE.MAX_CPU == 800, timeout=30)
+        oned.stop()
+        conf.write_text(shipped + "CPU = 1600\n")
+        oned.start()
+        wait_for(lambda: one.host.info(hid).HOST_SHARE.MAX_CPU == 1600, timeout=30)
+        wait_for(lambda: one.host.info(flagged).HOST_SHARE.MAX_CPU == 300, timeout=30)
+    finally:
+        oned.stop()
