@@ -11,8 +11,10 @@ without details. The pure parts are `signature`, `query`, `actions` and `respons
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -281,6 +283,8 @@ def _serve(settings: Settings, lookup: Lookup, services: Services, path: str, lo
         print("econe-server: already running", file=sys.stderr)
         return 1
     reactor.suggestThreadPoolSize(16)  # type: ignore[attr-defined]
+    # SIGHUP (logrotate, systemctl reload): reopen the log from the reactor, not the handler
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(_reopen_logs))  # type: ignore[attr-defined]
     log.info("econe-server listening on %s (config %s)", settings.endpoint, path)
     reactor.run()  # type: ignore[attr-defined,misc]
     if locs is not None:
@@ -299,15 +303,38 @@ def _listen(reactor: Any, web: server.Site, settings: Settings) -> None:
         reactor.listenTCP(settings.port, web, interface=settings.host)
 
 
+class _ReopeningFileHandler(logging.FileHandler):
+    """econe-server.log, reopened at the same path on SIGHUP (after logrotate renamed it): a
+    record is written whole to the old file or the new one, under the handler's lock."""
+
+    def reopen(self) -> None:
+        with self.lock or contextlib.nullcontext():
+            if self.stream is not None:
+                self.stream.flush()
+                self.stream.close()
+            self.stream = self._open()
+
+
 def _setup_log(path: str) -> None:
     if path == "-":
         handler: logging.Handler = logging.StreamHandler(sys.stderr)
     else:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        handler = logging.FileHandler(path)
+        handler = _ReopeningFileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s [ECONE][%(levelname).1s]: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+
+
+def _reopen_logs() -> None:
+    for handler in log.handlers:
+        if isinstance(handler, _ReopeningFileHandler):
+            try:
+                handler.reopen()
+            except OSError as exc:  # the old file stays open: nothing is lost
+                log.error("cannot reopen %s: %s", handler.baseFilename, exc.strerror)
+            else:
+                log.info("%s reopened", os.path.basename(handler.baseFilename))
 
 
 if __name__ == "__main__":

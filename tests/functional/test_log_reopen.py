@@ -3,6 +3,8 @@ can rename the file and signal (share/logrotate/onecloud) while API calls keep l
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
@@ -10,9 +12,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import xmlrpc.client
+from pathlib import Path
 
-from tests.functional.oned_process import OnedProcess
+from tests.functional.oned_process import OnedProcess, free_port
 
 LOG_LINE = re.compile(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \[\w+\]\[[EWID]\]: ")
 SESSION = "oneadmin:onecloud"
@@ -100,3 +105,44 @@ def test_mm_sched_reopens_sched_log_on_sighup(tmp_path):
     assert all(LOG_LINE.match(line) for line in text.splitlines())
     assert text.rstrip().endswith("Scheduler stopped")
     assert "Init Scheduler Log system" in log.with_name("sched.log.1").read_text()
+
+
+def test_econe_server_reopens_its_log_on_sighup(tmp_path):
+    """econe-server.log, renamed, is recreated at SIGHUP and the requests log there."""
+    oned = OnedProcess(tmp_path / "one")
+    etc = oned.location / "etc"
+    (etc / "econe").mkdir(parents=True, exist_ok=True)
+    keys = etc / "econe_keys"
+    keys.write_text("alice secret\n")
+    keys.chmod(0o600)
+    port = free_port()
+    templates = Path(__file__).resolve().parents[2] / "templates" / "ec2query"
+    conf = {"port": port, "one_xmlrpc": oned.endpoint, "keys_file": str(keys)}
+    (etc / "econe" / "econe.conf").write_text(json.dumps({**conf, "templates_dir": str(templates)}))
+    log = oned.location / "var" / "econe-server.log"
+    econe = subprocess.Popen(
+        [str(Path(sys.executable).parent / "econe-server"), "start", "-f"],
+        env=oned.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+    def get() -> None:
+        with contextlib.suppress(urllib.error.HTTPError):  # 4xx: no Action, still logged
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/?probe=1", timeout=10).read()
+
+    try:
+        wait_for(lambda: log.exists() and "listening" in log.read_text(), 20, "econe log")
+        os.rename(log, log.with_name("econe-server.log.1"))
+        econe.send_signal(signal.SIGHUP)
+        reopened = "econe-server.log reopened"
+        wait_for(lambda: log.exists() and reopened in log.read_text(), 10, "reopen")
+        get()
+        wait_for(lambda: " GET " in log.read_text(), 10, "the request's line")
+        assert econe.poll() is None, "econe-server died of SIGHUP"
+    finally:
+        econe.send_signal(signal.SIGTERM)
+        econe.wait(15)
+    assert "listening" in log.with_name("econe-server.log.1").read_text()

@@ -75,7 +75,7 @@ def test_man_reads_every_page_without_a_warning(tmp_path):
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
 def test_each_unit_runs_its_command_in_the_foreground_as_oneadmin(unit):
     text = unit.read_text()
-    assert re.search(rf"(?m)^ExecStart=/usr/bin/{unit.stem}( -f)?$", text)
+    assert re.search(rf"(?m)^ExecStart=/usr/bin/{unit.stem}( start)?( -f)?$", text)
     for line in ("User=oneadmin", "Type=simple", "Restart=on-failure"):
         assert f"\n{line}\n" in text, f"{unit.name}: no {line}"
     assert re.search(r"(?m)^After=network\.target", text)
