@@ -4,7 +4,6 @@ can rename the file and signal (share/logrotate/onecloud) while API calls keep l
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -17,7 +16,8 @@ import urllib.request
 import xmlrpc.client
 from pathlib import Path
 
-from tests.functional.oned_process import OnedProcess, free_port
+from tests.functional.econe_setup import configure_econe
+from tests.functional.oned_process import OnedProcess
 
 LOG_LINE = re.compile(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \[\w+\]\[[EWID]\]: ")
 SESSION = "oneadmin:onecloud"
@@ -110,15 +110,7 @@ def test_mm_sched_reopens_sched_log_on_sighup(tmp_path):
 def test_econe_server_reopens_its_log_on_sighup(tmp_path):
     """econe-server.log, renamed, is recreated at SIGHUP and the requests log there."""
     oned = OnedProcess(tmp_path / "one")
-    etc = oned.location / "etc"
-    (etc / "econe").mkdir(parents=True, exist_ok=True)
-    keys = etc / "econe_keys"
-    keys.write_text("alice secret\n")
-    keys.chmod(0o600)
-    port = free_port()
-    templates = Path(__file__).resolve().parents[2] / "templates" / "ec2query"
-    conf = {"port": port, "one_xmlrpc": oned.endpoint, "keys_file": str(keys)}
-    (etc / "econe" / "econe.conf").write_text(json.dumps({**conf, "templates_dir": str(templates)}))
+    port = configure_econe(oned)
     log = oned.location / "var" / "econe-server.log"
     econe = subprocess.Popen(
         [str(Path(sys.executable).parent / "econe-server"), "start", "-f"],

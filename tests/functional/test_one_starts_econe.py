@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from tests.functional.oned_process import OnedProcess, free_port
+from tests.functional.econe_setup import configure_econe
+from tests.functional.oned_process import OnedProcess
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,15 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_one_start_and_stop_include_a_configured_econe_server(tmp_path):
     oned = OnedProcess(tmp_path / "one")
-    etc = oned.location / "etc"
-    (etc / "econe").mkdir(parents=True, exist_ok=True)
-    keys = etc / "econe_keys"
-    keys.write_text("alice secret\n")
-    keys.chmod(0o600)
-    port = free_port()
-    conf = {"port": port, "one_xmlrpc": oned.endpoint, "keys_file": str(keys)}
-    conf["templates_dir"] = str(ROOT / "templates" / "ec2query")
-    (etc / "econe" / "econe.conf").write_text(json.dumps(conf))
+    configure_econe(oned)
     pid_file = oned.location / "var" / "econe-server.pid"
     try:
         started = oned.run_cli("one", "start")
