@@ -5,7 +5,8 @@ recognises the disks' file system as a cluster one and their cache mode as safe;
 that the hosts' VM_DIR is one NFS export. The VM's transfer manager does: with ``tm_nfs`` every
 host sees the same ``<VM_DIR>/<vid>/images``, so the driver passes VIR_MIGRATE_UNSAFE (as
 ``--unsafe-migration`` does for every VM). The TM is read from the VM's newest deployment file on
-the front-end (``<var>/<vid>/deployment.<seq>``, the VM's XML with its HISTORY's TM_MAD); a VM
+the front-end (``<var>/<vid>/deployment.<seq>``, the VM's XML with its HISTORY's TM_MAD; oned
+writes one for the destination's history record before a MIGRATE, as before a DEPLOY); a VM
 whose TM is not shared gets libvirt's refusal with the fix named.
 """
 

@@ -87,7 +87,8 @@ class VirtualMachineManager:
             return None
         images = f"{record.vm_dir}/{vm.id}/images"
         args = self._arguments(vm, effect, record.host_name, images)
-        if effect.action == "DEPLOY":
+        if effect.action in ("DEPLOY", "MIGRATE"):
+            # MIGRATE too: the driver reads the destination's TM_MAD from the newest file
             path = os.path.join(self._lcm.files.folder(vm.id), f"deployment.{vm.history[-1].seq}")
             text = views.vm_xml(vm, self._lcm.cloud.pools.uname(vm.uid))
             d = self._lcm.files.write([(path, text)])

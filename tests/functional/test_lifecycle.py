@@ -101,7 +101,7 @@ def test_actions_in_the_wrong_state_are_refused_naming_it(cloud):
 
 def test_hold_release_stop_resume_suspend_resume_and_migrations(cloud):
     """Every user action of the seed's list walks the VM where 1.4 would."""
-    _, one = cloud
+    oned, one = cloud
     vid = one.vm.allocate("MEMORY = 64\nCPU = 0.1")
     one.vm.action("hold", vid)
     assert one.vm.info(vid).STATE == HOLD
@@ -121,6 +121,10 @@ def test_hold_release_stop_resume_suspend_resume_and_migrations(cloud):
     wait_for(lambda: running(one, vid))
     one.vm.migrate(vid, 0, True)
     wait_for(lambda: running(one, vid) and one.vm.info(vid).HISTORY_RECORDS.HISTORY[-1].HID == 0)
+    # a live migration writes the VM's XML at its new seq, as a deploy does: the driver reads
+    # the destination's TM_MAD there (shared storage or not: issue 16)
+    seq = one.vm.info(vid).HISTORY_RECORDS.HISTORY[-1].SEQ
+    assert (oned.location / "var" / str(vid) / f"deployment.{seq}").is_file()
     one.vm.migrate(vid, 1, False)
     wait_for(lambda: running(one, vid) and one.vm.info(vid).HISTORY_RECORDS.HISTORY[-1].HID == 1)
     hosts = [h.HOSTNAME for h in one.vm.info(vid).HISTORY_RECORDS.HISTORY]
