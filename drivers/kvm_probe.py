@@ -5,9 +5,10 @@ vCPU crawls or spins, the guest never boots, while libvirt says ``running``). Th
 libvirt for its kvm domain capabilities, then boots a transient kvm domain from a 512-byte
 floppy image whose boot sector resets the machine (``out 0x64, 0xfe``), with ``on_reboot``
 destroy: a CPU that runs reaches it and the domain ends (about a second under KVM, two or three
-under TCG); one that does not is still there after ``PROBE_SECONDS`` (measured on a machine
-whose nested KVM hangs guests: still there after 25 s, while a SeaBIOS with no disk at all did
-get through, slowly, in 7 to 14 s: it is the boot that fails, so the probe boots).
+under TCG). One that does not is still there after ``PROBE_SECONDS``: on a machine whose nested
+KVM hangs real guests the floppy took 7 to 8 s on some runs and never finished on others (and a
+SeaBIOS with no disk at all 7 to 14 s), so a KVM slower than TCG emulation is no KVM: the
+deadline is 4 s. A test domain that crashes or pauses (KVM's internal errors) fails at once.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from xml.sax.saxutils import quoteattr
 from drivers.kvm_connections import libvirt
 from drivers.protocol import Logger, one_line
 
-PROBE_SECONDS = 10.0  # a working KVM needs about one; TCG (not probed) two or three
+PROBE_SECONDS = 4.0  # a working KVM needs about one; TCG (not probed) two or three
 BOOT_SECTOR = bytes([0xB0, 0xFE, 0xE6, 0x64, 0xF4, 0xEB, 0xFD]).ljust(510, b"\0") + b"\x55\xaa"
 CHECK_SECONDS = 1.0  # how long a new domain must keep running with its CPU time advancing
 STATE_NAMES = {0: "in no state", 1: "running", 2: "blocked", 3: "paused", 4: "shutting down"}
@@ -35,7 +36,7 @@ def probe_xml(name: str, image: str) -> str:
     return (
         f"<domain type='kvm'><name>{name}</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>"
         "<os><type>hvm</type><boot dev='fd'/><bootmenu enable='no'/></os>"
-        "<on_reboot>destroy</on_reboot><on_crash>destroy</on_crash><devices>"
+        "<on_reboot>destroy</on_reboot><on_crash>preserve</on_crash><devices>"
         "<disk type='file' device='floppy'><driver name='qemu' type='raw'/>"
         f"<source file={quoteattr(image)}/><target dev='fda' bus='fdc'/><readonly/></disk>"
         "</devices></domain>"
@@ -71,11 +72,27 @@ def kvm_problem(conn: Any, image: str, timeout: float = PROBE_SECONDS) -> str | 
         while time.monotonic() < deadline:
             if ended(domain):
                 return None
+            stuck = _stopped(domain)
+            if stuck:
+                return f"a kvm test domain {stuck} instead of booting its 512-byte floppy"
             time.sleep(0.1)
         return f"a kvm test domain did not boot its 512-byte floppy in {timeout:g} s"
     finally:
         with suppress(lv.libvirtError):
             domain.destroy()
+
+
+def _stopped(domain: Any) -> str | None:
+    """``is paused``/``crashed`` (KVM's internal errors), or None; a vanished domain is None
+    (``ended`` says so next)."""
+    lv = libvirt()
+    try:
+        state, reason = domain.state()
+    except lv.libvirtError:
+        return None
+    if state in (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_CRASHED):
+        return f"is {STATE_NAMES[state]} ({reason})"
+    return None
 
 
 def not_running(domain: Any, new: bool, seconds: float = CHECK_SECONDS) -> str | None:
