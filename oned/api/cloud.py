@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oned.config import Config
-from oned.errors import AuthorizationError
+from oned.errors import ActionNotAllowed, AuthorizationError, NoSuchObject
 from oned.locations import Locations, locations
 from oned.pools import Pools
+from oned.records import Vm
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,17 @@ def require_owner(caller: Caller, owner: int, method: str, action: str, what: st
         raise AuthorizationError(
             f"[{method}] User [{caller.uid}] not authorized to perform {action} on {what}."
         )
+
+
+def managed_vm(cloud: Cloud, caller: Caller, vid: int, method: str, done: str) -> Vm:
+    """The VM ``vid`` its owner (or oneadmin) may MANAGE; a DONE one (in the store only) is
+    refused with 0x800 saying ``done`` ("VM 7 is DONE: <done>"), after the owner check."""
+    vm = cloud.pools.vms.get(vid)
+    if vm is not None:
+        require_owner(caller, vm.uid, method, "MANAGE", f"VM [{vid}]")
+        return vm
+    stored = cloud.store.get_vm(vid)  # type: ignore[attr-defined]
+    if stored is None:
+        raise NoSuchObject(f"[{method}] Error getting VM [{vid}].")
+    require_owner(caller, stored.uid, method, "MANAGE", f"VM [{vid}]")
+    raise ActionNotAllowed(f"[{method}] VM {vid} is DONE: {done}")

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from oned import lifecycle as lc
 from oned.api import templates
-from oned.api.cloud import Caller, Cloud, require_owner
+from oned.api.cloud import Caller, Cloud, managed_vm, require_owner
 from oned.errors import ActionNotAllowed, AllocateError, BadCall, InternalError, NoSuchObject
 from oned.records import Image, Vm
 from oned.states import ImageState, ImageType, LcmState, VmState
@@ -111,14 +111,7 @@ def _taken(name: str, method: str) -> AllocateError:
 
 def _vm(cloud: Cloud, caller: Caller, vid: int, method: str) -> Vm:
     """The caller's (or oneadmin's) VM, still to shut down."""
-    vm = cloud.pools.vms.get(vid)
-    if vm is None:
-        done = cloud.store.get_vm(vid)  # type: ignore[attr-defined]
-        if done is None:
-            raise NoSuchObject(f"[{method}] Error getting VM [{vid}].")
-        require_owner(caller, done.uid, method, "MANAGE", f"VM [{vid}]")
-        raise ActionNotAllowed(f"[{method}] VM {vid} is DONE: its disks are gone")
-    require_owner(caller, vm.uid, method, "MANAGE", f"VM [{vid}]")
+    vm = managed_vm(cloud, caller, vid, method, "its disks are gone")
     if vm.state == VmState.FAILED or (vm.state == VmState.ACTIVE and vm.lcm_state in LATE):
         state = lc.state_name(vm.state, vm.lcm_state)
         raise ActionNotAllowed(f"[{method}] VM {vid} is {state}: too late to save a disk")

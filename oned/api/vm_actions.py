@@ -14,7 +14,7 @@ from dataclasses import replace
 from oned import lifecycle as lc
 from oned import reconcile
 from oned.api import templates
-from oned.api.cloud import Caller, Cloud, require_admin, require_owner
+from oned.api.cloud import Caller, Cloud, managed_vm, require_admin, require_owner
 from oned.api.host_choice import check_host
 from oned.errors import (
     ActionNotAllowed,
@@ -118,7 +118,7 @@ def update(cloud: Cloud, caller: Caller, vid: int, text: str, merge: int = REPLA
     method = "one.vm.update"
     if merge not in (REPLACE, MERGE):
         raise BadCall(f"[{method}] merge must be 0 (replace) or 1 (merge), not {merge}")
-    vm = _updatable(cloud, caller, vid, method)
+    vm = managed_vm(cloud, caller, vid, method, "its USER_TEMPLATE cannot change")
     incoming = templates.parse(text, method, "VM")
     # A user may send back the restricted values oneadmin set, but not set or change any.
     attributes = cloud.config.vm_restricted_attr
@@ -134,19 +134,6 @@ def update(cloud: Cloud, caller: Caller, vid: int, text: str, merge: int = REPLA
     vm.user_template = user_template
     cloud.pools.vms.changed(vid)
     return vid
-
-
-def _updatable(cloud: Cloud, caller: Caller, vid: int, method: str) -> Vm:
-    """The VM to update; a DONE one (in the store only) is refused with 0x800."""
-    vm = cloud.pools.vms.get(vid)
-    if vm is not None:
-        require_owner(caller, vm.uid, method, "MANAGE", f"VM [{vid}]")
-        return vm
-    done = cloud.store.get_vm(vid)  # type: ignore[attr-defined]
-    if done is None:
-        raise NoSuchObject(f"[{method}] Error getting VM [{vid}].")
-    require_owner(caller, done.uid, method, "MANAGE", f"VM [{vid}]")
-    raise ActionNotAllowed(f"[{method}] VM {vid} is DONE: its USER_TEMPLATE cannot change")
 
 
 def _vm(cloud: Cloud, caller: Caller, vid: int, method: str, action: str) -> Vm:

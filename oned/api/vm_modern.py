@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from oned import views
-from oned.api.cloud import Caller, Cloud, require_owner
+from oned.api.cloud import Caller, Cloud, managed_vm, require_owner
 from oned.api.replies import pool
-from oned.errors import ActionNotAllowed, BadCall, InternalError, NoSuchObject
+from oned.errors import BadCall, InternalError, NoSuchObject
 from oned.records import Vm
 from oned.rpc.marshal import Escaped, escape_bytes
 from oned.template import Template
@@ -21,14 +21,7 @@ def rename(cloud: Cloud, caller: Caller, vid: int, name: str) -> int:
     """The VM's NAME (and its template's) becomes ``name``, with allocate's rules: 1-128
     printable characters. The owner or oneadmin; not a DONE VM (0x800)."""
     method = "one.vm.rename"
-    vm = cloud.pools.vms.get(vid)
-    if vm is None:
-        done = cloud.store.get_vm(vid)  # type: ignore[attr-defined]
-        if done is None:
-            raise NoSuchObject(f"[{method}] Error getting VM [{vid}].")
-        require_owner(caller, done.uid, method, "MANAGE", f"VM [{vid}]")
-        raise ActionNotAllowed(f"[{method}] VM {vid} is DONE: it cannot be renamed")
-    require_owner(caller, vm.uid, method, "MANAGE", f"VM [{vid}]")
+    vm = managed_vm(cloud, caller, vid, method, "it cannot be renamed")
     problems = check_vm_template(Template([("NAME", name)]))
     if problems or not name.isprintable():
         raise BadCall(f'[{method}] NAME = "{name}": must be 1-128 printable characters')
