@@ -8,12 +8,12 @@ working, auto must boot as kvm without a warning and the forced case is skipped.
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 
 import pyone
 import pytest
 
+from tests.e2e.cloud_fixtures import guest_oned, monitored_host
 from tests.e2e.guest_fixtures import ConsoleLog
 from tests.functional.oned_process import OnedProcess
 from tests.waiting import wait_for
@@ -30,20 +30,12 @@ def start_cloud(run_dir, test_hosts):
     made: list[tuple[OnedProcess, pyone.OneServer]] = []
 
     def start(kind: str):
-        location = run_dir / f"one-{time.monotonic_ns()}"
-        vmm = (
-            'VM_MAD = [ name = "vmm_guest", executable = "one_vmm_kvm",\n'
-            f'          arguments = "--domain-type {kind}", type = "kvm" ]\n'
-        )
-        oned = OnedProcess(location, conf_extra=vmm).set(
-            VM_DIR=f'"{location}/vms"', VM_POLLING_INTERVAL=2, HOST_MONITORING_INTERVAL=10
-        )
-        location.chmod(0o755)
+        oned = guest_oned(run_dir, kind)
+        location = oned.location
         oned.start()
         one = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
         made.append((oned, one))
-        one.host.allocate(test_hosts[0][1], "im_kvm", "vmm_guest", "tm_ssh")
-        wait_for(lambda: one.host.info(0).STATE == 2, 30)
+        monitored_host(one, test_hosts[0][1])
         return oned, one, location
 
     yield start

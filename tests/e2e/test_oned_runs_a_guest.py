@@ -3,13 +3,11 @@ over SSH, one_vmm_kvm on libvirt/QEMU, one_tm ssh, CONTEXT on a cdrom, the sched
 
 from __future__ import annotations
 
-import time
-
 import pyone
 import pytest
 
+from tests.e2e.cloud_fixtures import guest_oned, monitored_host
 from tests.e2e.guest_fixtures import ConsoleLog
-from tests.functional.oned_process import OnedProcess
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -18,21 +16,13 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def cloud(libvirt_uri, test_guest, run_dir, test_hosts, domain_type):
     """oned (ONE_LOCATION and VM_DIR where QEMU may read), `one start`, one namespace host."""
-    location = run_dir / f"one-{time.monotonic_ns()}"
-    vmm = (
-        'VM_MAD = [ name = "vmm_guest", executable = "one_vmm_kvm",\n'
-        f'          arguments = "--domain-type {domain_type}", type = "kvm" ]\n'
-    )
-    oned = OnedProcess(location, conf_extra=vmm).set(
-        VM_DIR=f'"{location}/vms"', VM_POLLING_INTERVAL=2, HOST_MONITORING_INTERVAL=10
-    )
-    location.chmod(0o755)
+    oned = guest_oned(run_dir, domain_type)
+    location = oned.location
     started = oned.run_cli("one", "start")
     assert started.returncode == 0, started.stderr
     one = pyone.OneServer(oned.endpoint, session="oneadmin:onecloud")
     _, address = test_hosts[1]
-    one.host.allocate(address, "im_kvm", "vmm_guest", "tm_ssh")
-    wait_for(lambda: one.host.info(0).STATE == 2, 30)
+    monitored_host(one, address)
     yield oned, one, location
     for vm in one.vmpool.info(-2, -1, -1, -1).VM:
         one.vm.action("finalize", vm.ID)
