@@ -77,10 +77,6 @@ class ImageManager:
 
     # -- what the API asks for ----------------------------------------------------------------
 
-    def source_for(self, iid: int) -> str:
-        """The file of image ``iid`` in the repository."""
-        return os.path.join(self.repository, str(iid))
-
     def copy(self, img: Image) -> None:
         """Copy ``img.path`` (a front-end file or an http(s) URL) to ``img.source``."""
         self._send(img.id, "CP", img.path, img.source)

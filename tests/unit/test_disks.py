@@ -14,6 +14,7 @@ from twisted.internet import defer, task
 
 from oned.api import disks, vm_actions, vms
 from oned.api.cloud import Caller, Cloud
+from oned.api.templates import image_source
 from oned.config import load_config
 from oned.errors import (
     ActionNotAllowed,
@@ -267,7 +268,7 @@ def test_a_vm_that_ends_gives_its_images_back_and_a_saved_disk_is_checked(cloud)
     vm_actions.action(cloud, HELEN, "finalize", vid)
     assert cloud.store.get_vm(vid).state == VmState.DONE  # type: ignore[attr-defined]
     assert users(cloud, img.id) == set() and cloud.pools.image_state(img) == ImageState.READY
-    assert cloud.images._channel.sent == [f"STAT {target.id} {cloud.images.source_for(target.id)}"]
+    assert cloud.images._channel.sent == [f"STAT {target.id} {image_source(cloud, target.id)}"]
     allocate(cloud, HELEN, "IMAGE = db")  # free again
     with pytest.raises(ActionNotAllowed, match=rf"VM {vid} is DONE: its disks are gone"):
         disks.savedisk(cloud, HELEN, vid, 1, target.id)
@@ -332,7 +333,7 @@ def test_disksaveas_makes_the_image_locked_and_saves_into_it(cloud):
     iid = disks.disksaveas(cloud, HELEN, vid, 0, "snapshot", "", -1)
     img = cloud.pools.images.get(iid)
     assert (img.uid, img.name, img.type, img.state) == (1, "snapshot", 2, ImageState.LOCKED)
-    assert stored_image(cloud, iid).source == img.source == cloud.images.source_for(iid)
+    assert stored_image(cloud, iid).source == img.source == image_source(cloud, iid)
     assert vm_disks(cloud, vid)[0]["SAVE_AS"] == str(iid)
     with pytest.raises(AllocateError, match=r'NAME is already taken by IMAGE "snapshot"'):
         disks.disksaveas(cloud, HELEN, allocate(cloud, HELEN, "IMAGE = data"), 0, "snapshot",

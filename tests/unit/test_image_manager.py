@@ -13,6 +13,7 @@ from twisted.internet import defer, task
 
 from oned import images as images_module
 from oned.api.cloud import Cloud
+from oned.api.templates import image_source
 from oned.config import load_config
 from oned.images import INTERRUPTED, ImageManager
 from oned.mad import DriverCancelled, DriverTimeout, Reply
@@ -76,7 +77,7 @@ class Shell:
     def locked(self, iid: int, path: str = "/data/ttylinux.img", **fields) -> Image:
         """Image ``iid``, committed LOCKED with its source in the repository, as the API does."""
         img = Image(iid, 0, f"img{iid}", ImageType.OS, False, False, NOW, Template(),
-                    source=self.images.source_for(iid), path=path, state=ImageState.LOCKED,
+                    source=image_source(self.cloud, iid), path=path, state=ImageState.LOCKED,
                     **fields)  # fmt: skip
         self.store.insert_image(img)
         self.pools.put_image(img)
