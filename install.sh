@@ -9,7 +9,8 @@ set -euo pipefail
 # namespace test hosts); libvirt with QEMU for real guests; ISO and initramfs tools for CONTEXT
 # and the test guest; iproute2 for test hosts in network namespaces.
 DEBIAN_PACKAGES="libvirt-dev pkg-config gcc python3-dev python3-venv openssh-client openssh-server
-iproute2 libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base genisoimage cpio"
+iproute2 libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base genisoimage cpio
+e2fsprogs man-db logrotate"
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PROGRESS_START=$SECONDS
