@@ -7,10 +7,11 @@ set -euo pipefail
 
 # The Debian packages the project needs: building libvirt-python; SSH to hosts (and sshd for the
 # namespace test hosts); libvirt with QEMU for real guests; ISO and initramfs tools for CONTEXT
-# and the test guest; iproute2 for test hosts in network namespaces.
+# and the test guest; iproute2 for test hosts in network namespaces; Chromium and its driver for
+# the dashboard's browser tests.
 DEBIAN_PACKAGES="libvirt-dev pkg-config gcc python3-dev python3-venv openssh-client openssh-server
 iproute2 libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base genisoimage cpio
-e2fsprogs man-db logrotate"
+e2fsprogs man-db logrotate chromium chromium-driver"
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PROGRESS_START=$SECONDS
@@ -142,7 +143,7 @@ source_fingerprint() {
         cat "$REPO/setup.cfg" "$REPO/pyproject.toml"
         if [ "$mode" = install ]; then
             # A non-editable install copies the code: any source change needs a reinstall.
-            (cd "$REPO" && find oned drivers scheduler econe cli -type f \
+            (cd "$REPO" && find oned drivers scheduler econe dashboard cli -type f \
                 -not -path '*/__pycache__/*' -not -name '*.pyc' -print0 2>/dev/null \
                 | sort -z | xargs -0 -r sha256sum)
         fi

@@ -41,6 +41,11 @@ class Settings:
     instance_types: dict[str, Any] = field(default_factory=dict)
     public_network: str | None = None
     terminated_expiration: int = 900  # NOTE: econe's terminated_instances_expiration_time
+    addresses_file: str | None = None  # None: <var>/econe-addresses.json
+    associate_command: tuple[str, ...] | None = None  # argv run to (dis)associate an address
+    max_addresses: int = 5  # elastic addresses one user may hold
+    s3_dir: str | None = None  # None: <var>/econe-s3
+    s3_max_object: int = 64 * 2**30  # bytes of one S3 object (one PUT or a whole multipart)
 
     @property
     def scheme(self) -> str:
@@ -73,6 +78,11 @@ _KINDS: dict[str, tuple[type, ...]] = {
     "instance_types": (dict,),
     "public_network": (str, int),
     "terminated_expiration": (int,),
+    "addresses_file": (str,),
+    "associate_command": (list, str),
+    "max_addresses": (int,),
+    "s3_dir": (str,),
+    "s3_max_object": (int,),
 }
 _WORDS = {int: "an integer", str: "a string", list: "a list", dict: "a mapping"}
 
@@ -104,12 +114,26 @@ def _checked(values: dict[str, Any], source: str) -> Settings:
             if not values[key] or not all(isinstance(v, str) and v for v in values[key]):
                 raise ConfigError(f"{source}: {key} must be a list of names")
             values[key] = tuple(values[key])
+    if "associate_command" in values:
+        command = values["associate_command"]
+        command = [command] if isinstance(command, str) else command
+        if not command or not all(isinstance(word, str) and word for word in command):
+            raise ConfigError(f"{source}: associate_command must be a program and its arguments")
+        values["associate_command"] = tuple(command)
     if not 0 < values.get("port", 1) < 65536:
         raise ConfigError(f"{source}: port must be 1 to 65535")
-    positive = ("signature_window", "max_body", "request_timeout", "terminated_expiration")
+    positive = (
+        "signature_window",
+        "max_body",
+        "request_timeout",
+        "terminated_expiration",
+        "s3_max_object",
+    )
     for key in (*positive, "max_count"):
         if values.get(key, 1) <= 0:
             raise ConfigError(f"{source}: {key} must be positive")
+    if values.get("max_addresses", 0) < 0:
+        raise ConfigError(f"{source}: max_addresses must be 0 or more")
     for name, spec in values.get("instance_types", {}).items():
         if not isinstance(spec, dict) or not isinstance(spec.get("template"), str):
             raise ConfigError(f"{source}: instance_types: {name} needs a template file name")
@@ -118,7 +142,16 @@ def _checked(values: dict[str, Any], source: str) -> Settings:
     return Settings(**values)
 
 
-PATHS = ("ssl_cert", "ssl_key", "keys_file", "server_auth", "templates_dir", "keypairs_file")
+PATHS = (
+    "ssl_cert",
+    "ssl_key",
+    "keys_file",
+    "server_auth",
+    "templates_dir",
+    "keypairs_file",
+    "addresses_file",
+    "s3_dir",
+)
 
 
 def resolved(settings: Settings, base: str) -> Settings:

@@ -98,7 +98,7 @@ def test_drivers_never_import_oned():
     assert bad == []
 
 
-@pytest.mark.parametrize("package", ["cli", "scheduler", "econe"])
+@pytest.mark.parametrize("package", ["cli", "scheduler", "econe", "dashboard"])
 def test_clients_reach_oned_only_through_xml_rpc(package):
     """No database access and no oned internals other than the pure modules."""
     allowed = {m for m in PURE}
