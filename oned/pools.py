@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
-from oned import image_views, views
+from oned import changes, image_views, views
 from oned import vnet as vn
 from oned.ec2keys import Keyring
 from oned.records import Host, Image, Lease, User, Vm, Vnet
@@ -28,12 +28,21 @@ _ENDED = (VmState.DONE, VmState.FAILED)
 class Pool(Generic[T]):
     """Objects by id, in id order, with a cache of their escaped XML."""
 
-    def __init__(self, render: Callable[[T], str], render_short: Callable[[T], str] | None = None):
+    def __init__(
+        self,
+        render: Callable[[T], str],
+        render_short: Callable[[T], str] | None = None,
+        marks: changes.ChangeLog | None = None,
+        kind: int = 0,
+    ):
         self._render: Callable[[T], str] = render
         self._render_short: Callable[[T], str] = render_short or render
         self._objects: dict[int, T] = {}
         self._xml: dict[int, bytes] = {}
         self._short: dict[int, bytes] = {}
+        # one.system.changes: every change leaves a mark of this pool's kind
+        self._marks = marks
+        self._kind = kind
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -53,13 +62,21 @@ class Pool(Generic[T]):
         self.changed(obj.id)
 
     def remove(self, oid: int) -> T | None:
-        self.changed(oid)
-        return self._objects.pop(oid, None)
-
-    def changed(self, oid: int) -> None:
-        """Forget the cached XML of an object that was modified in place."""
         self._xml.pop(oid, None)
         self._short.pop(oid, None)
+        obj = self._objects.pop(oid, None)
+        if obj is not None and self._marks is not None:
+            public = getattr(obj, "public", False)
+            owner = changes.EVERYONE if public else getattr(obj, "uid", changes.EVERYONE)
+            self._marks.mark(self._kind, oid, owner)
+        return obj
+
+    def changed(self, oid: int) -> None:
+        """Forget the cached XML of an object that was modified in place (and mark it)."""
+        self._xml.pop(oid, None)
+        self._short.pop(oid, None)
+        if self._marks is not None:
+            self._marks.mark(self._kind, oid)
 
     def xml(self, obj: T) -> bytes:
         cached = self._xml.get(obj.id)
@@ -82,15 +99,21 @@ class Pools:
     """
 
     def __init__(self, mac_prefix: int = 0x0200) -> None:
-        self.users: Pool[User] = Pool(views.user_xml)
-        self.hosts: Pool[Host] = Pool(views.host_xml)
-        self.vms: Pool[Vm] = Pool(self._render_vm, self._render_vm_short)
-        self.vnets: Pool[Vnet] = Pool(self._render_vnet, self._render_vnet_short)
+        # one.system.changes: one sequence over every pool (oned.changes)
+        self.changes = marks = changes.ChangeLog()
+        self.users: Pool[User] = Pool(views.user_xml, None, marks, changes.USER)
+        self.hosts: Pool[Host] = Pool(views.host_xml, None, marks, changes.HOST)
+        self.vms: Pool[Vm] = Pool(self._render_vm, self._render_vm_short, marks, changes.VM)
+        self.vnets: Pool[Vnet] = Pool(
+            self._render_vnet, self._render_vnet_short, marks, changes.VNET
+        )
         self.user_names: dict[str, User] = {}
         self.host_names: dict[str, Host] = {}
         self.vnet_names: dict[str, Vnet] = {}
         self.books: dict[int, vn.LeaseBook] = {}
-        self.images: Pool[Image] = Pool(self._render_image, self._render_image_short)
+        self.images: Pool[Image] = Pool(
+            self._render_image, self._render_image_short, marks, changes.IMAGE
+        )
         # names are unique per owner (as modern OpenNebula)
         self.image_names: dict[tuple[int, str], Image] = {}
         # image id -> ids of the VMs (not DONE, not FAILED) whose DISKs carry that IMAGE_ID

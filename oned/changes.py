@@ -1,0 +1,178 @@
+"""The change marks behind one.system.changes, and the calls waiting for the next change; pure.
+
+Every change of a pooled object (user, host, VM, network, image) takes the next number of one
+sequence and leaves a mark (kind, id, and for a removal the owner) in a ring of ``limit``
+marks. "What changed after S" walks the marks after S: its cost is the number of changes, never
+the size of a pool, and the memory is the ring's, whatever the number of objects. A caller
+whose S fell out of the ring, is ahead of the sequence, or comes from another epoch (oned
+restarted, or the sequence ran out of 32-bit numbers) must read the pools again (a reset).
+
+``Waiters`` holds the calls waiting for a change: no thread, no polling. A change schedules one
+check of every waiter in the next reactor turn (however many changes that turn makes); a waiter
+that sees nothing it may see keeps waiting, until its own timer answers it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+KINDS = ("VM", "HOST", "VNET", "IMAGE", "USER")  # mark kinds: the reply's pools, in order
+VM, HOST, VNET, IMAGE, USER = range(len(KINDS))
+EVERYONE = -1  # the owner of a removed host, or of a network or image that was public
+MARKS = 100_000
+SEQ_MAX = 2**31 - 1  # XML-RPC integers are 32-bit: past this, a new epoch
+_START = 2**28  # an epoch starts at a random number below this
+
+
+@dataclass
+class Changed:
+    """What changed after a sequence number: (kind, id) pairs, in the order of their last
+    change, and the owners of those removed."""
+
+    keys: dict[tuple[int, int], None] = field(default_factory=dict)
+    removed: dict[tuple[int, int], int] = field(default_factory=dict)
+
+
+class ChangeLog:
+    """The sequence and the ring of its last ``limit`` marks. ``on_mark`` (when set) is called
+    after each mark."""
+
+    def __init__(self, limit: int = MARKS) -> None:
+        self.limit = limit
+        # a mark: id << 4 | kind << 1 | removed; the owner beside it (removals only)
+        self._marks = array("q", bytes(8 * limit))
+        self._owners = array("i", bytes(4 * limit))
+        self.on_mark: Callable[[], None] | None = None
+        self.epoch = ""
+        self.first = self.seq = 0
+        self.new_epoch()
+
+    def new_epoch(self) -> None:
+        """A new random token and starting number: every earlier ``since`` resets."""
+        self.epoch = secrets.token_hex(8)
+        self.first = self.seq = 1 + secrets.randbelow(_START)
+
+    def mark(self, kind: int, oid: int, owner: int | None = None) -> None:
+        """``oid`` of ``kind`` changed (``owner`` given: it was removed)."""
+        if self.seq >= SEQ_MAX:
+            self.new_epoch()
+        seq = self.seq = self.seq + 1
+        at = seq % self.limit
+        if owner is None:
+            self._marks[at] = oid << 4 | kind << 1
+        else:
+            self._marks[at] = oid << 4 | kind << 1 | 1
+            self._owners[at] = owner
+        if self.on_mark is not None:
+            self.on_mark()
+
+    def remembers(self, since: int, epoch: str = "") -> bool:
+        """Whether the marks after ``since`` are all still here (else the caller resets)."""
+        if epoch and epoch != self.epoch:
+            return False
+        return max(self.first, self.seq - self.limit) <= since <= self.seq
+
+    def since(self, since: int) -> Changed:
+        """The changes after ``since`` (which ``remembers``), each object once."""
+        found = Changed()
+        marks, owners, limit = self._marks, self._owners, self.limit
+        for seq in range(since + 1, self.seq + 1):
+            mark = marks[seq % limit]
+            key = ((mark >> 1) & 7, mark >> 4)
+            found.keys.pop(key, None)
+            found.keys[key] = None
+            if mark & 1:
+                found.removed[key] = owners[seq % limit]
+        return found
+
+
+class Clock(Protocol):
+    def callLater(self, delay: float, f: Callable[..., Any], *a: Any) -> Any: ...
+
+
+class Waiter:
+    """One waiting call: ``check()`` answers it and returns True when it sees a change;
+    ``expire()`` answers it with no changes. Each is called at most once with True."""
+
+    def __init__(self, check: Callable[[], bool], expire: Callable[[], None]) -> None:
+        self.check = check
+        self.expire = expire
+        self.timer: Any = None
+
+
+class TooManyWaiters(Exception):
+    pass
+
+
+class Waiters:
+    """At most ``limit`` waiting calls, each answered by a change it sees, its timer, or
+    ``close`` (oned stopping)."""
+
+    def __init__(self, log: ChangeLog, clock: Clock, limit: int = 1000) -> None:
+        self._log = log
+        self._clock = clock
+        self.limit = limit
+        self._waiting: dict[Waiter, None] = {}
+        self._scheduled = False
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def add(self, waiter: Waiter, seconds: float) -> None:
+        """Wait until a change ``waiter`` sees, or ``seconds``; TooManyWaiters when full."""
+        if len(self._waiting) >= self.limit:
+            raise TooManyWaiters(f"{self.limit} calls are already waiting")
+        waiter.timer = self._clock.callLater(seconds, self._expire, waiter)
+        self._waiting[waiter] = None
+        self._log.on_mark = self._schedule
+
+    def cancel(self, waiter: Waiter) -> None:
+        """Forget ``waiter`` without answering it (its connection is gone)."""
+        if self._waiting.pop(waiter, 0) is None:
+            _stop(waiter)
+
+    def close(self) -> None:
+        """Answer every waiter with no changes (oned is stopping)."""
+        for waiter in list(self._waiting):
+            self._expire(waiter)
+
+    def _expire(self, waiter: Waiter) -> None:
+        if self._waiting.pop(waiter, 0) is None:
+            _stop(waiter)
+            waiter.expire()
+
+    def _schedule(self) -> None:
+        """The first change of a turn: check the waiters once, in the next turn."""
+        self._log.on_mark = None
+        if not self._scheduled:
+            self._scheduled = True
+            self._clock.callLater(0, self._wake)
+
+    def _wake(self) -> None:
+        self._scheduled = False
+        for waiter in list(self._waiting):
+            if waiter in self._waiting and waiter.check():
+                del self._waiting[waiter]
+                _stop(waiter)
+        if self._waiting:
+            self._log.on_mark = self._schedule
+
+
+def _stop(waiter: Waiter) -> None:
+    timer, waiter.timer = waiter.timer, None
+    if timer is not None and timer.active():
+        timer.cancel()
+
+
+def ids_by_kind(keys: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """The ids of ``keys`` per kind (indexed as KINDS), each list sorted."""
+    out: list[list[int]] = [[] for _ in KINDS]
+    for kind, oid in keys:
+        out[kind].append(oid)
+    for ids in out:
+        ids.sort()
+    return out
