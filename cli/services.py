@@ -1,4 +1,5 @@
-"""The services `one` runs, oned and the scheduler: launched, awaited, stopped, and their pid files.
+"""The services `one` runs, oned and the scheduler (and econe-server and one-dashboard when
+configured): launched, awaited, stopped, and their pid files.
 
 NOTE: as OpenNebula's share/scripts/one (reference §12.4): pid files under the install's var/ (or
 /var/run/one); oned first, then `mm_sched -p PORT` (sched.pid, sched.log). Unlike the 1.4 script,
@@ -17,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from dashboard.config import enabled as dashboard_enabled
 from oned.locations import Locations
 
 DEFAULT_PORT = 2633
@@ -72,12 +74,17 @@ SERVICES: tuple[Service, ...] = (
 )
 # The EC2 front end, once configured (etc/econe/econe.conf, or the seed's etc/econe.conf).
 ECONE = Service("econe-server", "econe-server", ("start", "-f"), writes_pid_file=True)
+# The web dashboard, once etc/dashboard.conf says `enabled: true`.
+DASHBOARD = Service("one-dashboard", "one-dashboard", ("start", "-f"), writes_pid_file=True)
 
 
 def services(loc: Locations) -> tuple[Service, ...]:
-    """What `one` starts and stops here: oned and mm_sched, and econe-server when configured."""
+    """What `one` starts and stops here: oned and mm_sched, then econe-server and one-dashboard
+    when configured (one-dashboard also while it runs: disabled since, `one stop` stops it)."""
     configured = (os.path.join(loc.etc, "econe", "econe.conf"), os.path.join(loc.etc, "econe.conf"))
-    return SERVICES + ((ECONE,) if any(map(os.path.isfile, configured)) else ())
+    econe = (ECONE,) if any(map(os.path.isfile, configured)) else ()
+    dashboard = dashboard_enabled(loc.etc) or running_pid(DASHBOARD, loc) is not None
+    return SERVICES + econe + ((DASHBOARD,) if dashboard else ())
 
 
 @dataclass(frozen=True)

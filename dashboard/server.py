@@ -1,0 +1,298 @@
+"""one-dashboard: the web dashboard's HTTP(S) shell (Twisted), and its process entry.
+
+`/api/...` is the JSON interface of share/doc/dashboard.md: the session cookie is looked up
+here (on the reactor), the CSRF token checked on every POST but sign-in, the body bounded and
+parsed, then the route (`dashboard.api`, pure and blocking) runs on a worker thread as the
+signed-in user. `/api/events` is the live stream (`dashboard.events`). Anything else is a file
+of dashboard/static/. Every answer carries a strict Content-Security-Policy. One log line per
+request: address, method, path, user, status, time; never a password or a cookie.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from twisted.internet import threads
+from twisted.python.failure import Failure
+from twisted.web import resource, server
+
+from dashboard import api, config, daemon, events, web
+from dashboard.config import Settings
+from dashboard.oned import DashboardError, Oned
+from dashboard.sessions import Session, Sessions, TooManySessions
+from oned import log as onelog
+from oned.errors import ConfigError
+from oned.locations import Locations, locations
+
+COOKIE = b"one_dashboard"
+log = onelog.module("DASH")
+
+
+class Dashboard(resource.Resource):
+    """Every path of the dashboard."""
+
+    isLeaf = True
+
+    def __init__(self, settings: Settings, ctx: api.Context, clock: Any) -> None:
+        super().__init__()
+        self.settings = settings
+        self.ctx = ctx
+        self.https = settings.scheme == "https"
+        self.sessions = Sessions(settings.session_lifetime, settings.max_sessions)
+        self.feeds = events.Feeds(ctx.oned, clock)
+
+    def render(self, request: web.DashboardRequest) -> Any:  # type: ignore[override]
+        started = time.monotonic()
+        request.notifyFinish().addBoth(lambda _: _access(request, started))
+        web.secure_headers(request, self.https)
+        path = request.path.decode("utf-8", "replace")
+        if not path.startswith("/api/"):
+            if request.method not in (b"GET", b"HEAD"):
+                return self._fail(request, DashboardError(405, "method not allowed"))
+            return web.serve_static(request, path)
+        method = request.method.decode("latin-1")
+        if path in ("/api/login", "/api/logout", "/api/session"):
+            return self._session_route(request, method, path)
+        session = self._session(request)
+        if session is None:
+            return self._fail(request, DashboardError(401, "not signed in"))
+        request.user = session.user
+        if path == "/api/events" and method == "GET":
+            return self.feeds.stream(request, session)
+        found = api.find(method, path)
+        if found is None:
+            allowed = api.allowed(path)
+            error = DashboardError(405, "method not allowed") if allowed else None
+            return self._fail(request, error or DashboardError(404, "no such API path"))
+        route, ids = found
+        args: tuple[Any, ...] = ids
+        if method == "POST":
+            refused = self._refuse_post(request, session)
+            if refused is not None:
+                return self._fail(request, refused)
+            body = _json_body(request)
+            if isinstance(body, DashboardError):
+                return self._fail(request, body)
+            args = (*ids, body)
+        caller = api.Caller(session.oned_session, session.uid, session.admin)
+        d = threads.deferToThread(_run, route, self.ctx, caller, args, self.feeds.seq(session))
+        d.addCallbacks(lambda answer: _write(request, *answer), self._errback(request, session))
+        return server.NOT_DONE_YET
+
+    def _session(self, request: server.Request) -> Session | None:
+        cookie = request.getCookie(COOKIE)
+        return self.sessions.get(cookie.decode("latin-1")) if cookie else None
+
+    def _refuse_post(self, request: server.Request, session: Session) -> DashboardError | None:
+        token = request.getHeader(b"x-csrf-token")
+        if not session.csrf_ok(token.decode("latin-1") if token else None):
+            return DashboardError(403, "missing or wrong CSRF token")
+        return None
+
+    def _session_route(self, request: web.DashboardRequest, method: str, path: str) -> Any:
+        session = self._session(request)
+        if path == "/api/session" and method == "GET":
+            if session is None:
+                return self._fail(request, DashboardError(401, "not signed in"))
+            request.user = session.user
+            web.write_json(request, 200, web.encode(session.public()))
+            return server.NOT_DONE_YET
+        if method != "POST":
+            return self._fail(request, DashboardError(405, "method not allowed"))
+        if path == "/api/logout":
+            if session is None:
+                return self._fail(request, DashboardError(401, "not signed in"))
+            request.user = session.user
+            refused = self._refuse_post(request, session)
+            if refused is not None:
+                return self._fail(request, refused)
+            self._forget(session)
+            self._set_cookie(request, "", 0)
+            web.write_json(request, 204, None)
+            return server.NOT_DONE_YET
+        return self._login(request)
+
+    def _login(self, request: web.DashboardRequest) -> Any:
+        body = _json_body(request)
+        if isinstance(body, DashboardError):
+            return self._fail(request, body)
+        user, password = body.get("user"), body.get("password")
+        if not isinstance(user, str) or not isinstance(password, str):
+            return self._fail(request, DashboardError(400, "user and password: strings"))
+        request.user = user[:64]
+        d = threads.deferToThread(api.login, self.ctx, user, password)
+        d.addCallback(self._signed_in, request, password)
+        d.addErrback(self._errback(request, None))
+        return server.NOT_DONE_YET
+
+    def _signed_in(self, found: dict[str, Any], request: server.Request, password: str) -> None:
+        try:
+            cookie, session = self.sessions.open(
+                found["user"], found["uid"], found["admin"], password
+            )
+        except TooManySessions as exc:
+            return _fail_now(request, DashboardError(503, str(exc)))
+        self._set_cookie(request, cookie, self.settings.session_lifetime)
+        web.write_json(request, 200, web.encode(session.public()))
+
+    def _set_cookie(self, request: server.Request, value: str, max_age: int) -> None:
+        flags = f"; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict"
+        secure = "; Secure" if self.https else ""
+        request.setHeader(b"Set-Cookie", f"{COOKIE.decode()}={value}{flags}{secure}".encode())
+
+    def _forget(self, session: Session) -> None:
+        self.sessions.close(session)
+        self.feeds.close(session)
+
+    def _errback(self, request: server.Request, session: Session | None) -> Any:
+        def failed(failure: Failure) -> None:
+            if failure.check(DashboardError):
+                error = failure.value
+                if error.status == 401 and session is not None:
+                    self._forget(session)  # oned no longer takes the password: sign in again
+            else:
+                log.error(f"{request.path!r} failed", exc_info=onelog.exc_info(failure))
+                error = DashboardError(500, "internal error")
+            _fail_now(request, error)
+
+        return failed
+
+    def _fail(self, request: server.Request, error: DashboardError) -> Any:
+        _fail_now(request, error)
+        return server.NOT_DONE_YET
+
+
+def _run(route: api.Route, ctx: api.Context, caller: api.Caller, args: tuple, seq: int) -> Any:
+    """On a worker thread: the route's answer, its JSON encoded there too (10,000 VMs)."""
+    status, body = route.run(ctx, caller, *args)
+    if route.run in (api.vms, api.hosts):  # the feed's position the page continues from
+        body = {"seq": seq, **body}
+    return status, web.encode(body)
+
+
+def _write(request: web.DashboardRequest, status: int, data: bytes) -> None:
+    if not request.gone:
+        web.write_json(request, status, data)
+
+
+def _fail_now(request: server.Request, error: DashboardError) -> None:
+    if not getattr(request, "gone", False):
+        web.write_json(request, error.status, web.encode(error.body()))
+
+
+def _json_body(request: web.DashboardRequest) -> dict[str, Any] | DashboardError:
+    if request.too_large:
+        return DashboardError(413, f"the body is over {request.max_body} bytes")
+    kind = (request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
+    if kind != b"application/json":
+        return DashboardError(415, "the body must be application/json")
+    content = request.content
+    assert content is not None
+    content.seek(0)
+    try:
+        body = json.loads(content.read().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return DashboardError(400, "the body is not JSON")
+    return body if isinstance(body, dict) else DashboardError(400, "the body must be an object")
+
+
+def _access(request: web.DashboardRequest, started: float) -> None:
+    request.gone = True
+    peer = getattr(request.getClientAddress(), "host", "-")
+    path = onelog.one_line(request.path.decode("utf-8", "replace"), 200)
+    log.info(
+        f"{peer} {request.method.decode('latin-1')} {path} {onelog.one_line(request.user, 64)} "
+        f"{request.code} {(time.monotonic() - started) * 1000:.1f}ms"
+    )
+
+
+def site(settings: Settings, ctx: api.Context, clock: Any) -> server.Site:
+    bounded = type("Bounded", (web.DashboardRequest,), {"max_body": settings.max_body})
+    web_site = server.Site(Dashboard(settings, ctx, clock), timeout=60)
+    web_site.requestFactory = bounded  # type: ignore[assignment]
+    web_site.displayTracebacks = False
+    web_site.noisy = False
+    return web_site
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="one-dashboard", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "command", nargs="?", choices=("start", "stop"), help="start detached, or stop; "
+        "without one: serve in the foreground"
+    )  # fmt: skip
+    p.add_argument("-f", "--foreground", action="store_true", help="start: do not detach")
+    p.add_argument("-c", "--config", help="dashboard.conf (default: <etc>/dashboard.conf)")
+    p.add_argument("--log", help="log file (default: <log>/one-dashboard.log)")
+    p.add_argument("--port", type=int, help="listen on this port instead of dashboard.conf's")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT; 1 with one line on stderr when it cannot start."""
+    args = parser().parse_args(argv)
+    loc = locations()
+    if args.command == "stop":
+        return daemon.stop(loc)
+    if args.command == "start" and not args.foreground:
+        return daemon.start(sys.argv[1:] if argv is None else argv, loc)
+    try:
+        settings = config.read(args.config or config.path(loc.etc), bool(args.config))
+        if args.port:
+            settings = Settings(**{**settings.__dict__, "port": args.port})
+        settings = config.resolved(settings, loc.etc)
+        ctx = api.Context(Oned(settings.one_xmlrpc), loc.var, settings.templates_dir or "")
+    except ConfigError as exc:
+        print(f"one-dashboard: {exc}", file=sys.stderr)
+        return 1
+    # Never let other users read the log: it names users and what they did.
+    os.umask(os.umask(0o077) | 0o007)
+    onelog.setup(args.log or os.path.join(loc.log, "one-dashboard.log"), 2)
+    return _serve(settings, ctx, loc if args.command == "start" else None)
+
+
+def _serve(settings: Settings, ctx: api.Context, loc: Locations | None) -> int:
+    from twisted.internet import error, reactor
+
+    try:
+        _listen(reactor, site(settings, ctx, reactor), settings)
+    except (error.CannotListenError, OSError) as exc:
+        print(f"one-dashboard: cannot listen on {settings.host}:{settings.port}: {exc}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    if loc is not None and not daemon.claim(loc):
+        print("one-dashboard: already running", file=sys.stderr)
+        return 1
+    reactor.suggestThreadPoolSize(16)  # type: ignore[attr-defined]
+    # SIGHUP (logrotate, systemctl reload): reopen the log from the reactor, not the handler
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(onelog.reopen))  # type: ignore[attr-defined]
+    url = f"{settings.scheme}://{settings.host}:{settings.port}/"
+    log.info(f"one-dashboard listening on {url}, oned at {settings.one_xmlrpc}")
+    reactor.run()  # type: ignore[attr-defined,misc]
+    if loc is not None:
+        daemon.release(loc)
+    log.info("one-dashboard stopped")
+    return 0
+
+
+def _listen(reactor: Any, web_site: server.Site, settings: Settings) -> None:
+    if settings.ssl_cert:
+        from twisted.internet import ssl
+
+        try:
+            context = ssl.DefaultOpenSSLContextFactory(settings.ssl_key, settings.ssl_cert)
+        except Exception as exc:  # OpenSSL's own errors: a bad or unreadable file
+            raise OSError(f"cannot use {settings.ssl_cert} / {settings.ssl_key}: {exc}") from None
+        reactor.listenSSL(settings.port, web_site, context, interface=settings.host)
+    else:
+        reactor.listenTCP(settings.port, web_site, interface=settings.host)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

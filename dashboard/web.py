@@ -1,0 +1,104 @@
+"""The HTTP pieces of one-dashboard (Twisted): bounded requests, the security headers every
+answer carries, JSON answers and the static files of dashboard/static/.
+
+Static files: only regular files under the folder (no listing, no `..`, no symlink out of
+it), with their content type, `Cache-Control: no-cache` (the browser revalidates with
+Last-Modified: an upgrade is seen at once) and `nosniff`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from twisted.web import server, static
+
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+# No inline script or style, nothing from elsewhere; the API is same-origin.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+    ".txt": "text/plain; charset=utf-8",
+}
+
+
+class DashboardRequest(server.Request):
+    """A request that stops keeping its body past `max_body` bytes (answered 413 then)."""
+
+    max_body = 1 << 20
+    too_large = False
+    user = "-"  # for the access log, once known
+    gone = False
+    _received = 0
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self._received += len(data)
+        self.too_large = self.too_large or self._received > self.max_body
+        if not self.too_large:
+            super().handleContentChunk(data)
+
+
+def secure_headers(request: server.Request, https: bool) -> None:
+    request.setHeader(b"Content-Security-Policy", CSP.encode())
+    request.setHeader(b"X-Content-Type-Options", b"nosniff")
+    request.setHeader(b"X-Frame-Options", b"DENY")
+    request.setHeader(b"Referrer-Policy", b"no-referrer")
+    if https:
+        request.setHeader(b"Strict-Transport-Security", b"max-age=31536000")
+
+
+def encode(body: Any) -> bytes:
+    """JSON as the API sends it: UTF-8, compact; text stays text (no HTML escaping)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def write_json(request: server.Request, status: int, data: bytes | None) -> None:
+    """Answer `status` with the JSON `data` (None: no body, as 204)."""
+    request.setResponseCode(status)
+    request.setHeader(b"Cache-Control", b"no-store")
+    if data is not None:
+        request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
+        request.setHeader(b"Content-Length", str(len(data)).encode())
+        request.write(data)
+    request.finish()
+
+
+def static_file(path: str, root: str = STATIC) -> str | None:
+    """The file of `root` a URL path names ('/' is index.html), or None."""
+    if path in ("", "/"):
+        path = "/index.html"
+    parts = path.split("/")[1:]
+    if any(p in ("", ".", "..") or p.startswith(".") or "\\" in p or "\0" in p for p in parts):
+        return None
+    file = os.path.join(root, *parts)
+    real = os.path.realpath(file)
+    if not real.startswith(os.path.realpath(root) + os.sep) or not os.path.isfile(real):
+        return None
+    return real
+
+
+def serve_static(request: server.Request, path: str) -> Any:
+    """The file (GET/HEAD), 404 JSON when there is none."""
+    file = static_file(path)
+    if file is None:
+        write_json(request, 404, encode({"error": "not found"}))
+        return server.NOT_DONE_YET
+    kind = TYPES.get(os.path.splitext(file)[1], "application/octet-stream")
+    resource = static.File(file, defaultType=kind)
+    resource.contentTypes = {}
+    resource.type, resource.encoding = kind, None
+    request.setHeader(b"Cache-Control", b"no-cache")
+    return resource.render(request)
