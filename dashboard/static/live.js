@@ -1,0 +1,71 @@
+// Server-Sent Events from /api/events: apply each object to the store, `reset` -> fetch again,
+// `oned` -> the banner. On an error the stream is closed and opened again with backoff (1 s,
+// doubling to 30 s); a reconnect fetches again, since events may have been missed meanwhile.
+
+import * as store from './store.js';
+import { hooks } from './api.js';
+
+const KINDS = ['vm', 'host', 'vnet', 'image', 'user'];
+let source = null;
+let timer = null;
+let delay = 1000;
+let missed = false;
+
+function parse(event) {
+  try {
+    return JSON.parse(event.data);
+  } catch {
+    return null;
+  }
+}
+
+function listen(es) {
+  for (const kind of KINDS) {
+    es.addEventListener(kind, (event) => store.put(kind, parse(event)));
+  }
+  es.addEventListener('removed', (event) => {
+    const data = parse(event);
+    if (data) store.drop(data.kind, data.id);
+  });
+  es.addEventListener('reset', () => store.refetch());
+  es.addEventListener('oned', (event) => {
+    const data = parse(event) || {};
+    if (data.up) {
+      hooks.onedUp();
+      store.refetch();
+    } else {
+      hooks.onedDown(data.error || 'cannot reach oned');
+    }
+  });
+  es.addEventListener('open', () => {
+    delay = 1000;
+    if (missed) store.refetch();
+    missed = false;
+  });
+  es.addEventListener('error', () => {
+    es.close();
+    if (source !== es) return;
+    source = null;
+    missed = true;
+    timer = setTimeout(start, delay);
+    delay = Math.min(delay * 2, 30000);
+    hooks.streamLost();
+  });
+}
+
+export function start() {
+  stop();
+  source = new EventSource('/api/events');
+  listen(source);
+}
+
+export function stop() {
+  clearTimeout(timer);
+  timer = null;
+  if (source) source.close();
+  source = null;
+}
+
+export function connected() {
+  return source !== null && source.readyState === EventSource.OPEN;
+}
