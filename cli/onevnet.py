@@ -1,4 +1,5 @@
-"""onevnet: create, list, show, publish and delete the virtual networks of onecloud.
+"""onevnet: create, list, show, publish and delete the virtual networks of onecloud, and put
+their leases on hold (modern ``onevnet hold``/``release``).
 
 Rendering (``list_lines``, ``show_lines``) is pure: XML text from oned in, lines out. Columns are
 OpenNebula 2.0's (1.4's plus PUBLIC, reference §12.2); ``show`` follows 2.0's layout (1.4's ID
@@ -8,11 +9,13 @@ and UID, then PUBLIC; the template and the leases as flat vectors, reference §1
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from cli.common import (
     Arg,
+    CliError,
     Command,
     Context,
     Pool,
@@ -124,6 +127,20 @@ def _publish(ctx: Context, opts: argparse.Namespace, public: bool) -> None:
         ctx.verbose("Virtual Network published" if public else "Virtual Network unpublished")
 
 
+def _leases(ctx: Context, opts: argparse.Namespace, method: str, done: str) -> None:
+    """``method`` (one.vn.hold or one.vn.release) on each IP, in order: IPs are checked first."""
+    ips = []
+    for ip in opts.ips:
+        try:
+            ips.append(str(ipaddress.IPv4Address(ip)))
+        except ValueError:
+            raise CliError(f'"{ip}" is not an IPv4 address') from None
+    (nid,) = resolve_ids(ctx, VNET_POOL, [opts.vnet], expand=False)
+    for ip in ips:
+        ctx.call(method, nid, f'LEASES = [ IP = "{ip}" ]')
+        ctx.verbose(f"Lease {ip} {done}")
+
+
 def list_(ctx: Context, opts: argparse.Namespace) -> None:
     flag, user = pool_filter(opts.filter)
     text = ctx.call("one.vnpool.info", flag)
@@ -134,6 +151,8 @@ def list_(ctx: Context, opts: argparse.Namespace) -> None:
 
 
 _VNETS = Arg("vnets", "name|id", "network names or ids (ranges like 1-3 allowed)", nargs="+")
+_VNET = Arg("vnet", "name|id", "the network")
+_IPS = Arg("ips", "ip", "addresses of the network", nargs="+")
 _FILTER = Arg("filter", "a|all|m|mine|uid|username", "whose networks to list (default: all)", "?")
 
 COMMANDS = (
@@ -159,6 +178,18 @@ COMMANDS = (
         "Makes the networks private to their owner",
         lambda ctx, opts: _publish(ctx, opts, False),
         (_VNETS,),
+    ),
+    Command(
+        "hold",
+        "Keeps leases of a network from VMs (shown USED, VID -1) until released",
+        lambda ctx, opts: _leases(ctx, opts, "one.vn.hold", "on hold"),
+        (_VNET, _IPS),
+    ),
+    Command(
+        "release",
+        "Gives back leases put on hold (not those of VMs)",
+        lambda ctx, opts: _leases(ctx, opts, "one.vn.release", "released"),
+        (_VNET, _IPS),
     ),
 )
 

@@ -35,6 +35,29 @@ class LeaseRefused(Exception):
     """A NIC cannot get the lease it asks for: taken, outside the network, or none is free."""
 
 
+class HeldLease(Lease):
+    """A lease put on hold by the network's owner (``one.vn.hold``): used, by no VM.
+
+    NOTE: modern OpenNebula shows a held lease as USED with VID -1 (its "VM -1" owner); the
+    store keeps it as a row with vid -1 (oned.store.rows.lease_from).
+    """
+
+    __slots__ = ()
+
+    @property
+    def used(self) -> bool:
+        return True
+
+
+def is_held(lease: Lease | None) -> bool:
+    return lease is not None and lease.used and lease.vid < 0
+
+
+def holder(lease: Lease) -> str:
+    """Who uses a lease, for messages: ``VM 7`` or ``a hold (one.vn.hold)``."""
+    return "a hold (one.vn.hold)" if is_held(lease) else f"VM {lease.vid}"
+
+
 # --- addresses ---------------------------------------------------------------------------------
 
 
@@ -345,7 +368,7 @@ def choose_lease(
             f'IP {ip_text(ip)} is not in virtual network "{vnet.name}" ({describe_addresses(vnet)})'
         )
     elif ip in skip or not book.is_free(ip):
-        by = "another NIC of this VM" if ip in skip else f"VM {vnet.leases[ip].vid}"
+        by = "another NIC of this VM" if ip in skip else holder(vnet.leases[ip])
         raise LeaseRefused(f'IP {ip_text(ip)} of virtual network "{vnet.name}" is used by {by}')
     lease = vnet.leases.get(ip)
     mac = lease.mac if lease is not None else lease_mac(mac_prefix, ip)

@@ -5,6 +5,8 @@ until published. A private network is seen and used (by a NIC) only by its owner
 a public one by everyone. NIC leases are chosen by ``lease_nics`` before a VM is stored, taken in
 the VM's own transaction (``Store.insert_vm``), recorded by ``hold_leases`` and given back by
 ``release_leases`` (or by ``Store.update_vm(released=...)`` plus ``Pools.free_leases``).
+Modern ``one.vn.hold``/``one.vn.release`` keep a lease from VMs (a row with vid -1) and give
+it back (econe's elastic addresses are such holds).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from oned.errors import (
 from oned.pools import Pools
 from oned.records import Lease, Vm, Vnet
 from oned.rpc.marshal import Escaped
-from oned.store import DuplicateName
+from oned.store import DuplicateName, StoreError
 from oned.template import Template
 
 
@@ -60,11 +62,17 @@ def delete(cloud: Cloud, caller: Caller, nid: int) -> int:
     method = "one.vn.delete"
     net = _get(cloud, nid, method)
     require_owner(caller, net.uid, method, "DELETE", f"NET [{nid}]")
-    holders = sorted({lease.vid for lease in net.leases.values() if lease.used})
+    holders = sorted({lease.vid for lease in net.leases.values() if lease.vid >= 0})
     if holders:
         raise ActionNotAllowed(
             f'[{method}] Cannot delete virtual network "{net.name}" [{nid}]: its leases are in '
             f"use by VM{'s' if len(holders) > 1 else ''} {', '.join(map(str, holders))}"
+        )
+    held = [vn.ip_text(ip) for ip, lease in sorted(net.leases.items()) if vn.is_held(lease)]
+    if held:
+        raise ActionNotAllowed(
+            f'[{method}] Cannot delete virtual network "{net.name}" [{nid}]: leases on hold '
+            f"({', '.join(held[:10])}{' ...' if len(held) > 10 else ''}); one.vn.release them"
         )
     cloud.store.delete_network(nid)  # type: ignore[attr-defined]
     cloud.pools.remove_vnet(nid)
@@ -82,6 +90,49 @@ def publish(cloud: Cloud, caller: Caller, nid: int, public: bool) -> int:
         net.public = public
         cloud.pools.vnets.changed(nid)
         cloud.log.info(f"Virtual network {net.name} ({nid}) {'' if public else 'un'}published")
+    return nid
+
+
+def hold(cloud: Cloud, caller: Caller, nid: int, text: str) -> int:
+    """Modern ``one.vn.hold``: ``LEASES = [ IP = a.b.c.d ]`` of the network is kept from VMs
+    (used, VID -1) until ``one.vn.release``; its owner's or oneadmin's. A lease in use (by a VM
+    or already on hold) is refused naming who holds it."""
+    method = "one.vn.hold"
+    net, ip = _lease_call(cloud, caller, nid, text, method)
+    lease = net.leases.get(ip)
+    if lease is not None and lease.used:
+        raise ActionNotAllowed(
+            f'[{method}] IP {vn.ip_text(ip)} of virtual network "{net.name}" [{nid}] is used by '
+            f"{vn.holder(lease)}"
+        )
+    mac = lease.mac if lease is not None else vn.lease_mac(cloud.pools.mac_prefix, ip)
+    held = vn.HeldLease(nid, ip, mac)
+    try:
+        cloud.store.take_leases([held])  # type: ignore[attr-defined]
+    except StoreError:  # a VM took it in the same instant: its row is there
+        raise ActionNotAllowed(
+            f'[{method}] IP {vn.ip_text(ip)} of virtual network "{net.name}" [{nid}] is in use'
+        ) from None
+    cloud.pools.hold_leases([held])
+    cloud.log.info(f"Lease {vn.ip_text(ip)} of virtual network {nid} put on hold by {caller.name}")
+    return nid
+
+
+def release(cloud: Cloud, caller: Caller, nid: int, text: str) -> int:
+    """Modern ``one.vn.release``: a lease on hold becomes free; the owner's or oneadmin's.
+    A lease a VM uses, or a free one, is refused (0x800): only a hold is released here."""
+    method = "one.vn.release"
+    net, ip = _lease_call(cloud, caller, nid, text, method)
+    lease = net.leases.get(ip)
+    if lease is None or not vn.is_held(lease):
+        state = f"used by {vn.holder(lease)}" if lease is not None and lease.used else "free"
+        raise ActionNotAllowed(
+            f'[{method}] IP {vn.ip_text(ip)} of virtual network "{net.name}" [{nid}] is not on '
+            f"hold: it is {state}"
+        )
+    cloud.store.release_leases([lease])  # type: ignore[attr-defined]
+    cloud.pools.free_leases([lease])
+    cloud.log.info(f"Lease {vn.ip_text(ip)} of virtual network {nid} released by {caller.name}")
     return nid
 
 
@@ -202,6 +253,26 @@ def _visible(cloud: Cloud, caller: Caller, nid: int, method: str, action: str) -
             f"[{method}] User [{caller.uid}] not authorized to perform {action} on NET [{nid}]."
         )
     return net
+
+
+def _lease_call(cloud: Cloud, caller: Caller, nid: int, text: str, method: str) -> tuple[Vnet, int]:
+    """The network (MANAGE: owner or oneadmin) and the IP of ``LEASES = [ IP = ... ]``, which
+    must be one of its addresses; BadCall naming what is wrong."""
+    net = _get(cloud, nid, method)
+    require_owner(caller, net.uid, method, "MANAGE", f"NET [{nid}]")
+    vectors = templates.parse(text, method, "lease").get_all("LEASES")
+    if len(vectors) != 1 or not isinstance(vectors[0], dict) or "IP" not in vectors[0]:
+        raise BadCall(f'[{method}] Expected one LEASES = [ IP = "a.b.c.d" ] in the template')
+    try:
+        ip = vn.parse_ip(vectors[0]["IP"])
+    except ValueError as exc:
+        raise BadCall(f"[{method}] LEASES IP = {exc}") from None
+    if cloud.pools.books[nid].slot(ip) is None:
+        raise BadCall(
+            f'[{method}] IP {vn.ip_text(ip)} is not in virtual network "{net.name}" [{nid}] '
+            f"({vn.describe_addresses(net)})"
+        )
+    return net, ip
 
 
 def _nic_network(pools: Pools, uid: int, nic: dict[str, str], where: str) -> Vnet:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from oned.api import (
+    changes,
     disks,
     ec2keys,
     hosts,
@@ -112,6 +113,7 @@ METHODS: dict[str, Method] = {
     for m in (
         Method("one.system.version", lambda cloud, caller: VERSION, (("", None),)),
         Method("one.system.config", system.config, (("", None),)),  # modern only
+        Method("one.system.changes", changes.changes, (("ii", None), ("iis", None))),  # issue 17
         Method(
             "one.user.allocate",
             users.allocate,
@@ -208,6 +210,8 @@ METHODS: dict[str, Method] = {
         Method("one.vn.info", vnets.info, (("i", None), ("ib", None))),
         Method("one.vn.delete", vnets.delete, (("i", None),)),
         Method("one.vn.publish", vnets.publish, (("ib", None),)),  # 2.0 only
+        Method("one.vn.hold", vnets.hold, (("is", None),)),  # modern
+        Method("one.vn.release", vnets.release, (("is", None),)),  # modern
         Method("one.vnpool.info", vnets.pool_info, (("i", None), ("iii", None))),  # 1.4, 3.x+
         # issue 13: the image repository, 2.0 and modern forms
         Method(

@@ -31,6 +31,7 @@ from oned.store.schema import (
     vm_pool,
 )
 from oned.template import Template
+from oned.vnet import HeldLease
 
 Params = dict[str, Any]
 
@@ -181,13 +182,15 @@ def lease_params(lease: Lease) -> Params:
         "mac_prefix": lease.mac >> 32,
         "mac_suffix": lease.mac & 0xFFFFFFFF,
         "vid": lease.vid,
-        "used": lease.vid >= 0,
+        "used": lease.used,
     }
 
 
 def lease_from(row: Sequence[Any]) -> Lease:
+    """A row with vid -1 is a lease on hold (one.vn.hold): free leases have no row."""
     vnet, ip, mac_prefix, mac_suffix, vid = row
-    return Lease(vnet, ip, (mac_prefix << 32) | mac_suffix, vid)
+    mac = (mac_prefix << 32) | mac_suffix
+    return Lease(vnet, ip, mac, vid) if vid >= 0 else HeldLease(vnet, ip, mac)
 
 
 def image_params(image: Image) -> Params:

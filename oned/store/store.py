@@ -357,6 +357,12 @@ class Store:
         with self._transaction() as conn:
             ec2keys.delete(conn, access_key_id)
 
+    def take_leases(self, leases: Sequence[Lease]) -> None:
+        """Rows for leases taken outside a VM insert (a hold: vid -1); StoreError if one is
+        in use already, and then nothing is written."""
+        with self._transaction() as conn:
+            networks.take(conn, leases)
+
     def release_leases(self, leases: Sequence[Lease]) -> None:
         """Give back leases held by their ``vid``; one a VM no longer holds is left alone."""
         with self._transaction() as conn:

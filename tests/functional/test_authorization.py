@@ -185,6 +185,9 @@ ALL_VMS = (-2, -1, -1, -1)
 
 RULES: dict[str, Rule] = {
     "one.system.version": anyone(lambda w: (), "any authenticated user"),
+    "one.system.changes": anyone(
+        lambda w: (0, 0), "issue 17: the changes of the objects the caller's listings hold"
+    ),
     "one.user.allocate": admin_only(
         lambda w: (f"user{w.number()}", "pw"), "only oneadmin manages users"
     ),
@@ -304,6 +307,16 @@ RULES: dict[str, Rule] = {
     ),
     "one.vn.publish": owner_or_admin(
         lambda w: (w.owner_net(), True), lambda w: (MISSING, True), "PUBLIC makes it usable by all"
+    ),
+    "one.vn.hold": owner_or_admin(
+        lambda w: (w.owner_net(), LEASE),
+        lambda w: (MISSING, LEASE),
+        "modern: keeps a lease from VMs (USED, VID -1); a lease in use is refused (0x800)",
+    ),
+    "one.vn.release": owner_or_admin(
+        lambda w: (w.must(w.owner_session, "one.vn.hold", w.owner_net(), LEASE), LEASE),
+        lambda w: (MISSING, LEASE),
+        "modern: only a lease on hold, never a VM's (0x800)",
     ),
     "one.vnpool.info": anyone(
         lambda w: (-2,), "a user's listing holds their own and the PUBLIC networks"
