@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import secrets
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 KINDS = ("VM", "HOST", "VNET", "IMAGE", "USER")  # mark kinds: the reply's pools, in order
 VM, HOST, VNET, IMAGE, USER = range(len(KINDS))
 EVERYONE = -1  # the owner of a removed host, or of a network or image that was public
 MARKS = 100_000
+MAX_WAITERS = 1000
 SEQ_MAX = 2**31 - 1  # XML-RPC integers are 32-bit: past this, a new epoch
 _START = 2**28  # an epoch starts at a random number below this
 
@@ -90,10 +91,6 @@ class ChangeLog:
         return found
 
 
-class Clock(Protocol):
-    def callLater(self, delay: float, f: Callable[..., Any], *a: Any) -> Any: ...
-
-
 class Waiter:
     """One waiting call: ``check()`` answers it and returns True when it sees a change;
     ``expire()`` answers it with no changes. Each is called at most once with True."""
@@ -112,9 +109,11 @@ class Waiters:
     """At most ``limit`` waiting calls, each answered by a change it sees, its timer, or
     ``close`` (oned stopping)."""
 
-    def __init__(self, log: ChangeLog, clock: Clock, limit: int = 1000) -> None:
+    def __init__(
+        self, log: ChangeLog, call_later: Callable[..., Any], limit: int = MAX_WAITERS
+    ) -> None:
         self._log = log
-        self._clock = clock
+        self._call_later = call_later  # reactor.callLater (task.Clock's in tests)
         self.limit = limit
         self._waiting: dict[Waiter, None] = {}
         self._scheduled = False
@@ -126,7 +125,7 @@ class Waiters:
         """Wait until a change ``waiter`` sees, or ``seconds``; TooManyWaiters when full."""
         if len(self._waiting) >= self.limit:
             raise TooManyWaiters(f"{self.limit} calls are already waiting")
-        waiter.timer = self._clock.callLater(seconds, self._expire, waiter)
+        waiter.timer = self._call_later(seconds, self._expire, waiter)
         self._waiting[waiter] = None
         self._log.on_mark = self._schedule
 
@@ -150,7 +149,7 @@ class Waiters:
         self._log.on_mark = None
         if not self._scheduled:
             self._scheduled = True
-            self._clock.callLater(0, self._wake)
+            self._call_later(0, self._wake)
 
     def _wake(self) -> None:
         self._scheduled = False
@@ -166,13 +165,3 @@ def _stop(waiter: Waiter) -> None:
     timer, waiter.timer = waiter.timer, None
     if timer is not None and timer.active():
         timer.cancel()
-
-
-def ids_by_kind(keys: Iterable[tuple[int, int]]) -> list[list[int]]:
-    """The ids of ``keys`` per kind (indexed as KINDS), each list sorted."""
-    out: list[list[int]] = [[] for _ in KINDS]
-    for kind, oid in keys:
-        out[kind].append(oid)
-    for ids in out:
-        ids.sort()
-    return out

@@ -101,6 +101,7 @@ class Pools:
     def __init__(self, mac_prefix: int = 0x0200) -> None:
         # one.system.changes: one sequence over every pool (oned.changes)
         self.changes = marks = changes.ChangeLog()
+        self.waiters: changes.Waiters | None = None  # the calls waiting for a change
         self.users: Pool[User] = Pool(views.user_xml, None, marks, changes.USER)
         self.hosts: Pool[Host] = Pool(views.host_xml, None, marks, changes.HOST)
         self.vms: Pool[Vm] = Pool(self._render_vm, self._render_vm_short, marks, changes.VM)
