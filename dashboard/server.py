@@ -46,6 +46,7 @@ class Dashboard(resource.Resource):
         self.https = settings.scheme == "https"
         self.sessions = Sessions(settings.session_lifetime, settings.max_sessions)
         self.feeds = events.Feeds(ctx.oned, clock)
+        self.feeds.forget = self._forget
 
     def render(self, request: web.DashboardRequest) -> Any:  # type: ignore[override]
         started = time.monotonic()
@@ -148,7 +149,7 @@ class Dashboard(resource.Resource):
 
     def _forget(self, session: Session) -> None:
         self.sessions.close(session)
-        self.feeds.close(session)
+        self.feeds.end(session)
 
     def _errback(self, request: server.Request, session: Session | None) -> Any:
         def failed(failure: Failure) -> None:
