@@ -11,6 +11,7 @@ per VM id glob (the first glob that matches wins)::
     SHUTDOWN: {delay: 2.5}                                      # answered after 2.5 s
     SAVE: {outcome: delay, seconds: 1}                          # the same, as an outcome
     CANCEL: {outcome: hang}                                     # never answered
+    REBOOT: {outcome: failure, message: "guest ignores ACPI"}   # every REBOOT fails
     POLL:
       "1?": {state: p}                                          # VMs 10-19 look paused
       "*": {outcome: success}
@@ -49,7 +50,7 @@ from drivers.protocol import (
 )
 from drivers.runner import front_end_var
 
-ACTIONS = ("DEPLOY", "SHUTDOWN", "CANCEL", "SAVE", "RESTORE", "MIGRATE", "POLL")
+ACTIONS = ("DEPLOY", "SHUTDOWN", "CANCEL", "SAVE", "RESTORE", "MIGRATE", "POLL", "REBOOT", "RESET")
 OUTCOMES = ("success", "failure", "delay", "hang")
 STATES = ("a", "p", "e", "d", "-")
 RULE_FIELDS = frozenset({"outcome", "message", "delay", "seconds", "times", "state"})

@@ -8,7 +8,8 @@ it already started. AUTHORIZED_PORTS open on a security group the driver manages
 associated once the instance runs, and the per-type limits of the configuration are never
 exceeded. POLL answers from one DescribeInstances per cycle (drivers/ec2_inventory.py).
 SHUTDOWN and CANCEL terminate and wait until EC2 says shutting-down or terminated; SAVE and
-RESTORE are EC2's stop and start; MIGRATE is not implemented (reference §11.2).
+RESTORE are EC2's stop and start; REBOOT and RESET are both RebootInstances; MIGRATE is not
+implemented (reference §11.2).
 """
 
 from __future__ import annotations
@@ -251,6 +252,9 @@ def restore(ctx: Context, request: Request, log: Logger) -> str:
 
 
 def reboot(ctx: Context, request: Request, log: Logger) -> str:
+    """REBOOT and RESET: EC2 RebootInstances, which has no hard form (EC2 itself resets an
+    instance that has not rebooted within four minutes); not waited for: the instance stays
+    running throughout."""
     _, deploy_id = arguments(request, 2)
     ec2_call("RebootInstances", lambda: ctx.client().reboot_instances(InstanceIds=[deploy_id]))
     return "-"
@@ -306,7 +310,8 @@ def with_limits(settings: Settings) -> Settings:
 
 
 ACTIONS = {"DEPLOY": deploy, "SHUTDOWN": terminate, "CANCEL": terminate, "SAVE": save,
-           "RESTORE": restore, "MIGRATE": migrate, "POLL": poll, "REBOOT": reboot}  # fmt: skip
+           "RESTORE": restore, "MIGRATE": migrate, "POLL": poll, "REBOOT": reboot,
+           "RESET": reboot}  # fmt: skip
 
 
 def actions(ctx: Context) -> dict[str, Action]:

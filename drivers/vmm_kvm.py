@@ -10,6 +10,7 @@ that it runs (its CPU time advancing for a second: else DEPLOY fails with what i
 KVM really runs guests is probed once per host (drivers/kvm_probe.py): ``--domain-type auto``
 falls back to qemu (TCG) where it does not, with a ``LOG W`` line; forced ``kvm`` fails DEPLOY.
 SHUTDOWN (ACPI, then at most ``--shutdown-timeout`` s for the domain to go), CANCEL (destroy),
+REBOOT (ACPI reboot, best effort) and RESET (hard reset), both in place,
 SAVE and RESTORE (the checkpoint file), MIGRATE (live, driven by this driver over its connections
 to both hosts; libvirt's storage check skipped on tm_nfs: drivers/kvm_migration.py) and POLL
 (STATE, USEDMEMORY, USEDCPU from the second POLL on, NETRX, NETTX).
@@ -27,7 +28,7 @@ import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -254,6 +255,30 @@ def cancel(ctx: Context, request: Request, log: Logger) -> str:
     return "-"
 
 
+def reboot(ctx: Context, request: Request, log: Logger) -> str:
+    """REBOOT vid host deploy_id: libvirt's reboot (ACPI, as ``virsh reboot``). It returns once
+    libvirt has asked: a guest that ignores ACPI goes on running and REBOOT still succeeds (best
+    effort, as virsh's); ``onevm reboot --hard`` (RESET) is the way out."""
+    return in_place(ctx, request, "reboot", lambda domain: domain.reboot(0))
+
+
+def reset(ctx: Context, request: Request, log: Logger) -> str:
+    """RESET vid host deploy_id: a hard reset (as ``virsh reset``); the guest boots again."""
+    return in_place(ctx, request, "reset", lambda domain: domain.reset(0))
+
+
+def in_place(ctx: Context, request: Request, what: str, act: Callable[[Any], object]) -> str:
+    """REBOOT and RESET of a running domain; one that is not there fails (the POLL oned sends
+    after the FAILURE finds it gone)."""
+    host, name = arguments(request, 2, "a host and a deploy id")
+    domain = lookup(ctx, host, name)
+    if domain is None:
+        raise DriverFailure(f"{name} is not running on {host}: nothing to {what}")
+    with guarded(f"cannot {what} {name}"):
+        act(domain)
+    return "-"
+
+
 def save(ctx: Context, request: Request, log: Logger) -> str:
     """SAVE vid host deploy_id checkpoint: the domain's state to the file; the domain stops.
     Sent again once the domain is gone and the checkpoint is there: saved before, SUCCESS."""
@@ -361,6 +386,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def actions(ctx: Context) -> dict[str, Action]:
     table = {"DEPLOY": deploy, "SHUTDOWN": shutdown, "CANCEL": cancel, "SAVE": save}
     table |= {"RESTORE": restore, "MIGRATE": migrate, "POLL": poll}
+    table |= {"REBOOT": reboot, "RESET": reset}
     return {name: partial(action, ctx) for name, action in table.items()}
 
 

@@ -7,10 +7,10 @@ copies it (mode 0600: CONTEXT may hold secrets) to the remote path and runs ``xl
 deploy_id is the domain name ``one-<vid>``. The other actions run ``xl shutdown`` (then ``xl
 list`` until the domain is gone, at most ``--shutdown-timeout`` s), ``xl destroy``, ``xl
 save``, ``xl restore``, ``xl migrate`` (on the source host: xl reaches the destination over its
-own SSH) and ``xl list`` for POLL: STATE from the state column (r or b: a, p: p, c: e, not
-found: d), USEDMEMORY from Mem, USEDCPU from Time(s) between two POLLs. Commands go over each
-host's reused SSH connection (drivers/ssh.py), or run here for the front-end's own names
-(localhost, its host name).
+own SSH), ``xl reboot`` (REBOOT; RESET adds ``-F``) and ``xl list`` for POLL: STATE from the
+state column (r or b: a, p: p, c: e, not found: d), USEDMEMORY from Mem, USEDCPU from Time(s)
+between two POLLs. Commands go over each host's reused SSH connection (drivers/ssh.py), or run
+here for the front-end's own names (localhost, its host name).
 """
 
 from __future__ import annotations
@@ -301,11 +301,14 @@ def shutdown(ctx: Context, request: Request, log: Logger) -> str:
 
 
 def simple(subcommand: str, ctx: Context, request: Request, log: Logger) -> str:
-    """CANCEL (destroy), SAVE, RESTORE and MIGRATE: one xl command each. Sent again after a
-    crash, each answers SUCCESS when what it does is done already (``done_before``)."""
+    """CANCEL (destroy), SAVE, RESTORE, MIGRATE, REBOOT (``xl reboot``: the guest's PV reboot,
+    best effort) and RESET (``xl reboot -F``: an HVM guest without PV drivers gets an ACPI
+    reset, as OpenNebula 4.x's xen4 driver): one xl command each. Sent again after a crash,
+    each answers SUCCESS when what it does is done already (``done_before``)."""
     host, name, extra = needs(request, 3)
-    args = {"destroy": [name], "save": [name, extra], "restore": [extra], "migrate": [name, extra]}
-    result = xl(ctx, host, subcommand, *args[subcommand])
+    args = {"destroy": [name], "save": [name, extra], "restore": [extra], "migrate": [name, extra],
+            "reboot": [name], "reboot -F": [name]}  # fmt: skip
+    result = xl(ctx, host, *subcommand.split(), *args[subcommand])
     if not result.ok:
         try:
             why = done_before(ctx, subcommand, host, name, extra, result)
@@ -381,9 +384,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def actions(ctx: Context) -> dict[str, Action]:
     table: dict[str, Action] = {"DEPLOY": partial(deploy, ctx), "POLL": partial(poll, ctx)}
     table["SHUTDOWN"] = partial(shutdown, ctx)
-    for action, subcommand in (("CANCEL", "destroy"), ("SAVE", "save"), ("RESTORE", "restore")):
+    for action, subcommand in (("CANCEL", "destroy"), ("SAVE", "save"), ("RESTORE", "restore"),
+                               ("MIGRATE", "migrate"), ("REBOOT", "reboot"),
+                               ("RESET", "reboot -F")):  # fmt: skip
         table[action] = partial(simple, subcommand, ctx)
-    table["MIGRATE"] = partial(simple, "migrate", ctx)
     return table
 
 

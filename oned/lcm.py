@@ -166,10 +166,13 @@ class LifeCycle:
         if _releases(outcome):
             self._release_images(new)
         # The table's own 1.4 lines say "New VM state is PROLOG"; one line per change is
-        # enough, and ACTIVE/PROLOG names the pair.
+        # enough, and ACTIVE/PROLOG names the pair. A row that keeps the pair (restart in
+        # BOOT, reboot) logs its own message only.
         lines = [line for line in outcome.log if not line.startswith("New VM state is ")]
-        state = lc.state_name(new.state, new.lcm_state)
-        self.files.log(vm.id, "LCM", *lines, f"New VM state is {state}")
+        if (new.state, new.lcm_state) != (vm.state, vm.lcm_state):
+            lines.append(f"New VM state is {lc.state_name(new.state, new.lcm_state)}")
+        if lines:
+            self.files.log(vm.id, "LCM", *lines)
         for effect in outcome.effects:
             if effect.in_transaction:
                 self._capacity(new, effect)

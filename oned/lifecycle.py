@@ -255,7 +255,9 @@ def _opened(vid: int, records: list[History], change: OpenHistory) -> History:
 _VM_VALUES = frozenset(s.value for s in VmState)
 _LCM_VALUES = frozenset(s.value for s in LcmState)
 _EVENT_VALUES = frozenset(e.value for e in Event) | {"finalize"}
-_VMM_ACTIONS = frozenset({"DEPLOY", "SHUTDOWN", "CANCEL", "SAVE", "RESTORE", "MIGRATE"})
+_VMM_ACTIONS = frozenset(
+    {"DEPLOY", "SHUTDOWN", "CANCEL", "SAVE", "RESTORE", "MIGRATE", "REBOOT", "RESET"}
+)
 _TM_KINDS = {
     At.PROLOG: "PROLOG",
     At.PROLOG_MIGRATE: "PROLOG",

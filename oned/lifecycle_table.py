@@ -38,6 +38,8 @@ class Event(StrEnum):
     MIGRATE = "migrate"
     LIVEMIGRATE = "livemigrate"
     RESTART = "restart"
+    REBOOT = "reboot"  # 3.x; modern OpenNebula's too
+    RESET = "reset"  # 4.x; modern OpenNebula calls it "reboot-hard" (oned.api.vm_actions)
     HOLD = "hold"
     RELEASE = "release"
     DELETE = "delete"  # 1.4 calls it "finalize"
@@ -55,6 +57,10 @@ class Event(StrEnum):
     RESTORE_FAILURE = "RESTORE_FAILURE"
     MIGRATE_SUCCESS = "MIGRATE_SUCCESS"
     MIGRATE_FAILURE = "MIGRATE_FAILURE"
+    REBOOT_SUCCESS = "REBOOT_SUCCESS"
+    REBOOT_FAILURE = "REBOOT_FAILURE"
+    RESET_SUCCESS = "RESET_SUCCESS"
+    RESET_FAILURE = "RESET_FAILURE"
     EPILOG_SUCCESS = "EPILOG_SUCCESS"
     EPILOG_FAILURE = "EPILOG_FAILURE"
     POLL_RUNNING = "POLL_RUNNING"  # POLL STATE=a
@@ -150,9 +156,12 @@ class DriverCancel(Effect):
 @dataclass(frozen=True)
 class VmmAction(Effect):
     """A VMM request (reference §1.5) through the vm_mad of ``host``'s record. MIGRATE goes to
-    the previous host with the current one as destination; SAVE writes ``images/checkpoint``."""
+    the previous host with the current one as destination; SAVE writes ``images/checkpoint``.
+    REBOOT and RESET (OpenNebula 3.x/4.x) restart the guest in place: ACPI and hard."""
 
-    action: Literal["DEPLOY", "SHUTDOWN", "CANCEL", "SAVE", "RESTORE", "MIGRATE", "POLL"]
+    action: Literal[
+        "DEPLOY", "SHUTDOWN", "CANCEL", "SAVE", "RESTORE", "MIGRATE", "POLL", "REBOOT", "RESET"
+    ]
     host: HostSide = CURRENT
 
 
@@ -355,6 +364,18 @@ ROWS: list[Row] = [
     *_rows(A.UNKNOWN, E.RESTART, A.BOOT, VmmAction("DEPLOY")),
     *_rows(A.BOOT, E.RESTART, A.BOOT, VmmAction("DEPLOY"),
            message="Sending BOOT command to VM again"),
+    # NOTE: OpenNebula 3.x/4.x's reboot and reset: REBOOT (ACPI) or RESET (hard) to the VMM
+    # driver, the VM stays RUNNING throughout (rows that change no state: no "New VM state"
+    # line, no hook). A FAILURE keeps it RUNNING and polls, as a failed shutdown does; a reply
+    # after the VM left RUNNING is ignored.
+    *_rows(A.RUNNING, E.REBOOT, A.RUNNING, VmmAction("REBOOT"), message="Rebooting VM"),
+    *_rows(A.RUNNING, E.RESET, A.RUNNING, VmmAction("RESET"), message="Resetting VM"),
+    *_rows(A.RUNNING, E.REBOOT_SUCCESS, A.RUNNING, message="VM successfully rebooted."),
+    *_rows(A.RUNNING, E.RESET_SUCCESS, A.RUNNING, message="VM successfully reset."),
+    *_rows(A.RUNNING, E.REBOOT_FAILURE, A.RUNNING, VmmAction("POLL"),
+           message=f"Fail to reboot VM. {_RUNNING_AGAIN}"),
+    *_rows(A.RUNNING, E.RESET_FAILURE, A.RUNNING, VmmAction("POLL"),
+           message=f"Fail to reset VM. {_RUNNING_AGAIN}"),
     # §3.2 Hold and release
     *_rows(A.PENDING, E.HOLD, A.HOLD),
     *_rows(A.HOLD, E.RELEASE, A.PENDING),

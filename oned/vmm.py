@@ -25,7 +25,11 @@ from oned.states import LcmState, VmState
 from oned.template import TemplateSyntaxError, parse
 
 TIMEOUTS = {"DEPLOY": 600.0, "SHUTDOWN": 600.0, "SAVE": 900.0, "RESTORE": 900.0,
-            "MIGRATE": 1800.0, "CANCEL": 300.0, "POLL": 120.0}  # fmt: skip
+            "MIGRATE": 1800.0, "CANCEL": 300.0, "POLL": 120.0, "REBOOT": 300.0,
+            "RESET": 300.0}  # fmt: skip
+_ERRORS = {"DEPLOY": "Error deploying virtual machine", "REBOOT": "Error rebooting VM",
+           "RESET": "Error resetting VM"}  # fmt: skip
+_IN_PLACE = ("REBOOT", "RESET")  # noted in oned.log too: nothing else shows them
 _POLLED = (LcmState.RUNNING, LcmState.UNKNOWN)
 _FIGURES = {"USEDMEMORY": "memory", "USEDCPU": "cpu", "NETRX": "net_rx", "NETTX": "net_tx"}
 
@@ -48,6 +52,8 @@ class VirtualMachineManager:
     # -- effects --------------------------------------------------------------------------------
 
     def action(self, vm: Vm, effect: lc.VmmAction) -> None:
+        if effect.action in _IN_PLACE:
+            self._log.info(f"VM {vm.id}: {effect.action} sent to {_host_name(vm)}")
         d = self._send(vm, effect)
         if d is not None:
             d.addCallbacks(self._replied, self._errored, (vm.id, effect.action), None,
@@ -133,8 +139,12 @@ class VirtualMachineManager:
             if vm is not None and vm.lcm_state == LcmState.BOOT:
                 vm.deploy_id = reply.info.split(" ", 1)[0] if reply.info else ""
         event = lc.vmm_event(action, reply.ok)
+        message = "" if reply.ok else _message(action, reply.info)
+        if action in _IN_PLACE:
+            said = f"{action} SUCCESS" if reply.ok else f"{action} FAILURE: {message}"
+            self._log.log(logging.INFO if reply.ok else logging.ERROR, f"VM {vid}: {said}")
         if event is not None:
-            self._lcm.driver_event(vid, event, "" if reply.ok else _message(action, reply.info))
+            self._lcm.driver_event(vid, event, message)
 
     def _errored(self, failure: Failure, vid: int, action: str) -> None:
         if failure.check(DriverCancelled):
@@ -143,6 +153,8 @@ class VirtualMachineManager:
             self._log.error(f"Error monitoring VM {vid}: {failure.getErrorMessage()}")
             return
         event = lc.vmm_event(action, False)
+        if action in _IN_PLACE:
+            self._log.error(f"VM {vid}: {action} FAILURE: {failure.getErrorMessage()}")
         if event is not None:
             self._lcm.driver_event(vid, event, failure.getErrorMessage())
 
@@ -184,6 +196,10 @@ class VirtualMachineManager:
             self._lcm.driver_event(vid, event)
 
 
+def _host_name(vm: Vm) -> str:
+    return vm.history[-1].host_name if vm.history else "no host"
+
+
 def apply_poll(vm: Vm, info: str, log: logging.Logger) -> str | None:
     """Store POLL figures in the VM (unknown keys go to its template); returns STATE."""
     try:
@@ -212,6 +228,7 @@ def _integer(value: str) -> int:
 
 
 def _message(action: str, info: str) -> str:
-    """NOTE: 1.4 omits the driver's message when it begins with '-'."""
-    prefix = {"DEPLOY": "Error deploying virtual machine"}.get(action, f"Error in {action}")
+    """NOTE: 1.4 omits the driver's message when it begins with '-'; "Error rebooting VM" and
+    "Error resetting VM" are 3.x/4.x's words."""
+    prefix = _ERRORS.get(action, f"Error in {action}")
     return prefix if not info or info.startswith("-") else f"{prefix}: {info}"

@@ -27,12 +27,14 @@ from oned.records import Host, Vm
 # NOTE: names of every era map onto 1.4's actions (reference §4, pyone.md): 2.0's finalize and
 # 4.x's delete are 1.4's delete; 5.x's terminate(-hard) are shutdown and cancel, which the
 # lifecycle table also accepts where OpenNebula 6 takes terminate (PENDING, HOLD, STOPPED).
+# reboot (3.x and modern) and 4.x's reset, modern "reboot-hard", restart a RUNNING guest in place.
 ACTIONS = {
     **{e.value: e for e in lc.USER_ACTIONS if e not in lc.NEEDS_HOST},
     "finalize": lc.Event.DELETE,
     "terminate": lc.Event.SHUTDOWN,
     "terminate-hard": lc.Event.CANCEL,
     "shutdown-hard": lc.Event.CANCEL,
+    "reboot-hard": lc.Event.RESET,
 }
 
 

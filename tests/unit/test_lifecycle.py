@@ -43,6 +43,7 @@ from oned.records import History, Vm
 from oned.states import HistoryReason, LcmState, VmState
 from oned.template import Template
 from tests.unit.test_modern_actions import MODERN_ROWS
+from tests.unit.test_reboot import REBOOT_ROWS
 
 E = Event
 HOST01 = HostRef(0, "host01", "vmm_kvm", "tm_ssh", "/srv/cloud/one/var")
@@ -230,6 +231,7 @@ def test_the_expected_rows_cover_the_whole_table():
     """No row of the lifecycle table goes untested, and the tests invent none."""
     expected = {(*r[0], r[1]) for r in ROWS} | {(*d[0], E.DELETE) for d in DELETES}
     expected |= {(*r[0], r[1]) for r in MODERN_ROWS}  # tests/unit/test_modern_actions.py
+    expected |= {(*r[0], r[1]) for r in REBOOT_ROWS}  # tests/unit/test_reboot.py
     assert expected == set(TABLE)
 
 
@@ -314,7 +316,7 @@ def test_refusals_name_where_the_action_is_allowed():
 
 def test_an_unknown_action_or_a_driver_event_is_a_bad_call():
     """check() only answers for user actions."""
-    for action in ("reboot", "DEPLOY_SUCCESS"):
+    for action in ("poweroff", "DEPLOY_SUCCESS"):
         with pytest.raises(BadCall, match="unknown action"):
             check(*At.RUNNING, action, 7)
 
