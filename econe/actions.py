@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from econe import filters, images, instances, keypairs, responses, tags
+from econe import addresses, filters, images, instances, keypairs, responses, tags
 from econe.context import Context
 from econe.errors import Ec2Error
 from econe.instance_types import describe_instance_types
@@ -66,6 +66,7 @@ ACTIONS: dict[str, Action] = {
     **images.ACTIONS,
     **keypairs.ACTIONS,
     **tags.ACTIONS,
+    **addresses.ACTIONS,
 }
 LOCAL = frozenset({"DescribeRegions", "DescribeAvailabilityZones"})
 __all__ = ["ACTIONS", "LOCAL", "Context"]
