@@ -1,10 +1,10 @@
 """The change marks behind one.system.changes, and the calls waiting for the next change; pure.
 
 Every change of a pooled object (user, host, VM, network, image) takes the next number of one
-sequence and leaves a mark (kind, id, and for a removal the owner) in a ring of ``limit``
-marks. "What changed after S" walks the marks after S: its cost is the number of changes, never
-the size of a pool, and the memory is the ring's, whatever the number of objects. A caller
-whose S fell out of the ring, is ahead of the sequence, or comes from another epoch (oned
+sequence and leaves a mark (kind, id, and for a removal the owner) of 8 bytes in a ring of
+``limit`` marks (800 KB for the default 100,000). "What changed after S" walks the marks
+after S: its cost is the number of changes, never the size of a pool, and the memory is the
+ring's, whatever the number of objects. A caller whose S fell out of the ring, is ahead of the sequence, or comes from another epoch (oned
 restarted, or the sequence ran out of 32-bit numbers) must read the pools again (a reset).
 
 ``Waiters`` holds the calls waiting for a change: no thread, no polling. A change schedules one
@@ -23,6 +23,8 @@ from typing import Any
 KINDS = ("VM", "HOST", "VNET", "IMAGE", "USER")  # mark kinds: the reply's pools, in order
 VM, HOST, VNET, IMAGE, USER = range(len(KINDS))
 EVERYONE = -1  # the owner of a removed host, or of a network or image that was public
+ADMIN_ONLY = -2  # the owner of a removal, when a uid does not fit in a mark (>= 2**28 - 2)
+_OWNER_CODES = 2**28  # a removal's owner in a mark: uid + 2, 1 everyone, 0 oneadmin only
 MARKS = 100_000
 MAX_WAITERS = 1000
 SEQ_MAX = 2**31 - 1  # XML-RPC integers are 32-bit: past this, a new epoch
@@ -44,9 +46,8 @@ class ChangeLog:
 
     def __init__(self, limit: int = MARKS) -> None:
         self.limit = limit
-        # a mark: id << 4 | kind << 1 | removed; the owner beside it (removals only)
+        # a mark, 8 bytes: id << 32 | owner code << 4 | kind << 1 | removed (oned.changes)
         self._marks = array("q", bytes(8 * limit))
-        self._owners = array("i", bytes(4 * limit))
         self.on_mark: Callable[[], None] | None = None
         self.epoch = ""
         self.first = self.seq = 0
@@ -62,12 +63,11 @@ class ChangeLog:
         if self.seq >= SEQ_MAX:
             self.new_epoch()
         seq = self.seq = self.seq + 1
-        at = seq % self.limit
         if owner is None:
-            self._marks[at] = oid << 4 | kind << 1
+            self._marks[seq % self.limit] = oid << 32 | kind << 1
         else:
-            self._marks[at] = oid << 4 | kind << 1 | 1
-            self._owners[at] = owner
+            code = owner + 2 if owner + 2 < _OWNER_CODES else 0
+            self._marks[seq % self.limit] = oid << 32 | code << 4 | kind << 1 | 1
         if self.on_mark is not None:
             self.on_mark()
 
@@ -80,14 +80,15 @@ class ChangeLog:
     def since(self, since: int) -> Changed:
         """The changes after ``since`` (which ``remembers``), each object once."""
         found = Changed()
-        marks, owners, limit = self._marks, self._owners, self.limit
+        marks, limit = self._marks, self.limit
         for seq in range(since + 1, self.seq + 1):
             mark = marks[seq % limit]
-            key = ((mark >> 1) & 7, mark >> 4)
+            key = ((mark >> 1) & 7, mark >> 32)
             found.keys.pop(key, None)
             found.keys[key] = None
             if mark & 1:
-                found.removed[key] = owners[seq % limit]
+                code = (mark >> 4) & (_OWNER_CODES - 1)
+                found.removed[key] = code - 2 if code else ADMIN_ONLY
         return found
 
 

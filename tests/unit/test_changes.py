@@ -147,3 +147,11 @@ def test_waiters_are_bounded_cancelled_without_an_answer_and_answered_at_close()
     waiters.close()
     assert (first.expired, second.expired) == (0, 1) and len(waiters) == 0
     assert not clock.getDelayedCalls()
+
+
+def test_a_removal_by_a_uid_too_large_for_a_mark_is_shown_to_oneadmin_only():
+    log = ch.ChangeLog(limit=4)
+    start = log.seq
+    log.mark(ch.VM, 2**31 - 1, owner=2**31 - 1)
+    log.mark(ch.VM, 5, owner=2**28 - 3)
+    assert log.since(start).removed == {(ch.VM, 2**31 - 1): ch.ADMIN_ONLY, (ch.VM, 5): 2**28 - 3}
