@@ -4,8 +4,9 @@ Every change of a pooled object (user, host, VM, network, image) takes the next 
 sequence and leaves a mark (kind, id, and for a removal the owner) of 8 bytes in a ring of
 ``limit`` marks (800 KB for the default 100,000). "What changed after S" walks the marks
 after S: its cost is the number of changes, never the size of a pool, and the memory is the
-ring's, whatever the number of objects. A caller whose S fell out of the ring, is ahead of the sequence, or comes from another epoch (oned
-restarted, or the sequence ran out of 32-bit numbers) must read the pools again (a reset).
+ring's, whatever the number of objects. A caller whose S fell out of the ring, is ahead of the
+sequence, or comes from another epoch (oned restarted, or the sequence ran out of 32-bit
+numbers) must read the pools again (a reset).
 
 ``Waiters`` holds the calls waiting for a change: no thread, no polling. A change schedules one
 check of every waiter in the next reactor turn (however many changes that turn makes); a waiter
