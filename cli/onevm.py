@@ -254,6 +254,12 @@ def vm_action(action: str, done: str) -> Run:
     return run
 
 
+def reboot(ctx: Context, opts: argparse.Namespace) -> None:
+    """``onevm reboot [--hard] VM...``: one.vm.action "reboot" (ACPI) or "reboot-hard" (a hard
+    reset), modern OpenNebula's names; the VM stays RUNNING."""
+    vm_action("reboot-hard" if opts.hard else "reboot", "Rebooting VM")(ctx, opts)
+
+
 def _to_host(ctx: Context, opts: argparse.Namespace) -> tuple[list[int], int]:
     """The VMs and the host of ``deploy``/``migrate``: every name resolved before any action."""
     vids = resolve_ids(ctx, VM_POOL, opts.vms)
@@ -345,6 +351,20 @@ COMMANDS = (
         "delete", "Deletes a VM from the pool, in any state", "finalize", "VM correctly deleted"
     ),
     _action("restart", "Boots again a VM in UNKNOWN or BOOT state", "restart", "Restarting VM"),
+    Command(
+        "reboot",
+        "Reboots a running VM in place (ACPI; --hard: a reset); it stays RUNNING",
+        reboot,
+        (_VMS,),
+        flags=(
+            Flag(
+                ("--hard",),
+                "[--hard]",
+                {"action": "store_true", "help": "reset it at once, as a reset button does"},
+            ),
+        ),
+        details="A guest that ignores ACPI goes on running after a plain reboot: use --hard.",
+    ),
     Command(
         "recover",
         "Ends the transient state a VM is stuck in, as if its driver action had failed or "
