@@ -55,9 +55,10 @@ _POSITIVE = ("session_lifetime", "max_sessions", "max_body")
 def parse(text: str, source: str = FILE) -> Settings:
     """Settings from the YAML `text`; defaults for what it leaves out."""
     try:
-        data = yaml.safe_load(text) if text.strip() else {}
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
+    data = {} if data is None else data  # empty, or comments only
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of settings")
     values: dict[str, Any] = {}

@@ -1,35 +1,42 @@
 """The live stream, `GET /api/events` (Server-Sent Events), fed by oned's change feed.
 
-Per signed-in session one `Feed`: a loop of `one.system.changes(since, wait_ms)` as that user
-(oned holds each call until something the user may see changed), run on a thread pool of its
-own so that held calls never starve the API's workers. Each reply becomes events (the shapes
-of /api/*, `dashboard.views.changes`) written once to every open stream of the session. The
-loop starts with the session's first stream and ends after its last one closed (at the end of
-the call in flight). A new stream's first event is `reset` (fetch now) once the feed knows
-where it stands, so a page that fetches on `reset` misses nothing. oned out of reach is
-`oned {"up": false}` once, retried every `RETRY` s, then `{"up": true}` and `reset`. A comment
-every `KEEPALIVE` s keeps proxies from closing quiet streams.
+Per user (their `user:password`: all their sessions share it) one `Feed`: a loop of
+`one.system.changes(since, wait_ms)` as that user (oned holds each call until something the
+user may see changed), on a thread pool of its own so that held calls never starve the API's
+workers. At its start and at each reset the feed lists the user's VMs and hosts again into its
+`PoolCopy` and sends `reset` to the streams (fetch again); otherwise each reply's objects go
+into the copy and, as events (the shapes of /api/*), once to every open stream. A new stream
+gets `reset` as soon as the copy is ready, so a page that fetches on `reset` misses nothing
+and its lists come from the copy. The loop starts at sign-in or with a first stream and ends
+`LINGER` s after the last stream closed (a reload finds it running). oned out of reach is
+`oned {"up": false}` once, retried every `RETRY` s, then `{"up": true}` and `reset`. A
+comment every `KEEPALIVE` s keeps proxies from closing quiet streams.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet import task, threads
+from twisted.internet import defer, task, threads
 from twisted.python.threadpool import ThreadPool
 from twisted.web import server
 
-from dashboard import views, web
+import oned.log as onelog
+from dashboard import api, views, web
 from dashboard.oned import DashboardError, Oned
+from dashboard.pool_copy import PoolCopy
 from dashboard.sessions import Session
-from oned import log as onelog
 
 log = onelog.module("DASH")
 WAIT_MS = 25_000  # how long oned may hold one call
 RETRY = 2.0  # s between two calls while oned is out of reach
 KEEPALIVE = 15.0
-MAX_FEEDS = 200  # sessions with a live stream at once (each holds a thread in its call)
+LINGER = 60.0  # s a feed runs on without streams
+MAX_FEEDS = 200  # users with a running feed (each holds a thread in its call)
 MAX_STREAMS = 8  # open streams (tabs) of one session
+RESET = b"event: reset\ndata: {}\n\n"
 
 
 def frame(event: str, data: Any) -> bytes:
@@ -37,71 +44,107 @@ def frame(event: str, data: Any) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + web.encode(data) + b"\n\n"
 
 
-def poll(oned: Oned, session: str, since: int, epoch: str) -> tuple[str, int, bool, list[bytes]]:
-    """One call of the feed (on a pool thread): (epoch, seq, reset, encoded events)."""
+@dataclass
+class Step:
+    """One reply of the feed, read on a pool thread."""
+
+    epoch: str
+    seq: int
+    fresh: tuple[list, list] | None  # the VMs and hosts listed again (a reset), or None
+    events: list[tuple[str, dict]]
+    frames: bytes
+
+
+def step(oned: Oned, session: str, since: int, epoch: str) -> Step:
+    """One call of the feed, and the listings when it resets (or is the first)."""
     mine = (epoch,) if epoch else ()  # a restarted oned then resets for sure
     root = oned.document(session, "one.system.changes", since, WAIT_MS, *mine)
-    epoch, seq, reset, events = views.changes(root)
-    return epoch, seq, reset, [frame(name, data) for name, data in events]
+    new_epoch, seq, reset, events = views.changes(root)
+    fresh = api.listings(oned, session) if reset or new_epoch != epoch else None
+    frames = b"".join(frame(name, data) for name, data in events)
+    return Step(new_epoch, seq, fresh, events, frames)
 
 
 class Feed:
-    """One session's loop and its open streams."""
+    """One user's loop, their pools' copy and their open streams."""
 
-    def __init__(self, feeds: Feeds, session: Session) -> None:
+    def __init__(self, feeds: Feeds, oned_session: str, user: str) -> None:
         self.feeds = feeds
-        self.session = session
-        self.streams: dict[server.Request, None] = {}
-        self.waiting_reset: list[server.Request] = []  # new streams, before the first reply
+        self.oned_session = oned_session
+        self.user = user
+        self.streams: dict[server.Request, Session] = {}
+        self.copy = PoolCopy()
         self.epoch = ""
         self.seq = 0
         self.down = False
+        self.failing = False  # the last call failed: readers ask oned themselves
         self.running = False
+        self.stopping = False
+        self.idle_since: float | None = feeds.clock.seconds()
+        self._waiting: list[defer.Deferred] = []
 
-    def add(self, request: server.Request) -> None:
-        self.streams[request] = None
-        if self.epoch:
-            request.write(b"event: reset\ndata: {}\n\n")
-        else:
-            self.waiting_reset.append(request)
-        if not self.running:
-            self.running = True
-            self._next()
+    def add(self, request: server.Request, session: Session) -> None:
+        self.streams[request] = session
+        self.idle_since, self.stopping = None, False
+        if self.copy.ready:
+            request.write(RESET)
+        self.run()
 
     def remove(self, request: server.Request) -> None:
-        self.streams.pop(request, None)
+        if self.streams.pop(request, None) is not None and not self.streams:
+            self.idle_since = self.feeds.clock.seconds()
 
     def send(self, data: bytes) -> None:
         for request in list(self.streams):
             request.write(data)
 
+    def ready(self) -> defer.Deferred:
+        """Fires with the copy once loaded, or None when the caller should ask oned."""
+        if self.copy.ready and not self.down:
+            return defer.succeed(self.copy)
+        if self.failing or self.down:
+            return defer.succeed(None)
+        self._waiting.append(d := defer.Deferred())
+        return d
+
+    def _wake(self, value: PoolCopy | None) -> None:
+        waiting, self._waiting = self._waiting, []
+        for d in waiting:
+            d.callback(value)
+
+    def run(self) -> None:
+        if not self.running:
+            self.running = True
+            self._next()
+
     def _next(self) -> None:
-        if not self.streams:
+        idle = self.idle_since is not None and (
+            self.stopping or self.feeds.clock.seconds() - self.idle_since > LINGER
+        )
+        if idle and not self.streams:
             self.running = False
+            self._wake(None)
             self.feeds.ended(self)
             return
-        d = threads.deferToThreadPool(
-            self.feeds.clock, self.feeds.pool, poll, self.feeds.oned, self.session.oned_session,
-            self.seq, self.epoch,
-        )  # fmt: skip
+        pool, clock = self.feeds.pool, self.feeds.clock
+        args = (self.feeds.oned, self.oned_session, self.seq, self.epoch)
+        d = threads.deferToThreadPool(clock, pool, step, *args)
         d.addCallbacks(self._answered, self._failed)
-        d.addErrback(lambda f: log.error("feed failed", exc_info=onelog.exc_info(f)))
+        d.addErrback(lambda f: log.error("change feed failed", exc_info=onelog.exc_info(f)))
 
-    def _answered(self, reply: tuple[str, int, bool, list[bytes]]) -> None:
-        epoch, seq, reset, events = reply
-        was_down, self.down = self.down, False
-        if was_down:
+    def _answered(self, reply: Step) -> None:
+        if self.down:
             self.send(frame("oned", {"up": True}))
-        first = not self.epoch
-        if not first and (reset or epoch != self.epoch):
-            self.send(b"event: reset\ndata: {}\n\n")
-        self.epoch, self.seq = epoch, seq
-        for request in self.waiting_reset:
-            if request in self.streams:
-                request.write(b"event: reset\ndata: {}\n\n")
-        self.waiting_reset.clear()
-        if events:
-            self.send(b"".join(events))
+        self.down = self.failing = False
+        self.epoch, self.seq = reply.epoch, reply.seq
+        if reply.fresh is not None:
+            self.copy.load(*reply.fresh)
+            self.copy.apply(reply.events)
+            self.send(RESET)
+            self._wake(self.copy)
+        elif reply.events:
+            self.copy.apply(reply.events)
+            self.send(reply.frames)
         self._next()
 
     def _failed(self, failure: Any) -> None:
@@ -109,29 +152,35 @@ class Feed:
         if not isinstance(error, DashboardError):
             log.error("change feed call failed", exc_info=onelog.exc_info(failure))
             error = DashboardError(500, "internal error")
-        if error.status == 401:  # the password no longer works: the session is over
-            self.feeds.forget(self.session)
+        self.failing = True
+        self._wake(None)
+        if error.status == 401:  # the password no longer works: its sessions are over
+            self.feeds.refused(set(self.streams.values()))
+            self.stopping = True
             self._next()
             return
         if error.oned_down and not self.down:
             self.down = True
+            self.epoch = ""  # list again when it answers: what changed meanwhile is unknown
+            self.copy.forget()
             self.send(frame("oned", {"up": False, "error": error.message}))
         elif not error.oned_down:
-            log.warning(f"change feed of {self.session.user}: {error.message}")
+            log.warning(f"change feed of {onelog.one_line(self.user, 64)}: {error.message}")
         delay = RETRY if error.oned_down else 10 * RETRY
         self.feeds.clock.callLater(delay, self._next)
 
 
 class Feeds:
-    """The feeds of every session with an open stream."""
+    """The feeds of the users signed in."""
 
     def __init__(self, oned: Oned, clock: Any, max_feeds: int = MAX_FEEDS) -> None:
         self.oned = oned
         self.clock = clock
         self.max_feeds = max_feeds
         self.feeds: dict[str, Feed] = {}
+        # the sessions oned refused on a feed (the server forgets them)
+        self.refused: Callable[[set[Session]], None] = lambda sessions: None
         self.pool = ThreadPool(minthreads=0, maxthreads=max_feeds, name="dashboard-feeds")
-        self.forget = self.end  # what a session oned refused becomes (the server's sign-out)
         self._keepalive = task.LoopingCall(self._beat)
         self._keepalive.clock = clock
         self._started = False
@@ -143,40 +192,54 @@ class Feeds:
             self.clock.addSystemEventTrigger("during", "shutdown", self.pool.stop)
             self._keepalive.start(KEEPALIVE, now=False)
 
+    def feed_of(self, session: Session, create: bool = False) -> Feed | None:
+        feed = self.feeds.get(session.oned_session)
+        if feed is None and create and len(self.feeds) < self.max_feeds:
+            self._start()
+            feed = self.feeds[session.oned_session] = Feed(self, session.oned_session, session.user)
+        return feed
+
+    def warm(self, session: Session) -> None:
+        """Start the user's feed at sign-in: their first page finds the copy ready."""
+        feed = self.feed_of(session, create=True)
+        if feed is not None:
+            feed.run()
+
     def stream(self, request: server.Request, session: Session) -> Any:
         """Answer `request` with the session's event stream (kept open)."""
-        feed = self.feeds.get(session.key)
-        if feed is None and len(self.feeds) >= self.max_feeds:
-            return _refuse(request, 503, "too many live streams; try again later")
-        if feed is not None and len(feed.streams) >= MAX_STREAMS:
-            return _refuse(request, 429, "too many open streams for this session")
-        self._start()
+        feed = self.feed_of(session, create=True)
         if feed is None:
-            feed = self.feeds[session.key] = Feed(self, session)
+            return _refuse(request, 503, "too many live streams; try again later")
+        if sum(s is session for s in feed.streams.values()) >= MAX_STREAMS:
+            return _refuse(request, 429, "too many open streams for this session")
         request.setHeader(b"Content-Type", b"text/event-stream; charset=utf-8")
         request.setHeader(b"Cache-Control", b"no-store")
         request.setHeader(b"X-Accel-Buffering", b"no")  # nginx: do not hold events back
         request.write(b"retry: 2000\n: connected\n\n")
         request.notifyFinish().addBoth(lambda _: feed.remove(request))
-        feed.add(request)
+        feed.add(request, session)
         return server.NOT_DONE_YET
 
     def seq(self, session: Session) -> int:
-        feed = self.feeds.get(session.key)
+        feed = self.feeds.get(session.oned_session)
         return feed.seq if feed else 0
 
     def ended(self, feed: Feed) -> None:
-        if self.feeds.get(feed.session.key) is feed:
-            del self.feeds[feed.session.key]
+        if self.feeds.get(feed.oned_session) is feed:
+            del self.feeds[feed.oned_session]
 
     def end(self, session: Session) -> None:
-        """Close the session's streams (signed out, or its password no longer works)."""
-        feed = self.feeds.get(session.key)
+        """Close the session's streams (signed out, or refused); the feed stops when no
+        other session of the user has one."""
+        feed = self.feeds.get(session.oned_session)
         if feed is None:
             return
-        for request in list(feed.streams):
-            feed.remove(request)
-            request.finish()
+        for request, owner in list(feed.streams.items()):
+            if owner is session:
+                feed.remove(request)
+                request.finish()
+        if not feed.streams:
+            feed.stopping = True
 
     def _beat(self) -> None:
         for feed in list(self.feeds.values()):

@@ -18,15 +18,16 @@ import sys
 import time
 from typing import Any
 
-from twisted.internet import threads
+from twisted.internet import defer, threads
 from twisted.python.failure import Failure
 from twisted.web import resource, server
 
+import oned.log as onelog
 from dashboard import api, config, daemon, events, web
 from dashboard.config import Settings
 from dashboard.oned import DashboardError, Oned
+from dashboard.pool_copy import PoolCopy
 from dashboard.sessions import Session, Sessions, TooManySessions
-from oned import log as onelog
 from oned.errors import ConfigError
 from oned.locations import Locations, locations
 
@@ -46,7 +47,7 @@ class Dashboard(resource.Resource):
         self.https = settings.scheme == "https"
         self.sessions = Sessions(settings.session_lifetime, settings.max_sessions)
         self.feeds = events.Feeds(ctx.oned, clock)
-        self.feeds.forget = self._forget
+        self.feeds.refused = lambda sessions: [self._forget(s) for s in sessions]
 
     def render(self, request: web.DashboardRequest) -> Any:  # type: ignore[override]
         started = time.monotonic()
@@ -82,9 +83,28 @@ class Dashboard(resource.Resource):
                 return self._fail(request, body)
             args = (*ids, body)
         caller = api.Caller(session.oned_session, session.uid, session.admin)
-        d = threads.deferToThread(_run, route, self.ctx, caller, args, self.feeds.seq(session))
+        feed = self.feeds.feed_of(session) if route.run in api.COPIED else None
+        d = feed.ready() if feed is not None else defer.succeed(None)
+        d.addCallback(self._answer, route, caller, args, session)
         d.addCallbacks(lambda answer: _write(request, *answer), self._errback(request, session))
         return server.NOT_DONE_YET
+
+    def _answer(
+        self,
+        copy: PoolCopy | None,
+        route: api.Route,
+        caller: api.Caller,
+        args: tuple,
+        session: Session,
+    ) -> defer.Deferred:
+        """The route's answer (on a worker thread), from the user's pool copy when it has one."""
+        seq = self.feeds.seq(session)
+        if copy is not None:
+            vms, hosts = copy.listing("vm"), copy.listing("host")  # here: the reactor owns it
+            return threads.deferToThread(
+                _encoded, route, api.from_listings(route.run, vms, hosts), seq
+            )
+        return threads.deferToThread(_run, route, self.ctx, caller, args, seq)
 
     def _session(self, request: server.Request) -> Session | None:
         cookie = request.getCookie(COOKIE)
@@ -141,6 +161,7 @@ class Dashboard(resource.Resource):
             return _fail_now(request, DashboardError(503, str(exc)))
         self._set_cookie(request, cookie, self.settings.session_lifetime)
         web.write_json(request, 200, web.encode(session.public()))
+        self.feeds.warm(session)
 
     def _set_cookie(self, request: server.Request, value: str, max_age: int) -> None:
         flags = f"; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict"
@@ -171,8 +192,12 @@ class Dashboard(resource.Resource):
 
 def _run(route: api.Route, ctx: api.Context, caller: api.Caller, args: tuple, seq: int) -> Any:
     """On a worker thread: the route's answer, its JSON encoded there too (10,000 VMs)."""
-    status, body = route.run(ctx, caller, *args)
-    if route.run in (api.vms, api.hosts):  # the feed's position the page continues from
+    return _encoded(route, route.run(ctx, caller, *args), seq)
+
+
+def _encoded(route: api.Route, answer: api.Answer, seq: int) -> tuple[int, bytes]:
+    status, body = answer
+    if route.run in (api.vms, api.hosts):  # the feed's position
         body = {"seq": seq, **body}
     return status, web.encode(body)
 
