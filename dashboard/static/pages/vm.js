@@ -8,26 +8,26 @@ import { vmButtons, onVmButton } from '../actions.js';
 import * as store from '../store.js';
 
 const FIELDS = [
-  ['Owner', (vm) => vm.owner],
-  ['State', (vm) => vm.state],
-  ['Waits because', (vm) => vm.reason],
-  ['Host', (vm) => vm.host],
-  ['IP', (vm) => vm.ip],
-  ['CPU', (vm) => vm.cpu],
-  ['Memory', (vm) => mem(vm.memory)],
-  ['Started', (vm) => when(vm.stime)],
-  ['Ended', (vm) => (vm.etime ? when(vm.etime) : '')],
-  ['Time', (vm) => duration(vm.stime, vm.etime)],
+  ['owner', 'Owner', (vm) => vm.owner],
+  ['state', 'State', (vm) => vm.state],
+  ['reason', 'Waits because', (vm) => vm.reason],
+  ['host', 'Host', (vm) => vm.host],
+  ['ip', 'IP', (vm) => vm.ip],
+  ['cpu', 'CPU', (vm) => vm.cpu],
+  ['memory', 'Memory', (vm) => mem(vm.memory)],
+  ['stime', 'Started', (vm) => when(vm.stime)],
+  ['etime', 'Ended', (vm) => (vm.etime ? when(vm.etime) : '')],
+  ['time', 'Time', (vm) => duration(vm.stime, vm.etime)],
 ];
 
 function details() {
-  const values = FIELDS.map(() => el('dd'));
-  const labels = FIELDS.map(([label]) => el('dt', {}, label));
+  const values = FIELDS.map(([key]) => el('dd', { id: `vm-${key}` }));
+  const labels = FIELDS.map(([, label]) => el('dt', {}, label));
   const node = el('dl', { class: 'details', id: 'vm-details' }, labels.flatMap((dt, i) => [dt, values[i]]));
   return {
     node,
     update(vm) {
-      FIELDS.forEach(([, value], i) => {
+      FIELDS.forEach(([, , value], i) => {
         const text = value(vm) ?? '';
         setText(values[i], text);
         labels[i].hidden = values[i].hidden = text === '' || text === undefined;
