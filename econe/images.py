@@ -3,8 +3,10 @@ repository (issue 13: `one.imagepool.info`, `one.image.*`), as the caller.
 
 Pure and blocking. An AMI is an OS image (TYPE 0) the caller may use: their own and the public
 ones, `ami-%08x` of its id. RegisterImage with an `ImageLocation` that is a file path (in one of
-oned's SAFE_DIRS) or an http(s) URL puts a new image into the repository (oned copies it; the
-AMI is `pending` until the copy is done); with an `ami-…` location it answers that AMI.
+oned's SAFE_DIRS), an http(s) URL, or the caller's S3 object (`bucket/key`, `s3://bucket/key`:
+its file under `s3_dir`, which the operator puts in SAFE_DIRS) puts a new image into the
+repository (oned copies it; the AMI is `pending` until the copy is done); with an `ami-…`
+location it answers that AMI.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from econe.context import Context
 from econe.errors import Ec2Error
 from econe.one import quote, text
 from econe.query import QueryRequest, as_list, format_id, parse_id, required
+from econe.s3_store import locate
 from econe.tags import tags_of
 
 OS = "0"
@@ -86,6 +89,19 @@ def describe_images(ctx: Context, call: QueryRequest) -> dict[str, Any]:
     return {"imagesSet": [_item(r) for r in rows]}
 
 
+def s3_object(ctx: Context, location: str) -> str:
+    """The file of the caller's S3 object `bucket/key` (or `s3://bucket/key`)."""
+    bucket, _, key = location.removeprefix("s3://").partition("/")
+    if not ctx.settings.s3_dir:
+        raise Ec2Error("InvalidParameterValue", "this server has no S3 endpoint")
+    try:
+        return locate(ctx.settings.s3_dir, ctx.uid(), bucket, key)
+    except Ec2Error as exc:
+        raise Ec2Error(
+            "InvalidParameterValue", f"ImageLocation {location[:200]!r}: {exc.message}"
+        ) from None
+
+
 def register_image(ctx: Context, call: QueryRequest) -> dict[str, Any]:
     location = required(call.params, "ImageLocation")
     if not isinstance(location, str):
@@ -94,11 +110,9 @@ def register_image(ctx: Context, call: QueryRequest) -> dict[str, Any]:
         iid = parse_id(location, "ami")
         ctx.call("one.image.info", iid, not_found=NOT_FOUND)
         return {"imageId": format_id(iid, "ami")}
-    if not (location.startswith("/") or location.startswith(("http://", "https://"))):
-        raise Ec2Error(
-            "InvalidParameterValue", "ImageLocation must be an absolute path or an http(s) URL"
-        )
     name = str(call.params.get("Name") or location.rstrip("/").rsplit("/", 1)[-1])
+    if not location.startswith(("/", "http://", "https://")):
+        location = s3_object(ctx, location)  # bucket/key of the caller's S3 objects
     mine = ctx.listing("one.imagepool.info", -3, -1, -1)
     if any(text(img, "NAME") == name for img in mine):
         raise Ec2Error("InvalidAMIName.Duplicate", f"AMI name {name[:128]!r} is already in use")

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import logging
 import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from twisted.internet import defer, threads
@@ -33,6 +35,9 @@ from econe.query import QueryRequest
 from econe.query import parse as parse_query
 from econe.request import HttpRequest, Policy
 from econe.responses import CONTENT_TYPE, new_request_id, render, render_error
+from econe.s3_api import is_s3
+from econe.s3_store import ObjectStore
+from econe.s3_web import S3Endpoint
 from econe.wiring import config_path, lookup_of, read_settings, server_session, services_of
 from oned.errors import ConfigError
 from oned.locations import locations
@@ -45,21 +50,44 @@ Lookup = Any
 
 
 class BoundedRequest(server.Request):
-    """A request that stops keeping its body past `max_body` bytes (answered 413 then)."""
+    """A request that stops keeping its body past `max_body` bytes (answered 413 then); an
+    S3 request has its own bound, and a PUT of an object streams to disk (`econe.s3_web`)."""
 
     max_body = 0
+    body_limit = 0  # this request's bound when it is not max_body
+    s3: S3Endpoint | None = None
+    upload: Any = None  # econe.s3_sink.Upload of an S3 object's body
     too_large = False
     econe_user = "-"  # for the access log, once the signature is verified
     econe_action = "-"
     gone = False
     _received = 0
 
+    def gotLength(self, length: int | None) -> None:
+        path = getattr(self.channel, "_path", b"").partition(b"?")[0]
+        if self.s3 is not None and path not in (b"/", b"", keyexchange.PATH):
+            self.s3.begin(self)
+        if self.upload is not None:
+            self.content = io.BytesIO()
+        else:
+            super().gotLength(length)
+
     def handleContentChunk(self, data: bytes) -> None:
+        if self.upload is not None:
+            self.upload.feed(data)
+            return
         self._received += len(data)
-        if self._received > self.max_body:
+        if self._received > (self.body_limit or self.max_body):
             self.too_large = True
         if not self.too_large:
             super().handleContentChunk(data)
+
+    def connectionLost(self, reason: Failure) -> None:
+        if self.upload is not None:
+            self.upload.abort()
+            for d in (self.landed, self.s3_auth):  # nobody waits for them now
+                d.addErrback(lambda _: None)
+        super().connectionLost(reason)
 
 
 def policy_of(settings: Settings) -> Policy:
@@ -108,16 +136,29 @@ class QueryResource(resource.Resource):
         self.clock = clock
         self.policy = policy_of(settings)
         self.services = services or Services()
+        self.s3: S3Endpoint | None = None
+        if settings.s3_dir:
+            store = ObjectStore(settings.s3_dir)
+            self.s3 = S3Endpoint(settings, store, self.verified, clock, self.services, self.policy)
 
     def render_GET(self, request: BoundedRequest) -> Any:  # type: ignore[override]
         return self._render(request)
 
-    render_POST = render_GET
+    render_POST = render_PUT = render_DELETE = render_HEAD = render_GET  # S3 uses them all
 
     def _render(self, request: BoundedRequest) -> Any:
         request_id = new_request_id()
         started = time.monotonic()
         request.notifyFinish().addErrback(lambda _: setattr(request, "gone", True))
+        path, _, query = request.uri.decode("utf-8", "replace").partition("?")
+        auth = (request.getHeader(b"authorization") or b"").decode("latin-1")
+        if self.s3 is not None and is_s3(request.method.decode("latin-1"), path, query, auth):
+            s3, http = self.s3, http_request(request)
+            d = s3.answer(request, http, request_id)
+            d.addErrback(s3.refused, http, request_id)
+            d.addCallback(s3.write, request, request_id, started)
+            d.addErrback(lambda f: log.error("cannot answer %s", request_id, exc_info=f.value))
+            return server.NOT_DONE_YET
         if request.uri.partition(b"?")[0] == keyexchange.PATH:
             d = self._key_exchange(request)
         else:
@@ -132,22 +173,28 @@ class QueryResource(resource.Resource):
         if request.too_large:
             raise Ec2Error("RequestEntityTooLarge", f"the body is over {self.settings.max_body}")
         http = http_request(request)
-        signed = signature.parse(http, self.policy, self.clock.seconds())
-        creds = yield self._credentials(signed.access_key)
-        try:
-            signature.check(signed, creds.secret if creds else None, self.policy)
-        except Ec2Error:
-            if creds is None or not hasattr(self.lookup, "refetch"):
-                raise
-            # A key rotated since it was kept: one fresh look before refusing.
-            creds = yield threads.deferToThread(self.lookup.refetch, signed.access_key)
-            signature.check(signed, creds.secret if creds else None, self.policy)
+        signed, creds = yield self.verified(http, self.policy)
         request.econe_user = signed.access_key
         call = parse_query(http, self.settings.max_body)
         request.econe_action = call.action
         ctx = Context(signed.access_key, self.settings, request_id, creds, self.services)
         body = yield self._run(ctx, call)
         return 200, render(call.action, body, request_id, call.version)
+
+    @defer.inlineCallbacks
+    def verified(self, http: HttpRequest, policy: Policy) -> Any:
+        """(signed, credentials) of a correctly signed request; the endpoint's error else."""
+        signed = signature.parse(http, policy, self.clock.seconds())
+        creds = yield self._credentials(signed.access_key)
+        try:
+            signature.check(signed, creds.secret if creds else None, policy)
+        except Ec2Error:
+            if creds is None or not hasattr(self.lookup, "refetch"):
+                raise
+            # A key rotated since it was kept: one fresh look before refusing.
+            creds = yield threads.deferToThread(self.lookup.refetch, signed.access_key)
+            signature.check(signed, creds.secret if creds else None, policy)
+        return signed, creds
 
     def _key_exchange(self, request: BoundedRequest) -> defer.Deferred:
         """`POST /one/ec2key` (econe.keyexchange); 404 when econe cannot read secrets."""
@@ -220,8 +267,8 @@ def site(
     settings: Settings, lookup: Lookup, clock: Any, services: Services | None = None
 ) -> server.Site:
     """The Site serving `QueryResource`, bounding bodies and idle clients."""
-    bounded = type("Bounded", (BoundedRequest,), {"max_body": settings.max_body})
     query = QueryResource(settings, lookup, clock, services)
+    bounded = type("Bounded", (BoundedRequest,), {"max_body": settings.max_body, "s3": query.s3})
     web = server.Site(query, timeout=settings.request_timeout)
     web.requestFactory = bounded  # type: ignore[assignment]
     web.displayTracebacks = False
@@ -254,8 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = read_settings(path, bool(args.config))
         if args.port:
-            settings = Settings(**{**settings.__dict__, "port": args.port})
+            settings = replace(settings, port=args.port)
         settings = resolved(settings, locs.etc)
+        settings = replace(settings, s3_dir=settings.s3_dir or os.path.join(locs.var, "econe-s3"))
         session = server_session(settings)
         lookup = lookup_of(settings, session)
         services = services_of(settings, locs.etc, locs.var, session)
