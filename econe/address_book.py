@@ -158,3 +158,12 @@ def ensure_reconciled(book: AddressBook, services: Any, settings: Any) -> None:
     with book.lock:
         if not book.reconciled:
             reconcile(book, services.oned, services.server_session, settings.public_network)
+
+
+def reconcile_at_start(services: Any, settings: Any) -> None:
+    """For econe-server's start (after `econe.wiring.services_of`): oned not answering yet is
+    logged, and the first address call tries again."""
+    try:
+        ensure_reconciled(book_of(services, settings), services, settings)
+    except Ec2Error as exc:
+        log.warning("elastic addresses not reconciled at start: %s", exc.message)
