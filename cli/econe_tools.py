@@ -1,7 +1,7 @@
 """The seed's econe-* tools on boto3: one module, the tool chosen by the program's name.
 
-econe-upload, econe-describe-images, econe-register, econe-run-instances,
-econe-describe-instances, econe-terminate-instances, econe-reboot-instances,
+econe-upload (through econe's S3 endpoint), econe-describe-images, econe-register,
+econe-run-instances, econe-describe-instances, econe-terminate-instances, econe-reboot-instances,
 econe-start-instances, econe-stop-instances. Flags as the seed's: `-K/--access-key`,
 `-S/--secret-key`, `-U/--url`, `-H/--headers` (print a header line first). Credentials in the
 seed's order: the flags, then `EC2_ACCESS_KEY`/`EC2_SECRET_KEY`, then the ONE_AUTH file
@@ -17,6 +17,7 @@ import base64
 import json
 import os
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +25,7 @@ from typing import Any
 
 DEFAULT_URL = "http://localhost:4567/"
 KEY_PREFIX = "AKOC"  # oned's access key ids; anything else is a user name
+AUTH_FAILURES = ("AuthFailure", "InvalidAccessKeyId", "SignatureDoesNotMatch")  # EC2's, S3's
 TOOLS = (
     "upload", "describe-images", "register", "run-instances", "describe-instances",
     "terminate-instances", "reboot-instances", "start-instances", "stop-instances",
@@ -86,7 +88,10 @@ def exchanged(url: str, user: str, password: str, env: dict[str, str], fresh: bo
     return tuple(kept[slot])
 
 
-def client(args: argparse.Namespace, env: dict[str, str], fresh: bool = False) -> Any:
+def client(
+    args: argparse.Namespace, env: dict[str, str], fresh: bool = False, service: str = "ec2"
+) -> Any:
+    """A boto3 client of econe's EC2 endpoint (or its S3 endpoint, path style)."""
     import boto3
     from botocore.config import Config
 
@@ -95,12 +100,14 @@ def client(args: argparse.Namespace, env: dict[str, str], fresh: bool = False) -
     if not key.startswith(KEY_PREFIX):  # a user name: the seed's habit
         key, secret = exchanged(url, key, secret, env, fresh) or (key, secret)
     return boto3.client(
-        "ec2",
+        service,
         endpoint_url=url,
         region_name=args.region or env.get("EC2_REGION") or "one",
         aws_access_key_id=key,
         aws_secret_access_key=secret,
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+        config=Config(
+            retries={"max_attempts": 3, "mode": "standard"}, s3={"addressing_style": "path"}
+        ),
     )
 
 
@@ -134,9 +141,69 @@ def wait_available(ec2: Any, ami: str, timeout: float = 3600) -> str:
 # --- the tools ------------------------------------------------------------------------------
 
 
+class Progress:
+    """A bar on stderr, `[#####     ]  50%  512.0 MB / 1.0 GB`, redrawn as parts are sent
+    (boto3 calls it from its transfer threads)."""
+
+    WIDTH = 40
+
+    def __init__(self, total: int, out: Any = None) -> None:
+        self.total, self.sent, self.shown = max(total, 1), 0, -1
+        self.out = out or sys.stderr
+        self.lock = threading.Lock()
+
+    def __call__(self, amount: int) -> None:
+        with self.lock:
+            self.sent += amount
+            percent = min(100, self.sent * 100 // self.total)
+            if percent != self.shown:
+                self.shown = percent
+                done = self.WIDTH * percent // 100
+                bar = "#" * done + " " * (self.WIDTH - done)
+                sizes = f"{_size(self.sent)} / {_size(self.total)}"
+                print(f"\r[{bar}] {percent:3d}%  {sizes}", end="", file=self.out, flush=True)
+
+    def close(self) -> None:
+        print(file=self.out, flush=True)
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return ""  # not reached
+
+
+def send(s3: Any, path: str, bucket: str, key: str) -> None:
+    """The file's bytes to `bucket/key` through econe's S3 endpoint (multipart when large),
+    the bucket created when missing."""
+    import botocore.exceptions
+    from boto3.s3.transfer import TransferConfig
+
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
+            raise
+        s3.create_bucket(Bucket=bucket)
+    progress = Progress(os.path.getsize(path))
+    part = 64 * 2**20
+    config = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=4)
+    try:
+        s3.upload_file(path, bucket, key, Callback=progress, Config=config)
+    finally:
+        progress.close()
+
+
 def upload(ec2: Any, args: argparse.Namespace) -> None:
-    """Put a file (on econe's machine, in one of oned's SAFE_DIRS) or a URL into the repository."""
-    location = args.file if "://" in args.file else os.path.abspath(args.file)
+    """Send a file through econe's S3 endpoint and make it an AMI (or register a URL)."""
+    if "://" in args.file:
+        location = args.file
+    else:
+        key = os.path.basename(os.path.abspath(args.file))
+        send(args.s3(), args.file, args.bucket, key)
+        location = f"{args.bucket}/{key}"
     name = args.name or os.path.basename(args.file.rstrip("/"))
     ami = ec2.register_image(ImageLocation=location, Name=name)["ImageId"]
     state = wait_available(ec2, ami) if not args.no_wait else "pending"
@@ -239,8 +306,9 @@ def parser(tool: str) -> argparse.ArgumentParser:
     p.add_argument("--region", help="region SigV4 names (default: $EC2_REGION, else one)")
     p.add_argument("-H", "--headers", action="store_true", help="print a header line")
     if tool == "upload":
-        p.add_argument("file", help="image file (readable by oned) or http(s) URL")
+        p.add_argument("file", help="image file (sent through econe's S3 endpoint) or URL")
         p.add_argument("-n", "--name", help="image name (default: the file's name)")
+        p.add_argument("-b", "--bucket", default="images", help="S3 bucket (images)")
         p.add_argument("--no-wait", action="store_true", help="do not wait for the copy")
     elif tool == "register":
         p.add_argument("image", help="AMI id or number, an image path or a URL")
@@ -271,13 +339,18 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parser(tool).parse_args(sys.argv[1:] if argv is None else argv)
     import botocore.exceptions
 
+    def run(fresh: bool) -> None:
+        env = dict(os.environ)
+        args.s3 = lambda: client(args, env, fresh, "s3")
+        RUNNERS[tool](client(args, env, fresh), args)
+
     try:
         try:
-            RUNNERS[tool](client(args, dict(os.environ)), args)
+            run(False)
         except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "AuthFailure":
+            if exc.response.get("Error", {}).get("Code") not in AUTH_FAILURES:
                 raise
-            RUNNERS[tool](client(args, dict(os.environ), fresh=True), args)  # a key gone
+            run(True)  # a kept key was deleted or rotated
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
         print(f"econe-{tool}: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)

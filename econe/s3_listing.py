@@ -74,7 +74,7 @@ def token(text: str) -> str:
 
 def untoken(text: str) -> str:
     try:
-        return base64.urlsafe_b64decode(text.encode("ascii")).decode("utf-8")
+        return base64.b64decode(text.encode("ascii"), b"-_", validate=True).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
         raise error("InvalidArgument", "the continuation token is not valid") from None
 

@@ -152,8 +152,9 @@ class QueryResource(resource.Resource):
         request.notifyFinish().addErrback(lambda _: setattr(request, "gone", True))
         path, _, query = request.uri.decode("utf-8", "replace").partition("?")
         auth = (request.getHeader(b"authorization") or b"").decode("latin-1")
-        if self.s3 is not None and is_s3(request.method.decode("latin-1"), path, query, auth):
-            s3, http = self.s3, http_request(request)
+        s3 = self.s3 if path != keyexchange.PATH.decode() else None
+        if s3 is not None and is_s3(request.method.decode("latin-1"), path, query, auth):
+            http = http_request(request)
             d = s3.answer(request, http, request_id)
             d.addErrback(s3.refused, http, request_id)
             d.addCallback(s3.write, request, request_id, started)
