@@ -1,6 +1,7 @@
-// Server-Sent Events from /api/events: apply each object to the store, `reset` -> fetch again,
+// Server-Sent Events from /api/events: apply each object to the store, `reset` -> fetch again
+// (every new stream's first event is one, so a reconnect fetches what may have been missed),
 // `oned` -> the banner. On an error the stream is closed and opened again with backoff (1 s,
-// doubling to 30 s); a reconnect fetches again, since events may have been missed meanwhile.
+// doubling to 30 s).
 
 import * as store from './store.js';
 import { hooks } from './api.js';
@@ -9,7 +10,6 @@ const KINDS = ['vm', 'host', 'vnet', 'image', 'user'];
 let source = null;
 let timer = null;
 let delay = 1000;
-let missed = false;
 
 function parse(event) {
   try {
@@ -27,26 +27,22 @@ function listen(es) {
     const data = parse(event);
     if (data) store.drop(data.kind, data.id);
   });
-  es.addEventListener('reset', () => store.refetch());
+  es.addEventListener('reset', () => store.reset());
   es.addEventListener('oned', (event) => {
     const data = parse(event) || {};
     if (data.up) {
       hooks.onedUp();
-      store.refetch();
     } else {
       hooks.onedDown(data.error || 'cannot reach oned');
     }
   });
   es.addEventListener('open', () => {
     delay = 1000;
-    if (missed) store.refetch();
-    missed = false;
   });
   es.addEventListener('error', () => {
     es.close();
     if (source !== es) return;
     source = null;
-    missed = true;
     timer = setTimeout(start, delay);
     delay = Math.min(delay * 2, 30000);
     hooks.streamLost();
@@ -55,6 +51,7 @@ function listen(es) {
 
 export function start() {
   stop();
+  store.closeGate();
   source = new EventSource('/api/events');
   listen(source);
 }

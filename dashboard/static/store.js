@@ -1,6 +1,9 @@
 // The in-memory lists (VMs, hosts, networks, images, users) the pages render, kept current by the
 // change feed (live.js). A kind is fetched when a page first needs it; events that arrive while
 // its fetch is in flight are kept and applied after it, in order, so the newest state wins.
+// Every `reset` of the feed starts a new generation: a list fetched before it is fetched again.
+// Fetches wait for the first `reset` of a new stream (or GATE_MS), so a page load fetches its
+// lists once, not once before and once after the feed's first `reset`.
 
 import { get } from './api.js';
 
@@ -14,8 +17,38 @@ const SOURCES = {
 
 export const KINDS = Object.keys(SOURCES);
 
+const GATE_MS = 1000;
+
 function fresh() {
-  return { items: new Map(), loaded: false, loading: null, pending: null, order: null };
+  return { items: new Map(), loaded: false, loading: null, pending: null, order: null, gen: -1, token: null };
+}
+
+let generation = 0;
+let openGate = () => {};
+let gate = Promise.resolve();
+
+// A new stream opens (live.js): fetches wait for its first `reset`, GATE_MS at most.
+export function closeGate() {
+  openGate();
+  gate = new Promise((resolve) => {
+    openGate = resolve;
+    setTimeout(resolve, GATE_MS);
+  });
+}
+
+// `reset` from the feed: a new generation; lists fetched (or fetching) before it again.
+export function reset() {
+  generation += 1;
+  openGate();
+  const stale = KINDS.filter((kind) => {
+    const list = lists[kind];
+    return (list.loaded || list.loading) && list.gen >= 0 && list.gen < generation;
+  });
+  for (const kind of stale) {
+    lists[kind].loaded = false;
+    lists[kind].loading = null;
+  }
+  return Promise.allSettled(stale.map(ensure));
 }
 
 const lists = Object.fromEntries(KINDS.map((kind) => [kind, fresh()]));
@@ -58,9 +91,16 @@ export function ensure(kind) {
 async function fetchList(kind) {
   const list = lists[kind];
   const [path, key] = SOURCES[kind];
-  list.pending = [];
+  const token = {};
+  list.token = token;
+  list.gen = -1;
+  list.pending = list.pending || [];
+  await gate;
+  if (list.token !== token) return list;
+  list.gen = generation;
   try {
     const answer = await get(path);
+    if (list.token !== token) return list; // a reset asked again meanwhile
     list.items = new Map((answer[key] || []).map((item) => [Number(item.id), item]));
     list.loaded = true;
     list.order = null;
@@ -68,8 +108,10 @@ async function fetchList(kind) {
     changed(kind, null);
     return list;
   } finally {
-    list.loading = null;
-    list.pending = null;
+    if (list.token === token) {
+      list.loading = null;
+      list.pending = null;
+    }
   }
 }
 
@@ -112,18 +154,11 @@ export function count(kind) {
   return lists[kind].items.size;
 }
 
-// `reset` from the feed (or a reconnect): fetch again what was loaded; the rest stays unloaded.
-export function refetch() {
-  const again = KINDS.filter((kind) => lists[kind].loaded || lists[kind].loading);
-  for (const kind of again) {
-    lists[kind].loaded = false;
-    lists[kind].loading = null;
-  }
-  return Promise.allSettled(again.map(ensure));
-}
-
 // Signing out forgets everything.
 export function forget() {
-  for (const kind of KINDS) lists[kind] = fresh();
+  for (const kind of KINDS) {
+    lists[kind].token = null;
+    lists[kind] = fresh();
+  }
   changed(null, null);
 }
