@@ -1,8 +1,10 @@
 """vmm: the Virtual Machine Manager (VMM) — VMM driver requests, their replies, and polling.
 
-Requests follow reference §1.5. The deployment file oned writes for DEPLOY is the VM's full XML
-(``one.vm.info``'s document) whatever the hypervisor: each VMM driver renders its own format,
-so adding a hypervisor never changes oned.
+Requests follow reference §1.5; REBOOT and RESET (OpenNebula 3.x's, before 3.2 wrapped every
+request in base64 XML) take SHUTDOWN's arguments, ``<vid> <host> <deploy_id> -``. The
+deployment file oned writes for DEPLOY is the VM's full XML (``one.vm.info``'s document)
+whatever the hypervisor: each VMM driver renders its own format, so adding a hypervisor never
+changes oned.
 """
 
 from __future__ import annotations
