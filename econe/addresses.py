@@ -49,6 +49,9 @@ def elastic_ip(user_template: dict[str, Any]) -> str | None:
 
 
 def _book(ctx: Context) -> AddressBook:
+    """The addresses file, reconciled; UnsupportedOperation without server_auth or
+    public_network (econe then has no addresses at all)."""
+    _server(ctx)
     book = book_of(ctx.services, ctx.settings)
     ensure_reconciled(book, ctx.services, ctx.settings)
     return book
@@ -56,8 +59,10 @@ def _book(ctx: Context) -> AddressBook:
 
 def _server(ctx: Context) -> str:
     session = ctx.services.server_session
-    if not session:
-        raise Ec2Error("UnsupportedOperation", "addresses need econe's server_auth")
+    if not session or ctx.settings.public_network is None:
+        raise Ec2Error(
+            "UnsupportedOperation", "addresses need econe.conf's server_auth and public_network"
+        )
     return session
 
 
@@ -69,7 +74,7 @@ def allocate_address(ctx: Context, call: QueryRequest) -> dict[str, Any]:
     domain = call.params.get("Domain") or "standard"
     if domain not in DOMAINS:
         raise Ec2Error("InvalidParameterValue", "Domain must be standard or vpc")
-    session, uid, book = _server(ctx), ctx.uid(), _book(ctx)
+    book, session, uid = _book(ctx), _server(ctx), ctx.uid()
     with book.lock:
         data = book.load()
         owned = book.addresses(data)
@@ -117,7 +122,7 @@ def _hold_free(ctx: Context, session: str) -> tuple[int, str]:
 
 def release_address(ctx: Context, call: QueryRequest) -> dict[str, Any]:
     """The lease goes back to the network; a standard address is disassociated first."""
-    session, book = _server(ctx), _book(ctx)
+    book, session = _book(ctx), _server(ctx)
     with book.lock:
         ip, entry = _find(ctx, book, call, association=False)
         if entry["vid"] is not None:

@@ -333,3 +333,14 @@ def test_the_econe_address_tools(clean):
     refused = tool(clean, "release-address", allocation)
     assert refused.returncode == 1
     assert refused.stderr.startswith("econe-release-address: InvalidAllocationID.NotFound:")
+
+
+def test_without_server_auth_and_public_network_there_are_no_addresses(tmp_path):
+    """A clear 400, not a 5xx clients would retry."""
+    econe = EconeProcess(tmp_path / "one").start()
+    try:
+        ec2 = econe.client()
+        for call in (ec2.allocate_address, ec2.describe_addresses):
+            assert error_of(call) == ("UnsupportedOperation", 400)
+    finally:
+        econe.stop()
