@@ -185,6 +185,32 @@ def test_html_and_script_in_a_vm_name_and_template_are_shown_as_text(site, admin
     assert not [e for e in console_errors(site.driver) if "Content Security Policy" in e]
 
 
+def test_oneadmin_migrates_with_the_host_picker_and_disables_a_host(site, admin):
+    """The row's migrate opens the host picker (hosts that are on, not the VM's own); the VM
+    moves there. A host's disable button disables it in oned."""
+    first, second = dummy_host(admin, "host01"), dummy_host(admin, "host02")
+    vid = admin.vm.allocate(VM.format(name="mover"))
+    admin.vm.deploy(vid, first)
+    wait_for(lambda: admin.vm.info(vid).LCM_STATE == 3)
+    site.signed_in()
+    site.go("vms")
+    site.click(f'.vm-row[data-id="{vid}"] .act-migrate')
+    picker = wait(site.driver, lambda d: d.find_element(By.ID, "migrate-host"))
+    wait(site.driver, lambda d: picker.is_displayed())
+    assert [o.text for o in picker.find_elements(By.TAG_NAME, "option")] == [f"{second}: host02"]
+    site.click("#migrate-ok")
+    site.wait_text("#messages", f"VM {vid}: migrate requested")
+    wait_for(
+        lambda: (
+            (v := admin.vm.info(vid)).LCM_STATE == 3 and v.HISTORY_RECORDS.HISTORY[-1].HID == second
+        )
+    )
+    site.go("hosts")
+    site.click('#hosts tr[data-name="host01"] .act-disable')
+    site.wait_text("#messages", f"host {first}: disabled")
+    assert admin.host.info(first).STATE == 4  # DISABLED
+
+
 def test_oned_stopped_shows_a_banner_and_its_return_clears_it(site, oned):
     """oned stops while a page is open: the banner says it cannot reach oned at its address;
     the page is not blank; oned back: the banner goes."""
