@@ -117,7 +117,7 @@ def _hold_free(ctx: Context, session: str) -> tuple[int, str]:
                 raise
             continue
         return net.nid, ip
-    raise Ec2Error("AddressLimitExceeded", "the public network has no free address")
+    raise Ec2Error("InsufficientAddressCapacity", "the public network has no free address")
 
 
 def release_address(ctx: Context, call: QueryRequest) -> dict[str, Any]:

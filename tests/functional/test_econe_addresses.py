@@ -210,14 +210,15 @@ def test_a_user_sees_and_changes_only_their_own_addresses(clean):
 
 
 def test_the_per_user_limit_and_a_full_network(clean):
-    """max_addresses per user (AddressLimitExceeded), then the 6 addresses of the network."""
+    """max_addresses per user (AddressLimitExceeded), then the 6 addresses of the network
+    (InsufficientAddressCapacity)."""
     alice, bob = clean.ec2("alice"), clean.ec2("bob")
     for _ in range(MAX_ADDRESSES):
         alice.allocate_address()
     assert error_of(alice.allocate_address) == ("AddressLimitExceeded", 400)
     bob.allocate_address()
     bob.allocate_address()
-    assert error_of(bob.allocate_address) == ("AddressLimitExceeded", 400)
+    assert error_of(bob.allocate_address) == ("InsufficientAddressCapacity", 400)
     assert len(clean.held()) == 6
     assert error_of(alice.allocate_address, Domain="nowhere") == ("InvalidParameterValue", 400)
 
