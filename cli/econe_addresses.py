@@ -48,7 +48,7 @@ def describe_addresses(ec2: Any, args: argparse.Namespace) -> None:
 
 def associate_address(ec2: Any, args: argparse.Namespace) -> None:
     instance = ec2_id(args.instance, "i")
-    params = _address(args.address, "eipalloc-", "AllocationId")
+    params: dict[str, Any] = _address(args.address, "eipalloc-", "AllocationId")
     if args.allow_reassociation:
         params["AllowReassociation"] = True
     answer = ec2.associate_address(InstanceId=instance, **params)
