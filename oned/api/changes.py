@@ -89,7 +89,7 @@ def _wait(
             d.errback()
 
     waiter = ch.Waiter(check, answer)
-    d = defer.Deferred(lambda _: waiters.cancel(waiter))
+    d: defer.Deferred[Escaped] = defer.Deferred(lambda _: waiters.cancel(waiter))
     try:
         waiters.add(waiter, seconds)
     except ch.TooManyWaiters as exc:
