@@ -155,12 +155,15 @@ class Waiters:
 
     def _wake(self) -> None:
         self._scheduled = False
+        seen = self._log.seq
         for waiter in list(self._waiting):
             if waiter in self._waiting and waiter.check():
                 del self._waiting[waiter]
                 _stop(waiter)
         if self._waiting:
             self._log.on_mark = self._schedule
+            if self._log.seq != seen:  # an answer changed something: check again
+                self._schedule()
 
 
 def _stop(waiter: Waiter) -> None:

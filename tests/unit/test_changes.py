@@ -155,3 +155,19 @@ def test_a_removal_by_a_uid_too_large_for_a_mark_is_shown_to_oneadmin_only():
     log.mark(ch.VM, 2**31 - 1, owner=2**31 - 1)
     log.mark(ch.VM, 5, owner=2**28 - 3)
     assert log.since(start).removed == {(ch.VM, 2**31 - 1): ch.ADMIN_ONLY, (ch.VM, 5): 2**28 - 3}
+
+
+def test_a_change_made_while_waiters_are_checked_checks_them_again():
+    log, clock = ch.ChangeLog(limit=8), task.Clock()
+    waiters = ch.Waiters(log, clock.callLater)
+    later = Recorder(answers=False)
+
+    def first_check() -> bool:
+        log.mark(ch.VM, 7)  # as if answering this call changed an object
+        return True
+
+    waiters.add(ch.Waiter(first_check, lambda: None), 5)
+    waiters.add(later.waiter(), 5)
+    log.mark(ch.VM, 1)
+    clock.advance(0)  # runs the check scheduled by that change too
+    assert later.checks == 2 and len(waiters) == 1
