@@ -57,6 +57,8 @@ def login(ctx: Context, user: str, password: str) -> Json:
     try:
         me = ctx.oned.document(f"{user}:{password}", "one.user.info", -1)
     except DashboardError as exc:
+        if exc.status == 401 and "too many failed logins" in exc.message:
+            raise DashboardError(429, "too many failed sign-ins; try again in a minute") from None
         if exc.status == 401:
             raise wrong from None
         raise

@@ -36,6 +36,7 @@ KEEPALIVE = 15.0
 LINGER = 60.0  # s a feed runs on without streams
 MAX_FEEDS = 200  # users with a running feed (each holds a thread in its call)
 MAX_STREAMS = 8  # open streams (tabs) of one session
+READY_WAIT = 2.0  # s a read waits for the feed before asking oned itself
 RESET = b"event: reset\ndata: {}\n\n"
 
 
@@ -76,8 +77,10 @@ class Feed:
         self.copy = PoolCopy()
         self.epoch = ""
         self.seq = 0
-        self.down = False
+        self.down = ""  # why oned cannot be reached, while it cannot
         self.failing = False  # the last call failed: readers ask oned themselves
+        self.started = self.answered = 0  # numbers of the calls started, and of the last reply
+        self.written = 0  # a reply to a call after this number has the user's last write
         self.running = False
         self.stopping = False
         self.idle_since: float | None = feeds.clock.seconds()
@@ -86,7 +89,9 @@ class Feed:
     def add(self, request: server.Request, session: Session) -> None:
         self.streams[request] = session
         self.idle_since, self.stopping = None, False
-        if self.copy.ready:
+        if self.down:
+            request.write(frame("oned", {"up": False, "error": self.down}))
+        elif self.copy.ready:
             request.write(RESET)
         self.run()
 
@@ -98,19 +103,38 @@ class Feed:
         for request in list(self.streams):
             request.write(data)
 
-    def ready(self) -> defer.Deferred:
-        """Fires with the copy once loaded, or None when the caller should ask oned."""
-        if self.copy.ready and not self.down:
-            return defer.succeed(self.copy)
-        if self.failing or self.down:
-            return defer.succeed(None)
-        self._waiting.append(d := defer.Deferred())
-        return d
+    def wrote(self) -> None:
+        """The user changed something (an action answered): reads wait for a reply to a call
+        started from now, which has the change (read your writes)."""
+        self.written = self.started
 
-    def _wake(self, value: PoolCopy | None) -> None:
-        waiting, self._waiting = self._waiting, []
-        for d in waiting:
-            d.callback(value)
+    def ready(self) -> defer.Deferred:
+        """Fires with the copy once it is loaded and has the user's last write, or None when
+        the caller should ask oned (the feed fails, or `READY_WAIT` s passed)."""
+        if self.failing or self.down or not self.running:
+            return defer.succeed(None)
+        if self.copy.ready and self.answered > self.written:
+            return defer.succeed(self.copy)
+        d = defer.Deferred()
+        self._waiting.append(d)
+        timer = self.feeds.clock.callLater(READY_WAIT, self._give_up, d)
+        return d.addBoth(_cancelled, timer)
+
+    def _give_up(self, d: defer.Deferred) -> None:
+        if d in self._waiting:
+            self._waiting.remove(d)
+            d.callback(None)
+
+    def _wake(self, failed: bool = False) -> None:
+        keep = []
+        for d in self._waiting:
+            if failed:
+                d.callback(None)
+            elif self.copy.ready and self.answered > self.written:
+                d.callback(self.copy)
+            else:
+                keep.append(d)
+        self._waiting = keep
 
     def run(self) -> None:
         if not self.running:
@@ -123,28 +147,29 @@ class Feed:
         )
         if idle and not self.streams:
             self.running = False
-            self._wake(None)
+            self._wake(failed=True)
             self.feeds.ended(self)
             return
         pool, clock = self.feeds.pool, self.feeds.clock
+        self.started += 1
         args = (self.feeds.oned, self.oned_session, self.seq, self.epoch)
         d = threads.deferToThreadPool(clock, pool, step, *args)
-        d.addCallbacks(self._answered, self._failed)
+        d.addCallbacks(self._answered, self._failed, callbackArgs=(self.started,))
         d.addErrback(lambda f: log.error("change feed failed", exc_info=onelog.exc_info(f)))
 
-    def _answered(self, reply: Step) -> None:
+    def _answered(self, reply: Step, number: int) -> None:
         if self.down:
             self.send(frame("oned", {"up": True}))
-        self.down = self.failing = False
-        self.epoch, self.seq = reply.epoch, reply.seq
+        self.down, self.failing = "", False
+        self.epoch, self.seq, self.answered = reply.epoch, reply.seq, number
         if reply.fresh is not None:
             self.copy.load(*reply.fresh)
             self.copy.apply(reply.events)
             self.send(RESET)
-            self._wake(self.copy)
         elif reply.events:
             self.copy.apply(reply.events)
             self.send(reply.frames)
+        self._wake()
         self._next()
 
     def _failed(self, failure: Any) -> None:
@@ -153,14 +178,14 @@ class Feed:
             log.error("change feed call failed", exc_info=onelog.exc_info(failure))
             error = DashboardError(500, "internal error")
         self.failing = True
-        self._wake(None)
+        self._wake(failed=True)
         if error.status == 401:  # the password no longer works: its sessions are over
             self.feeds.refused(set(self.streams.values()))
             self.stopping = True
             self._next()
             return
         if error.oned_down and not self.down:
-            self.down = True
+            self.down = error.message
             self.epoch = ""  # list again when it answers: what changed meanwhile is unknown
             self.copy.forget()
             self.send(frame("oned", {"up": False, "error": error.message}))
@@ -244,6 +269,12 @@ class Feeds:
     def _beat(self) -> None:
         for feed in list(self.feeds.values()):
             feed.send(b": keep-alive\n\n")
+
+
+def _cancelled(value: Any, timer: Any) -> Any:
+    if timer.active():
+        timer.cancel()
+    return value
 
 
 def _refuse(request: server.Request, status: int, message: str) -> Any:

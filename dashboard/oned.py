@@ -3,7 +3,8 @@
 Pure and blocking: the server runs these on worker threads, each thread with one kept-alive
 `OneClient` per user session (a client is not thread-safe). oned's codes map as
 share/doc/dashboard.md says: 0x100 -> 401, 0x200 -> 403, 0x400 -> 404, 0x800 -> 409 (the
-action does not fit the VM's state), 0x1000 -> 400, others -> 409; oned that cannot be reached
+action does not fit the VM's state), 0x1000 -> 400, 0x2000 -> 400 (a template's syntax
+error) or 502 (oned's internal error), others -> 409; oned that cannot be reached
 (or answers garbage) is 502 with `oned_down`.
 """
 
@@ -37,7 +38,10 @@ def refusal(exc: OneCallError) -> DashboardError:
     """oned's `[false, message, code]` as the HTTP error; the message without its
     `[one.vm.action] ` prefix, on one line, cut at 500 characters."""
     message = " ".join(exc.message.split("] ", 1)[-1].split())[:500]
-    return DashboardError(_STATUS.get(exc.code, 409), message or "refused by oned")
+    status = _STATUS.get(exc.code, 409)
+    if exc.code == 0x2000:  # NOTE: OpenNebula's allocate answers a template's syntax error so
+        status = 502 if message.startswith("Internal error") else 400
+    return DashboardError(status, message or "refused by oned")
 
 
 def unreachable(exc: OneClientError) -> DashboardError:

@@ -28,10 +28,12 @@ from dashboard.config import Settings
 from dashboard.oned import DashboardError, Oned
 from dashboard.pool_copy import PoolCopy
 from dashboard.sessions import Session, Sessions, TooManySessions
+from oned.auth import FailedLogins
 from oned.errors import ConfigError
 from oned.locations import Locations, locations
 
 COOKIE = b"one_dashboard"
+LOGIN_FAILURES = 5  # failed sign-ins per browser address and minute
 log = onelog.module("DASH")
 
 
@@ -46,6 +48,9 @@ class Dashboard(resource.Resource):
         self.ctx = ctx
         self.https = settings.scheme == "https"
         self.sessions = Sessions(settings.session_lifetime, settings.max_sessions)
+        # oned counts failed logins per address, and every sign-in comes from here: each
+        # browser's address gets fewer tries than oned's default (10) gives the dashboard
+        self.logins = FailedLogins(LOGIN_FAILURES)
         self.feeds = events.Feeds(ctx.oned, clock)
         self.feeds.refused = lambda sessions: [self._forget(s) for s in sessions]
 
@@ -86,8 +91,16 @@ class Dashboard(resource.Resource):
         feed = self.feeds.feed_of(session) if route.run in api.COPIED else None
         d = feed.ready() if feed is not None else defer.succeed(None)
         d.addCallback(self._answer, route, caller, args, session)
+        if method == "POST":
+            d.addCallback(self._wrote, session)
         d.addCallbacks(lambda answer: _write(request, *answer), self._errback(request, session))
         return server.NOT_DONE_YET
+
+    def _wrote(self, answer: Any, session: Session) -> Any:
+        feed = self.feeds.feed_of(session)
+        if feed is not None:
+            feed.wrote()
+        return answer
 
     def _answer(
         self,
@@ -147,12 +160,21 @@ class Dashboard(resource.Resource):
         if not isinstance(user, str) or not isinstance(password, str):
             return self._fail(request, DashboardError(400, "user and password: strings"))
         request.user = user[:64]
+        peer = str(getattr(request.getClientAddress(), "host", "-"))
+        wait = self.logins.retry_in(peer)
+        if wait:
+            message = f"too many failed sign-ins; try again in {wait} s"
+            return self._fail(request, DashboardError(429, message))
+        stamp = self.logins.attempt(peer)
         d = threads.deferToThread(api.login, self.ctx, user, password)
-        d.addCallback(self._signed_in, request, password)
+        d.addCallback(self._signed_in, request, password, peer, stamp)
         d.addErrback(self._errback(request, None))
         return server.NOT_DONE_YET
 
-    def _signed_in(self, found: dict[str, Any], request: server.Request, password: str) -> None:
+    def _signed_in(
+        self, found: dict[str, Any], request: server.Request, password: str, peer: str, stamp: float
+    ) -> None:
+        self.logins.succeeded(peer, stamp)
         try:
             cookie, session = self.sessions.open(
                 found["user"], found["uid"], found["admin"], password
