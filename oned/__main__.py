@@ -150,6 +150,7 @@ def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
 
     from oned.api.cloud import Cloud
     from oned.api.sessions import Sessions
+    from oned.changes import Waiters
     from oned.lcm import recount_usage
     from oned.rpc.dispatch import Dispatcher
     from oned.rpc.server import make_site, raise_open_files
@@ -209,6 +210,9 @@ def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
     # In-flight driver actions finish within the grace period; the rest stays transient and
     # is reconciled at the next start (never FAILED because oned stops).
     reactor.addSystemEventTrigger("before", "shutdown", drivers.stop_all, stop_grace)
+    # one.system.changes: held calls are answered (no objects) while the drivers stop
+    pools.waiters = Waiters(pools.changes, reactor.callLater)
+    reactor.addSystemEventTrigger("before", "shutdown", pools.waiters.close)
     reactor.addSystemEventTrigger("after", "shutdown", stopped)
     scheme = "https" if config.tls_cert else "http"
     one.info(f"XML-RPC server listening at {scheme}://{config.listen_address}:{config.port}/RPC2")

@@ -25,6 +25,7 @@ from typing import Any
 
 from twisted.internet import defer
 
+from oned import log
 from oned.api.cloud import Caller, Cloud
 from oned.api.sessions import Sessions
 from oned.auth import FailedLogins
@@ -198,10 +199,14 @@ class Dispatcher:
             return marshal.failure(f"[{MULTICALL}] call {at}: multicalls do not nest", BadCall.code)
         return self._one(name, tuple(params), client)
 
-    def _call(self, method: Method, caller: Caller, args: tuple) -> list[bytes]:
+    def _call(self, method: Method, caller: Caller, args: tuple) -> Reply:
+        """The reply; a Deferred of it when the method answers later (one.system.changes)."""
         self._log.debug(f"{method.name} invoked by {caller.name}")
         try:
-            return marshal.success(method.call(self._cloud, caller, *args))
+            value = method.call(self._cloud, caller, *args)
+            if isinstance(value, defer.Deferred):
+                return value.addCallbacks(marshal.success, self._later, errbackArgs=(method,))
+            return marshal.success(value)
         except OneError as exc:
             self._log.info(f"{method.name} by {caller.name} failed: {exc.message}")
             return marshal.failure(exc.message, exc.code)
@@ -210,6 +215,14 @@ class Dispatcher:
             return marshal.failure(
                 f"[{method.name}] Internal error, see oned.log", InternalError.code
             )
+
+    def _later(self, failure: Any, method: Method) -> list[bytes]:
+        """A method's Deferred failed: its error, or an internal one (logged)."""
+        if failure.check(OneError):
+            return marshal.failure(failure.value.message, failure.value.code)
+        if not failure.check(defer.CancelledError):  # the client went away: nobody to tell
+            self._log.error(f"{method.name}: internal error", exc_info=log.exc_info(failure))
+        return marshal.failure(f"[{method.name}] Internal error, see oned.log", InternalError.code)
 
     def _auth_failed(
         self, failure: Any, what: str, refuse: Refuse = marshal.failure

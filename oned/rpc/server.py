@@ -96,7 +96,8 @@ class RpcResource(resource.Resource):
         else:
             reply.addCallback(self._finish, request)
             reply.addErrback(self._crashed, request)
-            request.notifyFinish().addErrback(lambda _: None)
+            # a client that goes away cancels a held reply (one.system.changes forgets it)
+            request.notifyFinish().addErrback(lambda _: reply.cancel())
         return server.NOT_DONE_YET
 
     def render_GET(self, request: server.Request) -> bytes:
