@@ -38,12 +38,13 @@ LEVEL = 1  # zlib: level 6 made the benchmark fragment 10% smaller and deflating
 
 class XmlCache:
     """Fragments by object id: the last used uncompressed within ``budget`` bytes, every
-    other one compressed. ``get`` never renders: None means the caller renders and ``put``s."""
+    other one compressed; with ``budget`` None every one uncompressed (a plain dict). ``get``
+    never renders: None means the caller renders and ``put``s."""
 
     __slots__ = ("_cold", "_cold_bytes", "_hot", "_hot_bytes", "_zdict", "budget")
 
-    def __init__(self, budget: int = DEFAULT_BUDGET) -> None:
-        if budget < 0:
+    def __init__(self, budget: int | None = DEFAULT_BUDGET) -> None:
+        if budget is not None and budget < 0:
             raise ValueError(f"XmlCache budget must be 0 or more bytes, not {budget}")
         self.budget = budget
         self._hot: OrderedDict[int, bytes] = OrderedDict()
@@ -62,7 +63,8 @@ class XmlCache:
         """The fragment of ``oid`` (then the most recently used), or None."""
         data = self._hot.get(oid)
         if data is not None:
-            self._hot.move_to_end(oid)
+            if self.budget is not None:
+                self._hot.move_to_end(oid)
             return data
         packed = self._cold.get(oid)
         if packed is None:
@@ -110,7 +112,8 @@ class XmlCache:
         hot = self._hot
         hot[oid] = data
         self._hot_bytes += len(data)
-        while self._hot_bytes > self.budget and len(hot) > 1:
+        budget = self.budget
+        while budget is not None and self._hot_bytes > budget and len(hot) > 1:
             old, fragment = hot.popitem(last=False)
             self._hot_bytes -= len(fragment)
             if old not in self._cold:

@@ -109,6 +109,14 @@ def test_a_zero_budget_keeps_only_the_newest_uncompressed():
     assert cache.sizes()["cold"] == 4
 
 
+def test_without_a_budget_every_fragment_stays_uncompressed():
+    cache = XmlCache(budget=None)
+    for oid in range(100):
+        cache.put(oid, fragment(oid))
+    assert cache.sizes()["hot"] == 100 and cache.sizes()["cold"] == 0
+    assert [cache.get(oid) for oid in range(100)] == [fragment(oid) for oid in range(100)]
+
+
 def test_clear_empties_both_tiers():
     cache = XmlCache(budget=3100)
     for oid in range(5):
@@ -140,7 +148,7 @@ def test_random_operations_agree_with_a_plain_dict():
         else:
             assert cache.get(oid) == model.get(oid)
         sizes = cache.sizes()
-        assert sizes["hot_bytes"] <= cache.budget or sizes["hot"] == 1
+        assert sizes["hot_bytes"] <= 5 * 3000 or sizes["hot"] == 1
         assert sizes["hot_bytes"] == sum(len(v) for v in cache._hot.values())
         assert sizes["cold_bytes"] == sum(len(v) for v in cache._cold.values())
     assert len(cache) == len(model)
