@@ -152,6 +152,7 @@ def _row(ctx: Context, vm: ET.Element) -> dict[str, Any]:
         "id": format_id(vid, "i"),
         "vid": vid,
         "uid": _child(vm, "UID"),
+        "owner": _child(vm, "UNAME"),
         "state": name,
         "code": str(code),
         "image": image,
@@ -214,8 +215,9 @@ def _item(ctx: Context, row: dict[str, Any]) -> str:
 
 
 def _reservation(ctx: Context, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """RunInstances' answer: one reservation."""
-    owner = rows[0]["uid"] if rows else str(ctx.uid())
+    """RunInstances' answer: one reservation. NOTE: its ownerId is the user's name, as
+    OpenNebula's econe wrote it (the seed's tools print it), not an AWS account number."""
+    owner = rows[0]["owner"] if rows else (ctx.creds.name if ctx.creds else ctx.user)
     rid = rows[0]["reservation"] if rows else "r-00000000"
     items = responses.Raw("".join(_item(ctx, r) for r in rows))
     return responses.reservation(rid, owner, items)
@@ -232,7 +234,7 @@ READERS: dict[str, filters.Reader] = {
     "client-token": lambda r: r["token"],
     "private-ip-address": lambda r: r["ip"],
     "ip-address": lambda r: r["public_ip"],
-    "owner-id": lambda r: r["uid"],
+    "owner-id": lambda r: (r["owner"], r["uid"]),
     "tag-key": lambda r: list(r["tags"]),
 }
 
@@ -263,7 +265,7 @@ def describe_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
     owners: dict[str, str] = {}
     for row in rows:
         groups.setdefault(row["reservation"], []).append(_item(ctx, row))
-        owners.setdefault(row["reservation"], row["uid"])
+        owners.setdefault(row["reservation"], row["owner"])
     items = (responses.reservation_item(r, owners[r], "".join(g)) for r, g in groups.items())
     return {"reservationSet": responses.Raw("".join(items))}
 

@@ -10,6 +10,7 @@ builders below give the shapes of the items the actions list.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -114,6 +115,8 @@ def _clean(text: str) -> str:
 
 def timestamp(when: datetime | float) -> str:
     """`2026-11-21T11:26:56.000Z`, as EC2 writes times; a number is seconds since the epoch."""
+    if isinstance(when, int):  # oned's STIME: whole seconds, the listing's common case
+        return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(when))
     if not isinstance(when, datetime):
         when = datetime.fromtimestamp(when, UTC)
     elif when.tzinfo is not None:
@@ -153,7 +156,7 @@ def instance(
         "dnsName": extra.pop("dnsName", ""),
         "amiLaunchIndex": extra.pop("amiLaunchIndex", 0),
         "instanceType": instance_type,
-        "launchTime": launch_time,
+        "launchTime": launch_time if isinstance(launch_time, datetime) else timestamp(launch_time),
         "placement": {"availabilityZone": zone},
         "monitoring": {"state": "disabled"},
         "groupSet": [],
@@ -174,7 +177,7 @@ def instance_xml(
     """The `<item>` `instance(...)` renders to, written directly; `extra` as for `instance`
     (`amiLaunchIndex`, `privateDnsName`, `dnsName`, `tags`, then `keyName`,
     `privateIpAddress`, `ipAddress`, `clientToken` in that order)."""
-    when = timestamp(launch_time) if isinstance(launch_time, datetime) else _text(launch_time)
+    when = timestamp(launch_time)
     out = [
         f"<item><instanceId>{_text(instance_id)}</instanceId><imageId>{_text(image_id)}"
         f"</imageId><instanceState><code>{INSTANCE_CODES[state]}</code><name>{state}</name>"
