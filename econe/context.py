@@ -22,6 +22,7 @@ class Services:
     keypairs: Any = None
     types: Any = None
     tokens: Any = None  # econe.tokens.TokenIndex
+    addresses: Any = None  # econe.address_book.AddressBook
     server_session: str | None = None  # econe's own account, for the EC2 key exchange
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from econe.address_book import AddressBook
 from econe.config import Settings, parse, parse_keys
 from econe.context import Services
 from econe.credentials import Chain, OnedKeys, StaticKeys, server_client
@@ -56,11 +57,13 @@ def lookup_of(settings: Settings, session: str | None) -> Chain:
 def services_of(settings: Settings, etc: str, var: str, session: str | None) -> Services:
     types_dir = settings.templates_dir or os.path.join(etc, "templates", "ec2query")
     keypairs = settings.keypairs_file or os.path.join(var, "econe-keypairs.json")
+    addresses = settings.addresses_file or os.path.join(var, "econe-addresses.json")
     return Services(
         server_session=session,
         tokens=TokenIndex(),
         oned=Oned(settings.one_xmlrpc),
         keypairs=KeyPairStore(keypairs),
+        addresses=AddressBook(addresses),
         types=InstanceTypes(types_dir, settings.instance_types),
     )
 

@@ -123,7 +123,7 @@ def test_client_mistakes_are_4xx_with_ec2_codes(econe):
     ec2 = econe.client()
     assert error_of(lambda: ec2.describe_regions(DryRun=True)) == ("DryRunOperation", 412)
     assert error_of(lambda: ec2.describe_regions(RegionNames=["mars"]))[1] == 400
-    assert error_of(ec2.describe_addresses) == ("UnsupportedOperation", 400)
+    assert error_of(ec2.describe_volumes) == ("UnsupportedOperation", 400)
     assert error_of(ec2.describe_instances) == ("Unavailable", 503)  # no oned behind it
     bad = ec2.describe_availability_zones
     assert error_of(lambda: bad(Filters=[{"Name": "colour", "Values": ["x"]}]))[1] == 400
