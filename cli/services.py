@@ -38,8 +38,9 @@ class Service:
     """A process that `one` starts and stops.
 
     ``name`` is the executable; ``label`` is the word used in "... started"; ``args`` may contain
-    ``{port}``; a service with ``listens`` is ready when its XML-RPC port answers, otherwise when
-    it is still alive after ``settle`` seconds; ``writes_pid_file`` says the service writes (and
+    ``{port}``; a service with ``listens`` is ready when its XML-RPC port answers, one with
+    ``ready_by_pid_file`` when it wrote its pid file (after it listened), otherwise when it is
+    still alive after ``settle`` seconds; ``writes_pid_file`` says the service writes (and
     removes) its own. Its pid, log and output files are ``<stem>.pid/.log/.out`` (stem: the name
     unless given).
     """
@@ -48,6 +49,7 @@ class Service:
     label: str
     args: tuple[str, ...]
     listens: bool = False
+    ready_by_pid_file: bool = False
     writes_pid_file: bool = False
     settle: float = 1.0
     stem: str = ""
@@ -75,7 +77,9 @@ SERVICES: tuple[Service, ...] = (
 # The EC2 front end, once configured (etc/econe/econe.conf, or the seed's etc/econe.conf).
 ECONE = Service("econe-server", "econe-server", ("start", "-f"), writes_pid_file=True)
 # The web dashboard, once etc/dashboard.conf says `enabled: true`.
-DASHBOARD = Service("one-dashboard", "one-dashboard", ("start", "-f"), writes_pid_file=True)
+DASHBOARD = Service(
+    "one-dashboard", "one-dashboard", ("start", "-f"), writes_pid_file=True, ready_by_pid_file=True
+)
 
 
 def services(loc: Locations) -> tuple[Service, ...]:
@@ -235,7 +239,8 @@ def wait_ready(
     loc: Locations,
 ) -> None:
     """Return once ``service`` is ready; raise OneError with its last words when it died."""
-    deadline = time.monotonic() + (START_TIMEOUT if service.listens else service.settle)
+    waits = service.listens or service.ready_by_pid_file
+    deadline = time.monotonic() + (START_TIMEOUT if waits else service.settle)
     while True:
         if process.poll() is not None:
             reason = last_line(service.out_file(loc), out_offset) or last_line(
@@ -244,12 +249,15 @@ def wait_ready(
             raise OneError(f"{service.name} failed to start: {reason or 'no message'}")
         if service.listens and port_answers(connect_address(settings)):
             return
+        if service.ready_by_pid_file and read_pid(service.pid_file(loc)) == process.pid:
+            return
         if time.monotonic() >= deadline:
-            if not service.listens:
+            if not waits:
                 return
+            where = f"on port {settings.port} " if service.listens else ""
             raise OneError(
-                f"{service.name} did not answer on port {settings.port} "
-                f"within {START_TIMEOUT:.0f} s (see {service.log_file(loc)})"
+                f"{service.name} did not answer {where}within {START_TIMEOUT:.0f} s "
+                f"(see {service.log_file(loc)})"
             )
         time.sleep(POLL_INTERVAL)
 
