@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from twisted.web import server, static
+from twisted.web import http, server
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 # No inline script or style, nothing from elsewhere; the API is same-origin.
@@ -90,15 +90,26 @@ def static_file(path: str, root: str = STATIC) -> str | None:
     return real
 
 
-def serve_static(request: server.Request, path: str) -> Any:
-    """The file (GET/HEAD), 404 JSON when there is none."""
-    file = static_file(path)
-    if file is None:
+MAX_STATIC = 8 << 20  # the pages' files are small; anything larger is not ours to serve
+
+
+def serve_static(request: server.Request, path: str, root: str = STATIC) -> Any:
+    """The file (GET/HEAD) with its type and Last-Modified (304 when the browser has it),
+    404 JSON when there is none."""
+    file = static_file(path, root)
+    try:
+        with open(file or "", "rb") as f:
+            stat = os.fstat(f.fileno())
+            data = f.read(MAX_STATIC + 1) if stat.st_size <= MAX_STATIC else None
+    except OSError:
+        data = None
+    if data is None or len(data) > MAX_STATIC:
         write_json(request, 404, encode({"error": "not found"}))
         return server.NOT_DONE_YET
-    kind = TYPES.get(os.path.splitext(file)[1], "application/octet-stream")
-    resource = static.File(file, defaultType=kind)
-    resource.contentTypes = {}
-    resource.type, resource.encoding = kind, None
     request.setHeader(b"Cache-Control", b"no-cache")
-    return resource.render(request)
+    if request.setLastModified(stat.st_mtime) is http.CACHED:
+        return b""
+    kind = TYPES.get(os.path.splitext(file or "")[1], "application/octet-stream")
+    request.setHeader(b"Content-Type", kind.encode())
+    request.setHeader(b"Content-Length", str(len(data)).encode())
+    return b"" if request.method == b"HEAD" else data

@@ -234,6 +234,9 @@ def test_static_files_carry_a_strict_content_security_policy(cloud):
     if status == 200:  # the pages (E2) are there
         assert response.getheader("Content-Type") == "text/html; charset=utf-8"
         assert response.getheader("Cache-Control") == "no-cache"
+        since = {"If-Modified-Since": response.getheader("Last-Modified")}
+        assert Client(cloud.url).request("GET", "/", headers=since)[0] == 304
+    assert Client(cloud.url).request("POST", "/index.html", {})[0] == 405
 
 
 def test_the_stream_delivers_a_vm_state_change_within_two_seconds(cloud):
