@@ -191,7 +191,7 @@ class Hashes:
             if sent is None:
                 raise error("InvalidRequest", f"{name} was announced but not sent")
             if not hmac.compare_digest(sent, b64(self.checksum)):
-                raise error("BadDigest", f"the {exp.checksum.upper()} you specified did not match")
+                raise error("BadDigest", f"the {name} you specified did not match")
         return self.md5.hexdigest()
 
 
