@@ -9,6 +9,7 @@ builders below give the shapes of the items the actions list.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import uuid
@@ -97,7 +98,11 @@ def _value(out: list[str], name: str, value: Any) -> None:
 
 def _text(value: Any) -> str:
     """A scalar as `_value` writes it (bool and datetime excepted)."""
-    text = str(value)
+    return _written(value if isinstance(value, str) else str(value))
+
+
+@functools.lru_cache(maxsize=8192)  # listings repeat most values (types, images, zones)
+def _written(text: str) -> str:
     if text.isascii() and text.isprintable():  # the common case: nothing to replace
         return _escape(text)
     return _escape(_clean(text))
@@ -116,12 +121,17 @@ def _clean(text: str) -> str:
 def timestamp(when: datetime | float) -> str:
     """`2026-11-21T11:26:56.000Z`, as EC2 writes times; a number is seconds since the epoch."""
     if isinstance(when, int):  # oned's STIME: whole seconds, the listing's common case
-        return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(when))
+        return _whole_seconds(when)
     if not isinstance(when, datetime):
         when = datetime.fromtimestamp(when, UTC)
     elif when.tzinfo is not None:
         when = when.astimezone(UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)  # VMs started in the same second share it
+def _whole_seconds(when: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(when))
 
 
 def instance_state(name: str) -> dict[str, Any]:
