@@ -73,6 +73,11 @@ def listings(oned: Oned, session: str) -> tuple[list[Json], list[Json]]:
     return views.vms(vm_pool), views.hosts(host_pool)
 
 
+def still_valid(ctx: Context, caller: Caller) -> None:
+    """oned still accepts the caller's session (one cheap call; `DashboardError` 401 if not)."""
+    ctx.oned.call(caller.session, "one.user.info", -1)
+
+
 def hosts(ctx: Context, caller: Caller) -> Answer:
     pool = ctx.oned.document(caller.session, "one.hostpool.info")
     return 200, {"hosts": views.hosts(pool)}

@@ -115,7 +115,7 @@ class Feed:
             return defer.succeed(None)
         if self.copy.ready and self.answered > self.written:
             return defer.succeed(self.copy)
-        d = defer.Deferred()
+        d: defer.Deferred = defer.Deferred()
         self._waiting.append(d)
         timer = self.feeds.clock.callLater(READY_WAIT, self._give_up, d)
         return d.addBoth(_cancelled, timer)

@@ -52,7 +52,7 @@ class Dashboard(resource.Resource):
         # browser's address gets fewer tries than oned's default (10) gives the dashboard
         self.logins = FailedLogins(LOGIN_FAILURES)
         self.feeds = events.Feeds(ctx.oned, clock)
-        self.feeds.refused = lambda sessions: [self._forget(s) for s in sessions]
+        self.feeds.refused = self._forget_all
 
     def render(self, request: web.DashboardRequest) -> Any:  # type: ignore[override]
         started = time.monotonic()
@@ -114,9 +114,8 @@ class Dashboard(resource.Resource):
         seq = self.feeds.seq(session)
         if copy is not None:
             vms, hosts = copy.listing("vm"), copy.listing("host")  # here: the reactor owns it
-            return threads.deferToThread(
-                _encoded, route, api.from_listings(route.run, vms, hosts), seq
-            )
+            answer = api.from_listings(route.run, vms, hosts)
+            return threads.deferToThread(_checked, self.ctx, caller, route, answer, seq)
         return threads.deferToThread(_run, route, self.ctx, caller, args, seq)
 
     def _session(self, request: server.Request) -> Session | None:
@@ -190,6 +189,10 @@ class Dashboard(resource.Resource):
         secure = "; Secure" if self.https else ""
         request.setHeader(b"Set-Cookie", f"{COOKIE.decode()}={value}{flags}{secure}".encode())
 
+    def _forget_all(self, sessions: set[Session]) -> None:
+        for session in sessions:
+            self._forget(session)
+
     def _forget(self, session: Session) -> None:
         self.sessions.close(session)
         self.feeds.end(session)
@@ -215,6 +218,15 @@ class Dashboard(resource.Resource):
 def _run(route: api.Route, ctx: api.Context, caller: api.Caller, args: tuple, seq: int) -> Any:
     """On a worker thread: the route's answer, its JSON encoded there too (10,000 VMs)."""
     return _encoded(route, route.run(ctx, caller, *args), seq)
+
+
+def _checked(
+    ctx: api.Context, caller: api.Caller, route: api.Route, answer: api.Answer, seq: int
+) -> tuple[int, bytes]:
+    """An answer from the copy, once oned still takes the user's password (changed, user
+    disabled or deleted since the feed's last call: 401 now, not at its next reply)."""
+    api.still_valid(ctx, caller)
+    return _encoded(route, answer, seq)
 
 
 def _encoded(route: api.Route, answer: api.Answer, seq: int) -> tuple[int, bytes]:

@@ -23,7 +23,7 @@ class TooManySessions(Exception):
     """Every slot holds a live session: a new sign-in must wait."""
 
 
-@dataclass
+@dataclass(eq=False)  # a session is itself: hashed and compared by identity
 class Session:
     user: str
     uid: int

@@ -305,3 +305,13 @@ def test_oned_out_of_reach_is_a_502_the_pages_can_show(tmp_path):
     finally:
         stop_all()
         oned.stop()
+
+
+def test_a_changed_password_ends_the_session_at_its_next_call(cloud):
+    cloud.admin.user.allocate("carol", "carol-pw", "core", [])
+    client = cloud.client(("carol", "carol-pw"))
+    assert client.get("/api/vms")[0] == 200  # from the feed's copy, warm since sign-in
+    uid = next(u.ID for u in cloud.admin.userpool.info().USER if u.NAME == "carol")
+    cloud.admin.user.passwd(uid, "new-pw")
+    assert client.get("/api/vms")[0] == 401
+    assert client.get("/api/session") == (401, {"error": "not signed in"})

@@ -87,3 +87,10 @@ def test_a_user_past_their_share_loses_their_oldest_session_not_others(clock):
     third, _ = sessions.open("a", 1, False, "p")
     assert sessions.get(first) is None
     assert all(sessions.get(c) for c in (other, second, third))
+
+
+def test_sessions_are_told_apart_by_identity_even_with_the_same_user(clock):
+    sessions = Sessions(60, clock=clock)
+    _, one = sessions.open("a", 1, False, "p")
+    _, two = sessions.open("a", 1, False, "p")
+    assert len({one, two}) == 2 and one != two
