@@ -150,10 +150,8 @@ class Feed:
             self._wake(failed=True)
             self.feeds.ended(self)
             return
-        pool, clock = self.feeds.pool, self.feeds.clock
         self.started += 1
-        args = (self.feeds.oned, self.oned_session, self.seq, self.epoch)
-        d = threads.deferToThreadPool(clock, pool, step, *args)
+        d = self.feeds.call(step, self.feeds.oned, self.oned_session, self.seq, self.epoch)
         d.addCallbacks(self._answered, self._failed, callbackArgs=(self.started,))
         d.addErrback(lambda f: log.error("change feed failed", exc_info=onelog.exc_info(f)))
 
@@ -198,9 +196,17 @@ class Feed:
 class Feeds:
     """The feeds of the users signed in."""
 
-    def __init__(self, oned: Oned, clock: Any, max_feeds: int = MAX_FEEDS) -> None:
+    def __init__(
+        self,
+        oned: Oned,
+        clock: Any,
+        max_feeds: int = MAX_FEEDS,
+        call: Callable[..., defer.Deferred] | None = None,
+    ) -> None:
+        """`call(step, *args)` runs a feed's step (default: on the feeds' thread pool)."""
         self.oned = oned
         self.clock = clock
+        self.call = call or self._in_pool
         self.max_feeds = max_feeds
         self.feeds: dict[str, Feed] = {}
         # the sessions oned refused on a feed (the server forgets them)
@@ -210,11 +216,15 @@ class Feeds:
         self._keepalive.clock = clock
         self._started = False
 
+    def _in_pool(self, function: Callable[..., Any], *args: Any) -> defer.Deferred:
+        return threads.deferToThreadPool(self.clock, self.pool, function, *args)
+
     def _start(self) -> None:
         if not self._started:
             self._started = True
-            self.pool.start()
-            self.clock.addSystemEventTrigger("during", "shutdown", self.pool.stop)
+            if self.call == self._in_pool:
+                self.pool.start()
+                self.clock.addSystemEventTrigger("during", "shutdown", self.pool.stop)
             self._keepalive.start(KEEPALIVE, now=False)
 
     def feed_of(self, session: Session, create: bool = False) -> Feed | None:
