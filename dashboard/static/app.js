@@ -96,6 +96,12 @@ hooks.streamLost = streamLost;
 async function boot() {
   document.getElementById('signout').addEventListener('click', signout);
   window.addEventListener('hashchange', () => render());
+  // A page left (or kept in the back-forward cache) holds no stream: browsers allow 6
+  // connections per server, and each open stream keeps one.
+  window.addEventListener('pagehide', () => live.stop());
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted && session.csrf) live.start();
+  });
   try {
     signedIn(await request('GET', '/api/session', undefined, { quiet401: true }));
   } catch (err) {
