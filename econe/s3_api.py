@@ -231,9 +231,8 @@ def create_upload(call: S3Call) -> Answer:
 
 def upload_part(call: S3Call) -> Answer:
     number = s3_multipart.part_number(call.args.get("partNumber"))
-    folder = _upload(call)
     received = _received(call)
-    s3_multipart.put_part(folder, number, received.path, received.md5, received.size)
+    s3_multipart.put_part(_upload(call), number, received)
     return Answer(headers=[("ETag", quoted(received.md5))])
 
 

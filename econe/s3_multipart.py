@@ -4,12 +4,16 @@ Pure and blocking (worker threads). S3's rules: part numbers 1-10000; a part sen
 replaces the earlier one; Complete names the parts in ascending order (`InvalidPartOrder`),
 each with the ETag it was answered (`InvalidPart`), every part but the last at least 5 MiB
 (`EntityTooSmall`), the whole at most `max_object` (`EntityTooLarge`); the object's ETag is
-the MD5 of the parts' MD5s, a dash and their number. The parts are joined with
-`os.copy_file_range` (in the kernel) into a file of `.incoming/`, then renamed into place.
+the MD5 of the parts' MD5s, a dash and their number. Parts are written in place (`slot`):
+parts of one size into one sparse file at their offsets, so the usual upload (equal parts, a
+shorter last one) is the object once the last part is copied in (`os.copy_file_range`), and
+Complete takes seconds, not a copy of the whole object (clients time out after 60 s). A part
+sent twice at the same time may mix its two bodies; clients do not do that.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -18,6 +22,7 @@ import shutil
 import time
 from typing import Any
 
+from econe.s3_sink import Received
 from econe.s3_store import ObjectStore, _read_json, _write_json
 from econe.s3_wire import check_key, error, parse_xml
 
@@ -59,11 +64,25 @@ def upload_of(store: ObjectStore, uid: int, bucket: str, key: str, upload_id: st
     return path
 
 
-def put_part(folder: str, number: int, source: str, etag: str, size: int) -> None:
-    """The received file `source` as part `number` (replacing an earlier one)."""
-    target = os.path.join(folder, str(number))
-    os.replace(source, target)
-    _write_json(target + ".json", {"etag": etag, "size": size, "modified": time.time()})
+def slot(folder: str, number: int, size: int | None) -> tuple[str, int]:
+    """Where part `number` of `size` bytes is written: at (number - 1) * size of the upload's
+    file for parts of that size, so that uniform parts (what every client sends) are already
+    the object once they are all there; a part of unknown size gets a file of its own. The
+    part's earlier record goes first: a part being replaced is absent until it is complete."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(folder, f"{number}.json"))
+    if size:
+        return os.path.join(folder, f"data-{size}"), (number - 1) * size
+    return os.path.join(folder, f"part-{number}-{secrets.token_hex(4)}"), 0
+
+
+def put_part(folder: str, number: int, received: Received) -> None:
+    """Record part `number`, received in place (`slot`)."""
+    if os.path.dirname(received.path) != folder:
+        raise error("InvalidRequest", "the part was not received for this upload")
+    meta = {"etag": received.md5, "size": received.size, "file": os.path.basename(received.path),
+            "offset": received.offset, "modified": time.time()}  # fmt: skip
+    _write_json(os.path.join(folder, f"{number}.json"), meta)
 
 
 def parts(folder: str) -> dict[int, dict[str, Any]]:
@@ -120,37 +139,53 @@ def complete(
     """Join the parts Complete names into the object `key`; its ETag."""
     folder = upload_of(store, uid, bucket, key, upload_id)
     chosen = _chosen(folder, requested_parts(body), max_object)
-    target = store.new_incoming()
-    try:
-        with open(target, "wb") as out:
-            for meta in chosen:
-                _append(os.path.join(folder, str(meta["number"])), out, meta["size"])
-        md5s = b"".join(bytes.fromhex(m["etag"]) for m in chosen)
-        etag = f"{hashlib.md5(md5s).hexdigest()}-{len(chosen)}"
-        upload = _read_json(os.path.join(folder, "upload.json")) or {}
-        size = sum(m["size"] for m in chosen)
-        meta = {"size": size, "etag": etag, "type": upload.get("type"), "user": upload.get("user")}
-        store.put(uid, bucket, key, target, meta)
-    finally:
-        if os.path.exists(target):
-            os.unlink(target)
+    target = _assemble(folder, chosen)
+    md5s = b"".join(bytes.fromhex(m["etag"]) for m in chosen)
+    etag = f"{hashlib.md5(md5s).hexdigest()}-{len(chosen)}"
+    upload = _read_json(os.path.join(folder, "upload.json")) or {}
+    size = sum(m["size"] for m in chosen)
+    meta = {"size": size, "etag": etag, "type": upload.get("type"), "user": upload.get("user")}
+    store.put(uid, bucket, key, target, meta)
     shutil.rmtree(folder, ignore_errors=True)
     return etag
 
 
-def _append(source: str, out: Any, size: int) -> None:
+def _assemble(folder: str, chosen: list[dict[str, Any]]) -> str:
+    """The file of the whole object, in `folder`: the first part's file when every chosen part
+    it holds is already where the object needs it (then only the others, normally just the
+    shorter last part, are copied in); else a new file the parts are copied into."""
+    first = chosen[0]
+    target = os.path.join(folder, first["file"])
+    places, pos = [], 0
+    for meta in chosen:
+        places.append(pos)
+        pos += meta["size"]
+    pairs = list(zip(chosen, places, strict=True))
+    in_place = all(m["offset"] == at for m, at in pairs if m["file"] == first["file"])
+    if not in_place:
+        target = os.path.join(folder, f"object-{secrets.token_hex(4)}")
+    with open(target, "r+b" if in_place else "wb") as out:
+        for meta, at in pairs:
+            if not (in_place and meta["file"] == first["file"]):
+                _copy(os.path.join(folder, meta["file"]), meta["offset"], out, at, meta["size"])
+        out.truncate(pos)
+    return target
+
+
+def _copy(source: str, offset: int, out: Any, at: int, size: int) -> None:
+    """`size` bytes of `source` from `offset` to `out` at `at`, in the kernel when it can."""
     with open(source, "rb") as src:
-        left = size
-        while left > 0:
+        done = 0
+        while done < size:
             try:
-                copied = os.copy_file_range(src.fileno(), out.fileno(), left)
-            except OSError:  # another filesystem, or no copy_file_range: copy through memory
-                src.seek(size - left)
-                shutil.copyfileobj(src, out, 2**20)
-                return
-            if copied == 0:
+                n = os.copy_file_range(src.fileno(), out.fileno(), size - done,
+                                       offset + done, at + done)  # fmt: skip
+            except OSError:  # no copy_file_range here: through memory
+                n = os.pwrite(out.fileno(), os.pread(src.fileno(), min(size - done, 2**20),
+                                                     offset + done), at + done)  # fmt: skip
+            if n == 0:
                 raise error("InvalidPart", "a part is shorter than it was")
-            left -= copied
+            done += n
 
 
 def abort(store: ObjectStore, uid: int, bucket: str, key: str, upload_id: str) -> None:

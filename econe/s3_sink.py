@@ -50,6 +50,8 @@ class Received:
     size: int
     md5: str  # hex: the ETag
     path: str
+    offset: int = 0  # where the payload starts in `path`
+    shared: bool = False  # `path` holds other parts too (written in place, never removed)
 
 
 class Upload:
@@ -71,6 +73,7 @@ class Upload:
         self._signatures: ChunkSignatures | None = None
         self._refused: Ec2Error | None = None
         self._ended = False
+        self._offset = -1  # -1: a file of its own, created by the thread
         self.result: Received | None = None
         self.error: Ec2Error | None = None
         self.thread = threading.Thread(target=self._run, name="econe-s3-upload", daemon=True)
@@ -87,9 +90,14 @@ class Upload:
         if pause:
             self._pause()
 
-    def allow(self, signatures: ChunkSignatures | None = None) -> None:
-        """The request's signature was accepted: write (checking chunk `signatures`)."""
+    def allow(
+        self, signatures: ChunkSignatures | None = None, at: tuple[str, int] | None = None
+    ) -> None:
+        """The request's signature was accepted: write (checking chunk `signatures`), into a
+        file of its own, or `at` (file, offset) of a file shared with other parts."""
         self._signatures = signatures
+        if at is not None:
+            self.path, self._offset = at
         self._gate.set()
 
     def refuse(self, why: Ec2Error) -> None:
@@ -119,7 +127,8 @@ class Upload:
         except OSError as exc:
             self.error = Ec2Error("InternalError", f"cannot store the body: {exc.strerror}", 500)
         if self.error is not None:
-            _remove(self.path)
+            if self._offset < 0:
+                _remove(self.path)
             self._drain()
         self._notify()
 
@@ -145,7 +154,11 @@ class Upload:
         expected = self.expected
         decoder = AwsChunked(self._signatures) if expected.chunked else None
         hashes = Hashes(expected)
-        with open(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640), "wb") as f:
+        shared = self._offset >= 0
+        flags = os.O_WRONLY | os.O_CREAT | (0 if shared else os.O_EXCL)
+        with open(os.open(self.path, flags, 0o640), "wb") as f:
+            if shared:
+                f.seek(self._offset)
             while (item := self._take()) is not _END:
                 if item is _ABORT:
                     raise self._refused or error("IncompleteBody", "the client went away")
@@ -153,7 +166,8 @@ class Upload:
                     hashes.update(piece)
                     f.write(piece)
         trailers = decoder.finish() if decoder else {}
-        return Received(hashes.size, hashes.check(trailers), self.path)
+        md5 = hashes.check(trailers)
+        return Received(hashes.size, md5, self.path, max(self._offset, 0), shared)
 
 
 class Hashes:

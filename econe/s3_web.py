@@ -21,7 +21,7 @@ from twisted.internet import defer, threads
 from twisted.python.failure import Failure
 from twisted.web import static
 
-from econe import s3_api, signature, sigv4
+from econe import s3_api, s3_multipart, signature, sigv4
 from econe.config import Settings
 from econe.context import Context, Services
 from econe.errors import Ec2Error
@@ -61,7 +61,7 @@ class S3Endpoint:
 
     # --- while the headers arrive ---------------------------------------------------------
 
-    def begin(self, request: Any) -> None:
+    def begin(self, request: Any, length: int | None) -> None:
         """Called at the end of the headers of an S3 request: a PUT of a key gets its upload."""
         method = getattr(request.channel, "_command", b"").decode("latin-1")
         raw = getattr(request.channel, "_path", b"").decode("utf-8", "replace")
@@ -78,6 +78,9 @@ class S3Endpoint:
             expected, problem = self._expected(http), None
         except Ec2Error as exc:
             expected, problem = Expected(limit=0), exc
+        size = expected.decoded_length if expected.chunked else length
+        if size and "uploadId=" in query:  # written in place: not one byte past its slot
+            expected = dataclasses.replace(expected, limit=min(expected.limit, size))
         declared = expected.sha256 or "UNSIGNED-PAYLOAD"
         http = HttpRequest(method, path, query, headers, b"", declared)
         transport = request.channel.transport
@@ -90,8 +93,9 @@ class S3Endpoint:
         if problem is not None:
             request.upload.refuse(problem)
         request.landed = defer.Deferred()
+        request.part = (http, size) if "uploadId=" in query else None
         request.s3_auth = self._authenticate(http)
-        request.s3_auth.addCallbacks(self._allow, self._refuse, (request,), None, (request,))
+        request.s3_auth.addCallback(self._allow, request).addErrback(self._refuse, request)
 
     def _expected(self, http: HttpRequest) -> Expected:
         declared = http.header("x-amz-content-sha256") or ""
@@ -121,15 +125,29 @@ class S3Endpoint:
             decoded_length=int(decoded) if decoded and decoded.isdigit() else None,
         )
 
-    def _allow(self, verified: tuple[Any, Any], request: Any) -> tuple[Any, Any]:
+    def _allow(self, verified: tuple[Any, Any], request: Any) -> Any:
         signed, creds = verified
         chain = None
         if request.upload.expected.chunked and _declared(request) == SIGNED:
             date, region, service, _ = signed.scope.split("/")
             key = sigv4.signing_key(creds.secret, date, region, service)
             chain = ChunkSignatures(key, signed.timestamp, signed.scope, signed.signature)
-        request.upload.allow(chain)
-        return verified
+        if request.part is None:
+            request.upload.allow(chain)
+            return verified
+        d = threads.deferToThread(self._slot, request.part, signed, creds)
+        d.addCallback(lambda at: request.upload.allow(chain, at))
+        return d.addCallback(lambda _: verified)
+
+    def _slot(self, part: tuple[HttpRequest, int | None], signed: Any, creds: Any) -> Any:
+        """(file, offset) an UploadPart writes at, once its upload is known to be the caller's."""
+        http, size = part
+        ctx = Context(signed.access_key, self.settings, "-", creds, self.services)
+        bucket, key = s3_api.split_path(http.path)
+        args = s3_api.args_of(http.query)
+        folder = s3_multipart.upload_of(self.store, self._uid(ctx), bucket or "", key or "",
+                                        args.get("uploadId", ""))  # fmt: skip
+        return s3_multipart.slot(folder, s3_multipart.part_number(args.get("partNumber")), size)
 
     def _refuse(self, failure: Failure, request: Any) -> Failure:
         request.upload.refuse(failure.value if failure.check(Ec2Error) else error(
@@ -194,17 +212,22 @@ class S3Endpoint:
 
     def _run(self, operation: str, call: s3_api.S3Call, ctx: Context) -> s3_api.Answer:
         try:
-            uid = self._uids.get(ctx.user)
-            if uid is None:
-                uid = ctx.uid()
-                if len(self._uids) > 10000:
-                    self._uids.clear()
-                self._uids[ctx.user] = uid
-            call = dataclasses.replace(call, uid=uid)
+            call = dataclasses.replace(call, uid=self._uid(ctx))
             return s3_api.OPERATIONS[operation](call)
         finally:
-            if call.received is not None and os.path.exists(call.received.path):
-                os.unlink(call.received.path)  # refused: the body goes
+            received = call.received
+            if received is not None and not received.shared and os.path.exists(received.path):
+                os.unlink(received.path)  # refused: the body goes
+
+    def _uid(self, ctx: Context) -> int:
+        """The caller's uid (asked from oned once per access key when its source did not say)."""
+        uid = self._uids.get(ctx.user)
+        if uid is None:
+            uid = ctx.uid()
+            if len(self._uids) > 10000:
+                self._uids.clear()
+            self._uids[ctx.user] = uid
+        return uid
 
     def refused(self, failure: Failure, http: HttpRequest, request_id: str) -> s3_api.Answer:
         if failure.check(Ec2Error):

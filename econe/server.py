@@ -66,7 +66,7 @@ class BoundedRequest(server.Request):
     def gotLength(self, length: int | None) -> None:
         path = getattr(self.channel, "_path", b"").partition(b"?")[0]
         if self.s3 is not None and path not in (b"/", b"", keyexchange.PATH):
-            self.s3.begin(self)
+            self.s3.begin(self, length)
         if self.upload is not None:
             self.content = io.BytesIO()
         else:

@@ -15,7 +15,7 @@ import pytest
 from econe import s3_api, s3_listing, s3_multipart
 from econe.errors import Ec2Error
 from econe.s3_chunked import AwsChunked, ChunkSignatures, checksum_of
-from econe.s3_sink import HIGH, LOW, Expected, Upload
+from econe.s3_sink import HIGH, LOW, Expected, Received, Upload
 from econe.s3_store import ObjectStore, locate
 from econe.s3_wire import check_bucket, check_key, parse_range
 
@@ -179,6 +179,44 @@ def test_the_store_keeps_users_apart_and_never_names_files_after_keys(tmp_path):
     assert store.buckets(1) == [] and [b for b, _ in store.buckets(2)] == ["images"]
 
 
+def put_part(folder: str, number: int, data: bytes, size: int | None = -1) -> None:
+    """What an UploadPart does: the part written at its slot, then recorded."""
+    path, offset = s3_multipart.slot(folder, number, len(data) if size == -1 else size)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o640), "wb") as f:
+        f.seek(offset)
+        f.write(data)
+    md5 = hashlib.md5(data).hexdigest()
+    s3_multipart.put_part(folder, number, Received(len(data), md5, path, offset, True))
+
+
+def complete_upload(store: ObjectStore, key: str, parts: list[bytes], sizes: list) -> bytes:
+    upload = s3_multipart.create(store, 1, "bkt", key, {"type": None, "user": {}})
+    folder = s3_multipart.upload_of(store, 1, "bkt", key, upload)
+    for number, (data, size) in enumerate(zip(parts, sizes, strict=True), 1):
+        put_part(folder, number, data, size)
+    items = "".join(
+        f"<Part><PartNumber>{n}</PartNumber><ETag>{hashlib.md5(p).hexdigest()}</ETag></Part>"
+        for n, p in enumerate(parts, 1)
+    )
+    body = f"<CompleteMultipartUpload>{items}</CompleteMultipartUpload>".encode()
+    s3_multipart.complete(store, 1, "bkt", key, upload, body, 2**30)
+    with open(store.object_path(1, "bkt", key), "rb") as f:
+        return f.read()
+
+
+def test_parts_written_in_place_or_apart_make_the_same_object(tmp_path):
+    store = ObjectStore(str(tmp_path))
+    store.create_bucket(1, "bkt")
+    big = s3_multipart.MIN_PART
+    parts = [os.urandom(big), os.urandom(big), os.urandom(10)]
+    assert complete_upload(store, "uniform", parts, [-1, -1, -1]) == b"".join(parts)
+    odd = [os.urandom(big + 1), os.urandom(big), os.urandom(7)]  # three sizes: copied together
+    assert complete_upload(store, "odd", odd, [-1, -1, -1]) == b"".join(odd)
+    unknown = [os.urandom(big), os.urandom(3)]  # sizes not announced: files of their own
+    assert complete_upload(store, "unknown", unknown, [None, None]) == b"".join(unknown)
+    assert os.listdir(tmp_path / "1" / "bkt" / "uploads") == []
+
+
 def test_multipart_complete_checks_order_etags_and_sizes(tmp_path):
     store = ObjectStore(str(tmp_path))
     store.create_bucket(1, "bkt")
@@ -186,10 +224,7 @@ def test_multipart_complete_checks_order_etags_and_sizes(tmp_path):
     folder = s3_multipart.upload_of(store, 1, "bkt", "k", upload)
     parts = [os.urandom(s3_multipart.MIN_PART), b"tail"]
     for number, data in enumerate(parts, 1):
-        source = store.new_incoming()
-        with open(source, "wb") as f:
-            f.write(data)
-        s3_multipart.put_part(folder, number, source, hashlib.md5(data).hexdigest(), len(data))
+        put_part(folder, number, data)
     etags = [hashlib.md5(p).hexdigest() for p in parts]
 
     def doc(*pairs):
