@@ -211,6 +211,16 @@ def test_oneadmin_migrates_with_the_host_picker_and_disables_a_host(site, admin)
     assert admin.host.info(first).STATE == 4  # DISABLED
 
 
+def test_eight_page_loads_in_a_row_each_show_the_list(site, admin):
+    """Each load opens an event stream; a page left must close its own (Chromium kept them in
+    the back-forward cache, and the browser's 6 connections per server ran out at the 5th)."""
+    admin.vm.allocate(VM.format(name="counted"))
+    site.signed_in()
+    for n in range(8):
+        site.driver.get(f"{site.url}?load={n}#/vms")
+        site.wait_text("#vm-count", "1")
+
+
 def test_oned_stopped_shows_a_banner_and_its_return_clears_it(site, oned):
     """oned stops while a page is open: the banner says it cannot reach oned at its address;
     the page is not blank; oned back: the banner goes."""
