@@ -10,8 +10,6 @@ listings that ask for them read the store, every other listing is a join of cach
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from oned import lifecycle as lc
 from oned import views
 from oned.api import disks, templates, vnets
@@ -88,8 +86,9 @@ def pool_info(
         raise BadCall(f"[{method}] wrong state filter {state}: -2 any, -1 not DONE, or 0..9")
     if uid == _NOBODY:
         return pool("VM_POOL", ())
-    rows = _select(cloud, uid, state, extended)
-    return pool("VM_POOL", _page(rows, start, end))
+    if state in (ANY_STATE, VmState.DONE):
+        return pool("VM_POOL", _stored(cloud, uid, state, start, end, extended))
+    return pool("VM_POOL", _page(_select(cloud, uid, state, extended), start, end))
 
 
 def pool_info_extended(
@@ -116,28 +115,44 @@ def _owner_filter(caller: Caller, flt: int, method: str) -> int | None:
 
 
 def _select(cloud: Cloud, uid: int | None, state: int, full: bool) -> list[tuple[int, bytes]]:
+    """The VMs not DONE, from memory: (id, cached XML) in id order."""
     vms = cloud.pools.vms
     xml = vms.xml if full else vms.xml_short
-    rows = [
+    return [
         (vm.id, xml(vm))
         for vm in vms
         if (uid is None or vm.uid == uid) and (state < 0 or vm.state == state)
     ]
-    if state in (ANY_STATE, VmState.DONE):
-        rows += _done_rows(cloud, uid, full)
-        rows.sort(key=lambda row: row[0])
-    return rows
 
 
-def _done_rows(cloud: Cloud, uid: int | None, full: bool) -> Iterator[tuple[int, bytes]]:
-    store = cloud.store
-    ids = store.list_vm_ids(  # type: ignore[attr-defined]
-        uid=uid, state=int(VmState.DONE), include_done=True, start=-1, end=-1, limit=None
+def _stored(
+    cloud: Cloud, uid: int | None, state: int, start: int, end: int, full: bool
+) -> list[bytes]:
+    """A listing that may hold DONE VMs: the ids of the range or page come from the store (an
+    index walk, never every DONE row), then each VM's XML from memory or, DONE, from the
+    store: a page of DONE VMs reads only that page."""
+    page: dict[str, int | None] = {}
+    if start >= 0 and end < -1:
+        page = {"offset": start, "limit": -end}
+    elif start >= 0:
+        page = {"start": start, "end": end}
+    ids = cloud.store.list_vm_ids(  # type: ignore[attr-defined]
+        uid=uid, state=None if state == ANY_STATE else state, include_done=True, **page
     )
+    vms = cloud.pools.vms
+    xml = vms.xml if full else vms.xml_short
+    wanted = [vid for vid in ids if vid not in vms]
+    stored = {vm.id: vm for vm in cloud.store.get_vms(wanted)}  # type: ignore[attr-defined]
     render = views.vm_xml if full else views.vm_short_xml
-    wanted = [vid for vid in ids if vid not in cloud.pools.vms]
-    for vm in store.get_vms(wanted):  # type: ignore[attr-defined]
-        yield vm.id, escape_bytes(render(vm, cloud.pools.uname(vm.uid)))
+    rows = []
+    for vid in ids:
+        vm = vms.get(vid)
+        if vm is not None:
+            rows.append(xml(vm))
+        elif vid in stored:
+            done = stored[vid]
+            rows.append(escape_bytes(render(done, cloud.pools.uname(done.uid))))
+    return rows
 
 
 def _page(rows: list[tuple[int, bytes]], start: int, end: int) -> list[bytes]:

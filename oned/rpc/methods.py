@@ -16,6 +16,7 @@ from oned.api import (
     ec2keys,
     hosts,
     images,
+    purge,
     stubs,
     system,
     users,
@@ -194,6 +195,8 @@ METHODS: dict[str, Method] = {
         Method("one.vm.rename", vm_modern.rename, (("is", None),)),
         Method("one.vm.monitoring", vm_modern.monitoring, (("i", None),)),
         Method("one.vmpool.infoset", vm_modern.pool_infoset, (("sb", None),)),
+        # issue 18: onecloud's own; before (epoch), dry run [, at most this many VMs]
+        Method("one.vmpool.purgedone", purge.purgedone, (("ib", None), ("ibi", None))),
         Method("one.grouppool.info", stubs.group_pool_info, (("", None),)),
         Method("one.group.info", stubs.group_info, _INFO),
         Method("one.clusterpool.info", stubs.cluster_pool_info, (("", None),)),

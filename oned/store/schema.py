@@ -136,6 +136,7 @@ vm_pool = sa.Table(
     sa.Column("user_template", Body, nullable=True),  # revision 0002; NULL: none
     sa.Index(None, "state"),
     sa.Index(None, "uid", "state"),
+    sa.Index(None, "state", "etime"),  # revision 0006: the purge of old DONE VMs
     **MYSQL_OPTIONS,
 )
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from oned.ec2keys import Ec2Key
 from oned.records import History, Host, Image, Lease, User, Vm, Vnet
 from oned.states import VmState
-from oned.store import ec2keys, images, migrate, networks, rows
+from oned.store import done, ec2keys, images, migrate, networks, rows
 from oned.store.engine import DbSettings, connect, create_engine, describe, loggable_url
 from oned.store.errors import DuplicateName, StoreError, driver_reason
 from oned.store.schema import POOLS, history, host_pool, pool_control, user_pool, vm_pool
@@ -205,9 +205,10 @@ class Store:
         start: int = -1,
         end: int = -1,
         limit: int | None = None,
+        offset: int = 0,
     ) -> list[int]:
         """VM ids in order, filtered by owner and state, within ``start..end`` (both inclusive;
-        a negative bound is no bound), at most ``limit`` of them.
+        a negative bound is no bound), at most ``limit`` of them after skipping ``offset``.
 
         ``state`` None means any state, DONE only with ``include_done``; an explicit state,
         DONE included, is always honoured.
@@ -226,8 +227,37 @@ class Store:
             query = query.where(column.oid <= end)
         if limit is not None:
             query = query.limit(limit)
+        if offset > 0:
+            query = query.offset(offset)
         with self._transaction() as conn:
             return list(conn.execute(query).scalars())
+
+    def purge_done(self, before: int, *, batch: int = 500, limit: int = 10_000) -> int:
+        """Remove at most ``limit`` DONE VMs (and their history) that ended before ``before``
+        (epoch seconds), the oldest first, ``batch`` per transaction; the number removed.
+
+        It runs on a connection of its own, opened and closed here, so that a worker thread
+        may call it while oned's thread keeps using the store: DONE VMs never change, and
+        pool_control keeps their ids from being handed out again.
+        """
+        purged = 0
+        with self._engine.connect() as conn:
+            while purged < limit:
+                with self._guarded(conn):
+                    vids = done.oldest_before(conn, before, min(batch, limit - purged))
+                if not vids:
+                    break
+                with self._guarded(conn):
+                    removed = done.delete(conn, vids)
+                if not removed:
+                    break
+                purged += removed
+        return purged
+
+    def count_done(self, before: int) -> int:
+        """How many DONE VMs ended before ``before``; on its own connection, as purge_done."""
+        with self._engine.connect() as conn, self._guarded(conn):
+            return done.count_before(conn, before)
 
     # -- writes: one transaction each ------------------------------------------------------
 
@@ -373,9 +403,17 @@ class Store:
     @contextlib.contextmanager
     def _transaction(self, table: str | None = None, name: str = "") -> Iterator[Connection]:
         """Begin; commit on leaving, roll back on an exception and raise it as a StoreError."""
+        with self._guarded(self._conn, table, name) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _guarded(
+        self, connection: Connection, table: str | None = None, name: str = ""
+    ) -> Iterator[Connection]:
+        """A transaction on ``connection``, as _transaction."""
         try:
-            with self._conn.begin():
-                yield self._conn
+            with connection.begin():
+                yield connection
         except sa.exc.IntegrityError as exc:
             if table is not None and _is_name_taken(exc, table):
                 raise DuplicateName(_KINDS[table], name) from exc

@@ -33,7 +33,7 @@ def test_oned_runs_on_a_server_database_and_keeps_everything_across_kill_9(tmp_p
         )
         oned.start()
         check_survives_kill_9(oned)
-        assert "Database schema at revision 0005 (up to date)" in oned.log
+        assert "Database schema at revision 0006 (up to date)" in oned.log
         assert not (oned.location / "var" / "one.db").exists()
         oned.stop()
     finally:

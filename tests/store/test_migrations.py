@@ -37,7 +37,7 @@ def test_opening_an_empty_database_creates_the_schema_and_logs_one_line(
     """A first start builds every table and tells the operator in a single INFO line."""
     with caplog.at_level(logging.INFO):
         target.open()
-    assert _store_lines(caplog) == ["Database schema at revision 0005 (created)"]
+    assert _store_lines(caplog) == ["Database schema at revision 0006 (created)"]
     assert [r.levelno for r in caplog.records if r.name == LOGGER] == [logging.INFO]
     assert not [r for r in caplog.records if r.name.startswith("alembic")]
     engine = target.engine()
@@ -55,7 +55,7 @@ def test_reopening_a_migrated_database_says_it_is_up_to_date(
     caplog.clear()
     with caplog.at_level(logging.INFO):
         target.open()
-    assert _store_lines(caplog) == ["Database schema at revision 0005 (up to date)"]
+    assert _store_lines(caplog) == ["Database schema at revision 0006 (up to date)"]
 
 
 def test_the_schema_module_matches_what_the_migrations_built(store: Store, target: Target) -> None:

@@ -118,7 +118,7 @@ def test_a_database_at_revision_0001_is_migrated_and_keeps_its_vms(
     with caplog.at_level(logging.INFO):
         store = target.open()
     lines = [r.getMessage() for r in caplog.records if r.name == LOGGER]
-    assert lines == ["Database schema at revision 0005 (migrated from 0001)"]
+    assert lines == ["Database schema at revision 0006 (migrated from 0001)"]
     assert store.load_vms() == [vm]
     vm.user_template = a_user_template()
     assert store.update_vm(vm)
