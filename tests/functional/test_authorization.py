@@ -392,6 +392,10 @@ RULES: dict[str, Rule] = {
     "one.vmpool.infoset": anyone(
         lambda w: (str(w.owner_vm()), False), "only the VMs the caller may see are listed"
     ),
+    # issue 18: `onedb purge-done` (a dry run here: the matrix removes nothing)
+    "one.vmpool.purgedone": admin_only(
+        lambda w: (1, True), "removes DONE VMs that ended before a time, with their history"
+    ),
     "one.grouppool.info": anyone(lambda w: (), "groups oneadmin (0) and users (1)"),
     "one.group.info": anyone(lambda w: (1,), "as one.grouppool.info", lambda w: (MISSING,)),
     "one.clusterpool.info": anyone(lambda w: (), "cluster default (0): every host and network"),
