@@ -15,6 +15,7 @@ hosts and waited for until RUNNING. oned's VmRSS (/proc) is read after each step
 7. the same sweep as 4 again (after a full listing).
 
 ``--mmap-threshold BYTES`` sets glibc's MALLOC_MMAP_THRESHOLD_ for oned (see RESULTS.md).
+``--trim`` ends with glibc's malloc_trim(0) called in oned through gdb, and its RSS after.
 ``--profile PATH`` starts oned through bench/oned_traced.py with ONECLOUD_TRACEMALLOC=PATH
 (oned/memprofile.py): oned runs 2-3x slower and holds more, so its RSS is not comparable; at
 the end it writes the per-category breakdown, which this script prints.
@@ -165,6 +166,20 @@ def measure(oned: OnedProcess, args: argparse.Namespace) -> None:
     step("one.vm.info one VM (hot)", spread(timed(oned.port, body, args.reads)[0]))
     step("one.vmpool.infoextended x20", listing(oned.port, "one.vmpool.infoextended"))
     step("one.vm.info sweep again", spread(sweep(oned.port, vids)))
+    if args.trim:
+        step("after malloc_trim(0)", trim(pid))
+
+
+def trim(pid: int) -> str:
+    """Have oned's glibc give the free pages of its heap back (malloc_trim(0), through gdb):
+    what is left is what oned really holds, plus what fragmentation keeps."""
+    done = subprocess.run(
+        ["gdb", "-p", str(pid), "-batch", "-ex", "call (int)malloc_trim(0)"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if "$1 = 1" in done.stdout:
+        return "trimmed"
+    return f"gdb: {done.stdout[-200:]} {done.stderr[-200:]}"
 
 
 def report(path: Path) -> None:
@@ -198,6 +213,7 @@ def main() -> None:
         help="glibc's MALLOC_MMAP_THRESHOLD_ for oned: blocks this big or more are mmapped and "
         "given back when freed (a fixed value also stops glibc from raising it)",
     )
+    parser.add_argument("--trim", action="store_true", help="last, malloc_trim(0) in oned (gdb)")
     args = parser.parse_args()
     if args.mmap_threshold is not None:
         os.environ["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold)  # oned inherits it
