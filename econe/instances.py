@@ -16,10 +16,10 @@ import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import parse_qsl
 
-from econe import filters, responses, states
+from econe import filters, responses, states, vm_rows
 from econe.context import Context
 from econe.errors import Ec2Error
-from econe.one import quote, text
+from econe.one import quote, text, unescape
 from econe.query import QueryRequest, as_list, format_id, parse_id, required
 from econe.tags import launch_tags
 from oned.states import VmState
@@ -127,7 +127,7 @@ def _vms(ctx: Context, vids: list[int]) -> list[ET.Element]:
     return [vm for vm in root if int(text(vm, "ID")) in wanted]
 
 
-def _row(ctx: Context, vm: ET.Element) -> dict[str, Any]:
+def _row(ctx: Context | None, vm: ET.Element) -> dict[str, Any]:
     """What Describe filters and answers of one VM. Only direct-child lookups (`_child`):
     ElementTree does those in C, a path such as `TEMPLATE/ECONE` in Python."""
     vid = int(_child(vm, "ID"))
@@ -196,13 +196,25 @@ def _first(template: ET.Element, vector: str, tag: str) -> str:
 
 
 def _item(ctx: Context, row: dict[str, Any]) -> str:
+    """The row's `<item>`, kept in the row (rows are kept by `ROWS` while their VM is the
+    same; the zone is the server's)."""
+    zone = ctx.settings.zones[0]
+    kept = row.get("xml")
+    if kept is not None and kept[0] == zone:
+        return kept[1]
+    written = _instance_xml(row, zone)
+    row["xml"] = (zone, written)
+    return written
+
+
+def _instance_xml(row: dict[str, Any], zone: str) -> str:
     return responses.instance_xml(
         row["id"],
         row["image"],
         row["state"],
         row["type"],
         row["stime"],
-        ctx.settings.zones[0],
+        zone,
         amiLaunchIndex=row["index"],
         keyName=row["key"],
         privateIpAddress=row["ip"] or None,
@@ -223,6 +235,9 @@ def _reservation(ctx: Context, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return responses.reservation(rid, owner, items)
 
 
+POOL = ("one.vmpool.infoextended", -3, -1, -1, -2)  # the caller's VMs, in any state
+ROWS = vm_rows.RowCache(lambda vm: _row(None, vm))
+
 READERS: dict[str, filters.Reader] = {
     "instance-id": lambda r: r["id"],
     "instance-state-name": lambda r: r["state"],
@@ -241,9 +256,8 @@ READERS: dict[str, filters.Reader] = {
 
 def listed(ctx: Context, ids: list[str]) -> list[dict[str, Any]]:
     """The caller's instances (`ids` only, when given: any unknown is NotFound)."""
-    root = ctx.listing("one.vmpool.infoextended", -3, -1, -1, -2)
     horizon = time.time() - ctx.settings.terminated_expiration
-    rows = [_row(ctx, vm) for vm in root]
+    rows = _pool_rows(ctx)
     rows = [r for r in rows if not r["done"] or r["etime"] >= horizon]
     if ids:
         by_id = {r["id"]: r for r in rows}
@@ -252,6 +266,21 @@ def listed(ctx: Context, ids: list[str]) -> list[dict[str, Any]]:
             raise Ec2Error(NOT_FOUND, f"The instance IDs '{', '.join(missing)}' do not exist")
         rows = [by_id[_canonical(i)] for i in dict.fromkeys(ids)]
     return rows
+
+
+def _pool_rows(ctx: Context) -> list[dict[str, Any]]:
+    """The rows of the caller's VMs (DONE ones too), each VM parsed only when its text is new
+    (`econe.vm_rows`); a document the split does not recognise is parsed whole."""
+    oned = ctx.services.oned
+    if ctx.creds is None or not hasattr(oned, "escaped"):
+        return [_row(ctx, vm) for vm in ctx.listing(*POOL)]
+    raw = oned.escaped(ctx.creds.session, *POOL)
+    if raw is None:  # a refusal: `document` raises it
+        return [_row(ctx, vm) for vm in ET.fromstring(oned.document(ctx.creds.session, *POOL))]
+    try:
+        return ROWS.rows(raw)
+    except (ValueError, ET.ParseError):
+        return [_row(ctx, vm) for vm in ET.fromstring(unescape(raw))]
 
 
 def _canonical(instance_id: str) -> str:
