@@ -141,6 +141,8 @@ class Dispatcher:
     def _malformed(self, failure: Any) -> list[bytes]:
         if failure.check(ValueError):
             return marshal.failure(str(failure.value), BadCall.code)
+        if failure.check(defer.CancelledError):  # the client went away: nobody to answer
+            return marshal.failure("[RPC] cancelled", BadCall.code)
         self._log.error(f"Decoding a request failed: {failure.getTraceback()}")
         return marshal.failure("[RPC] Internal error, see oned.log", InternalError.code)
 
@@ -229,5 +231,9 @@ class Dispatcher:
     ) -> list[bytes]:
         if failure.check(AuthenticationError):
             return refuse(f"[{what}] {failure.value.message}", AuthenticationError.code)
+        if failure.check(defer.CancelledError):
+            # The client went away while its session was checked: nobody to answer, nothing to
+            # log. The attempt stays counted as a failed login (hanging up costs a try).
+            return refuse(f"[{what}] cancelled", AuthenticationError.code)
         self._log.error(f"{what}: authentication error: {failure.getTraceback()}")
         return refuse(f"[{what}] Internal error, see oned.log", InternalError.code)
