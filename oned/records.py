@@ -1,7 +1,9 @@
 """Plain values for the objects oned keeps: users, hosts, VMs (with history), networks, leases.
 
 These are what the pools hold in memory, what the store writes through to SQL and what the XML
-views render. They carry no behaviour beyond small derived properties.
+views render. They carry no behaviour beyond small derived properties. Each has ``__slots__``
+(issue 18): its fields in the object itself, about 50 bytes less per object than the values array
+an instance without them carries (a VM with its history, every lease of every network).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from oned.states import HistoryReason, HostState, ImageState, LcmState, VmState
 from oned.template import Template
 
 
-@dataclass
+@dataclass(slots=True)
 class User:
     id: int
     name: str
@@ -20,7 +22,7 @@ class User:
     enabled: bool = True
 
 
-@dataclass
+@dataclass(slots=True)
 class HostShare:
     """Capacity of a host (reference §1.4). CPU in percent (100 per core), memory in KB."""
 
@@ -39,7 +41,7 @@ class HostShare:
     running_vms: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Host:
     id: int
     name: str
@@ -54,7 +56,7 @@ class Host:
     template: Template = field(default_factory=Template)  # the last monitoring attributes
 
 
-@dataclass
+@dataclass(slots=True)
 class History:
     """One stay of a VM on a host (reference §3.5); primary key (vid, seq)."""
 
@@ -76,7 +78,7 @@ class History:
     reason: int = HistoryReason.NONE
 
 
-@dataclass
+@dataclass(slots=True)
 class Vm:
     id: int
     uid: int
@@ -105,7 +107,7 @@ class Vm:
         return self.history[-1] if self.history else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Lease:
     """One address of a virtual network (reference §8.2), IPv4 and MAC as integers.
 
@@ -123,7 +125,7 @@ class Lease:
         return self.vid >= 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Vnet:
     """A virtual network (reference §8.1). ``type`` is 0 RANGED or 1 FIXED (oned.vnet).
 
@@ -142,7 +144,7 @@ class Vnet:
     leases: dict[int, Lease] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Image:
     """An image of the repository (reference §5.2; OpenNebula 2.0's Image).
 
