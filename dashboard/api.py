@@ -55,7 +55,7 @@ def login(ctx: Context, user: str, password: str) -> Json:
     if any(ord(c) < 32 for c in user + password):
         raise wrong
     try:
-        me = ctx.oned.document(f"{user}:{password}", "one.user.info", -1)
+        me = ctx.oned.listing(f"{user}:{password}", "one.user.info", -1)
     except DashboardError as exc:
         if exc.status == 401 and "too many failed logins" in exc.message:
             raise DashboardError(429, "too many failed sign-ins; try again in a minute") from None
@@ -68,8 +68,8 @@ def login(ctx: Context, user: str, password: str) -> Json:
 
 def listings(oned: Oned, session: str) -> tuple[list[Json], list[Json]]:
     """The VMs (not DONE) and the hosts the user sees, as /api/vms and /api/hosts list them."""
-    vm_pool = oned.document(session, "one.vmpool.info", ALL, -1, -1, -1)
-    host_pool = oned.document(session, "one.hostpool.info")
+    vm_pool = oned.listing(session, "one.vmpool.info", ALL, -1, -1, -1)
+    host_pool = oned.listing(session, "one.hostpool.info")
     return views.vms(vm_pool), views.hosts(host_pool)
 
 
@@ -79,12 +79,12 @@ def still_valid(ctx: Context, caller: Caller) -> None:
 
 
 def hosts(ctx: Context, caller: Caller) -> Answer:
-    pool = ctx.oned.document(caller.session, "one.hostpool.info")
+    pool = ctx.oned.listing(caller.session, "one.hostpool.info")
     return 200, {"hosts": views.hosts(pool)}
 
 
 def vms(ctx: Context, caller: Caller) -> Answer:
-    pool = ctx.oned.document(caller.session, "one.vmpool.info", ALL, -1, -1, -1)
+    pool = ctx.oned.listing(caller.session, "one.vmpool.info", ALL, -1, -1, -1)
     return 200, {"vms": views.vms(pool)}
 
 
@@ -100,7 +100,7 @@ def from_listings(run: Callable[..., Answer], vm_list: list[Json], host_list: li
 
 
 def vm(ctx: Context, caller: Caller, vid: int) -> Answer:
-    element = ctx.oned.document(caller.session, "one.vm.info", vid)
+    element = ctx.oned.listing(caller.session, "one.vm.info", vid)
     found = views.vm(element)
     template = element.find("TEMPLATE")
     found["template"] = template_text(template) if template is not None else ""
@@ -131,22 +131,22 @@ def vm_log(var: str, vid: int) -> str:
 
 
 def vnets(ctx: Context, caller: Caller) -> Answer:
-    pool = ctx.oned.document(caller.session, "one.vnpool.info", ALL)
+    pool = ctx.oned.listing(caller.session, "one.vnpool.info", ALL)
     return 200, {"vnets": views.vnets(pool)}
 
 
 def vnet(ctx: Context, caller: Caller, nid: int) -> Answer:
-    element = ctx.oned.document(caller.session, "one.vn.info", nid)
+    element = ctx.oned.listing(caller.session, "one.vn.info", nid)
     return 200, {**views.vnet(element), "leases": views.leases(element)}
 
 
 def users(ctx: Context, caller: Caller) -> Answer:
-    pool = ctx.oned.document(caller.session, "one.userpool.info")
+    pool = ctx.oned.listing(caller.session, "one.userpool.info")
     return 200, {"users": views.users(pool)}
 
 
 def images(ctx: Context, caller: Caller) -> Answer:
-    pool = ctx.oned.document(caller.session, "one.imagepool.info", ALL)
+    pool = ctx.oned.listing(caller.session, "one.imagepool.info", ALL)
     return 200, {"images": views.images(pool)}
 
 

@@ -59,7 +59,7 @@ class Step:
 def step(oned: Oned, session: str, since: int, epoch: str) -> Step:
     """One call of the feed, and the listings when it resets (or is the first)."""
     mine = (epoch,) if epoch else ()  # a restarted oned then resets for sure
-    root = oned.document(session, "one.system.changes", since, WAIT_MS, *mine)
+    root = oned.listing(session, "one.system.changes", since, WAIT_MS, *mine)
     new_epoch, seq, reset, events = views.changes(root)
     fresh = api.listings(oned, session) if reset or new_epoch != epoch else None
     frames = b"".join(frame(name, data) for name, data in events)

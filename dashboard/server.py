@@ -11,7 +11,6 @@ request: address, method, path, user, status, time; never a password or a cookie
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -27,13 +26,11 @@ from dashboard import api, config, daemon, events, web
 from dashboard.config import Settings
 from dashboard.oned import DashboardError, Oned
 from dashboard.pool_copy import PoolCopy
-from dashboard.sessions import Session, Sessions, TooManySessions
-from oned.auth import FailedLogins
+from dashboard.sessions import Session, Sessions
+from dashboard.signin import PATHS, SignIn
 from oned.errors import ConfigError
 from oned.locations import Locations, locations
 
-COOKIE = b"one_dashboard"
-LOGIN_FAILURES = 5  # failed sign-ins per browser address and minute
 log = onelog.module("DASH")
 
 
@@ -44,48 +41,46 @@ class Dashboard(resource.Resource):
 
     def __init__(self, settings: Settings, ctx: api.Context, clock: Any) -> None:
         super().__init__()
-        self.settings = settings
         self.ctx = ctx
         self.https = settings.scheme == "https"
-        self.sessions = Sessions(settings.session_lifetime, settings.max_sessions)
-        # oned counts failed logins per address, and every sign-in comes from here: each
-        # browser's address gets fewer tries than oned's default (10) gives the dashboard
-        self.logins = FailedLogins(LOGIN_FAILURES)
         self.feeds = events.Feeds(ctx.oned, clock)
-        self.feeds.refused = self._forget_all
+        sessions = Sessions(settings.session_lifetime, settings.max_sessions)
+        self.signin = SignIn(sessions, ctx, self.https, self.feeds.warm, self.feeds.end)
+        self.feeds.refused = self._forget
 
     def render(self, request: web.DashboardRequest) -> Any:  # type: ignore[override]
         started = time.monotonic()
-        request.notifyFinish().addBoth(lambda _: _access(request, started))
+        request.notifyFinish().addBoth(lambda _: web.log_access(request, started))
         web.secure_headers(request, self.https)
         path = request.path.decode("utf-8", "replace")
-        if not path.startswith("/api/"):
-            if request.method not in (b"GET", b"HEAD"):
-                return self._fail(request, DashboardError(405, "method not allowed"))
-            return web.serve_static(request, path)
         method = request.method.decode("latin-1")
-        if path in ("/api/login", "/api/logout", "/api/session"):
-            return self._session_route(request, method, path)
-        session = self._session(request)
+        if not path.startswith("/api/"):
+            if method not in ("GET", "HEAD"):
+                return web.fail(request, DashboardError(405, "method not allowed"))
+            return web.serve_static(request, path)
+        if path in PATHS:
+            return self.signin.route(request, method, path)
+        session = self.signin.session(request)
         if session is None:
-            return self._fail(request, DashboardError(401, "not signed in"))
+            return web.fail(request, DashboardError(401, "not signed in"))
         request.user = session.user
         if path == "/api/events" and method == "GET":
             return self.feeds.stream(request, session)
+        return self._api(request, method, path, session)
+
+    def _api(self, request: web.DashboardRequest, method: str, path: str, session: Session) -> Any:
+        """A route of `dashboard.api`, checked here, run on a worker thread."""
         found = api.find(method, path)
         if found is None:
-            allowed = api.allowed(path)
-            error = DashboardError(405, "method not allowed") if allowed else None
-            return self._fail(request, error or DashboardError(404, "no such API path"))
+            known = api.allowed(path)
+            error = DashboardError(405, "method not allowed") if known else None
+            return web.fail(request, error or DashboardError(404, "no such API path"))
         route, ids = found
         args: tuple[Any, ...] = ids
         if method == "POST":
-            refused = self._refuse_post(request, session)
-            if refused is not None:
-                return self._fail(request, refused)
-            body = _json_body(request)
+            body = self.signin.csrf_refusal(request, session) or web.json_body(request)
             if isinstance(body, DashboardError):
-                return self._fail(request, body)
+                return web.fail(request, body)
             args = (*ids, body)
         caller = api.Caller(session.oned_session, session.uid, session.admin)
         feed = self.feeds.feed_of(session) if route.run in api.COPIED else None
@@ -93,23 +88,19 @@ class Dashboard(resource.Resource):
         d.addCallback(self._answer, route, caller, args, session)
         if method == "POST":
             d.addCallback(self._wrote, session)
-        d.addCallbacks(lambda answer: _write(request, *answer), self._errback(request, session))
+        ok = lambda answer: web.answer(request, *answer)  # noqa: E731
+        d.addCallbacks(ok, self._failed, errbackArgs=(request, session))
         return server.NOT_DONE_YET
 
-    def _wrote(self, answer: Any, session: Session) -> Any:
-        feed = self.feeds.feed_of(session)
-        if feed is not None:
-            feed.wrote()
-        return answer
+    def _forget(self, sessions: set[Session]) -> None:
+        """oned refused these sessions' password on the live feed: they are over."""
+        for session in sessions:
+            self.signin.forget(session)
 
     def _answer(
-        self,
-        copy: PoolCopy | None,
-        route: api.Route,
-        caller: api.Caller,
-        args: tuple,
+        self, copy: PoolCopy | None, route: api.Route, caller: api.Caller, args: tuple,
         session: Session,
-    ) -> defer.Deferred:
+    ) -> defer.Deferred:  # fmt: skip
         """The route's answer (on a worker thread), from the user's pool copy when it has one."""
         seq = self.feeds.seq(session)
         if copy is not None:
@@ -118,101 +109,22 @@ class Dashboard(resource.Resource):
             return threads.deferToThread(_checked, self.ctx, caller, route, answer, seq)
         return threads.deferToThread(_run, route, self.ctx, caller, args, seq)
 
-    def _session(self, request: server.Request) -> Session | None:
-        cookie = request.getCookie(COOKIE)
-        return self.sessions.get(cookie.decode("latin-1")) if cookie else None
+    def _wrote(self, answer: Any, session: Session) -> Any:
+        """The user's action is done: their next reads wait for the feed to have it."""
+        feed = self.feeds.feed_of(session)
+        if feed is not None:
+            feed.wrote()
+        return answer
 
-    def _refuse_post(self, request: server.Request, session: Session) -> DashboardError | None:
-        token = request.getHeader(b"x-csrf-token")
-        if not session.csrf_ok(token.decode("latin-1") if token else None):
-            return DashboardError(403, "missing or wrong CSRF token")
-        return None
-
-    def _session_route(self, request: web.DashboardRequest, method: str, path: str) -> Any:
-        session = self._session(request)
-        if path == "/api/session" and method == "GET":
-            if session is None:
-                return self._fail(request, DashboardError(401, "not signed in"))
-            request.user = session.user
-            web.write_json(request, 200, web.encode(session.public()))
-            return server.NOT_DONE_YET
-        if method != "POST":
-            return self._fail(request, DashboardError(405, "method not allowed"))
-        if path == "/api/logout":
-            if session is None:
-                return self._fail(request, DashboardError(401, "not signed in"))
-            request.user = session.user
-            refused = self._refuse_post(request, session)
-            if refused is not None:
-                return self._fail(request, refused)
-            self._forget(session)
-            self._set_cookie(request, "", 0)
-            web.write_json(request, 204, None)
-            return server.NOT_DONE_YET
-        return self._login(request)
-
-    def _login(self, request: web.DashboardRequest) -> Any:
-        body = _json_body(request)
-        if isinstance(body, DashboardError):
-            return self._fail(request, body)
-        user, password = body.get("user"), body.get("password")
-        if not isinstance(user, str) or not isinstance(password, str):
-            return self._fail(request, DashboardError(400, "user and password: strings"))
-        request.user = user[:64]
-        peer = str(getattr(request.getClientAddress(), "host", "-"))
-        wait = self.logins.retry_in(peer)
-        if wait:
-            message = f"too many failed sign-ins; try again in {wait} s"
-            return self._fail(request, DashboardError(429, message))
-        stamp = self.logins.attempt(peer)
-        d = threads.deferToThread(api.login, self.ctx, user, password)
-        d.addCallback(self._signed_in, request, password, peer, stamp)
-        d.addErrback(self._errback(request, None))
-        return server.NOT_DONE_YET
-
-    def _signed_in(
-        self, found: dict[str, Any], request: server.Request, password: str, peer: str, stamp: float
-    ) -> None:
-        self.logins.succeeded(peer, stamp)
-        try:
-            cookie, session = self.sessions.open(
-                found["user"], found["uid"], found["admin"], password
-            )
-        except TooManySessions as exc:
-            return _fail_now(request, DashboardError(503, str(exc)))
-        self._set_cookie(request, cookie, self.settings.session_lifetime)
-        web.write_json(request, 200, web.encode(session.public()))
-        self.feeds.warm(session)
-
-    def _set_cookie(self, request: server.Request, value: str, max_age: int) -> None:
-        flags = f"; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict"
-        secure = "; Secure" if self.https else ""
-        request.setHeader(b"Set-Cookie", f"{COOKIE.decode()}={value}{flags}{secure}".encode())
-
-    def _forget_all(self, sessions: set[Session]) -> None:
-        for session in sessions:
-            self._forget(session)
-
-    def _forget(self, session: Session) -> None:
-        self.sessions.close(session)
-        self.feeds.end(session)
-
-    def _errback(self, request: server.Request, session: Session | None) -> Any:
-        def failed(failure: Failure) -> None:
-            if failure.check(DashboardError):
-                error = failure.value
-                if error.status == 401 and session is not None:
-                    self._forget(session)  # oned no longer takes the password: sign in again
-            else:
-                log.error(f"{request.path!r} failed", exc_info=onelog.exc_info(failure))
-                error = DashboardError(500, "internal error")
-            _fail_now(request, error)
-
-        return failed
-
-    def _fail(self, request: server.Request, error: DashboardError) -> Any:
-        _fail_now(request, error)
-        return server.NOT_DONE_YET
+    def _failed(self, failure: Failure, request: server.Request, session: Session) -> None:
+        if failure.check(DashboardError):
+            error = failure.value
+            if error.status == 401:  # oned no longer takes the password: sign in again
+                self.signin.forget(session)
+        else:
+            log.error(f"{request.path!r} failed", exc_info=onelog.exc_info(failure))
+            error = DashboardError(500, "internal error")
+        web.fail(request, error)
 
 
 def _run(route: api.Route, ctx: api.Context, caller: api.Caller, args: tuple, seq: int) -> Any:
@@ -234,42 +146,6 @@ def _encoded(route: api.Route, answer: api.Answer, seq: int) -> tuple[int, bytes
     if route.run in (api.vms, api.hosts):  # the feed's position
         body = {"seq": seq, **body}
     return status, web.encode(body)
-
-
-def _write(request: web.DashboardRequest, status: int, data: bytes) -> None:
-    if not request.gone:
-        web.write_json(request, status, data)
-
-
-def _fail_now(request: server.Request, error: DashboardError) -> None:
-    if not getattr(request, "gone", False):
-        web.write_json(request, error.status, web.encode(error.body()))
-
-
-def _json_body(request: web.DashboardRequest) -> dict[str, Any] | DashboardError:
-    if request.too_large:
-        return DashboardError(413, f"the body is over {request.max_body} bytes")
-    kind = (request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
-    if kind != b"application/json":
-        return DashboardError(415, "the body must be application/json")
-    content = request.content
-    assert content is not None
-    content.seek(0)
-    try:
-        body = json.loads(content.read().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return DashboardError(400, "the body is not JSON")
-    return body if isinstance(body, dict) else DashboardError(400, "the body must be an object")
-
-
-def _access(request: web.DashboardRequest, started: float) -> None:
-    request.gone = True
-    peer = getattr(request.getClientAddress(), "host", "-")
-    path = onelog.one_line(request.path.decode("utf-8", "replace"), 200)
-    log.info(
-        f"{peer} {request.method.decode('latin-1')} {path} {onelog.one_line(request.user, 64)} "
-        f"{request.code} {(time.monotonic() - started) * 1000:.1f}ms"
-    )
 
 
 def site(settings: Settings, ctx: api.Context, clock: Any) -> server.Site:

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 from twisted.web import http, server
+
+import oned.log as onelog
+from dashboard.oned import DashboardError
+
+log = onelog.module("DASH")
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 # No inline script or style, nothing from elsewhere; the API is same-origin.
@@ -74,6 +80,47 @@ def write_json(request: server.Request, status: int, data: bytes | None) -> None
         request.setHeader(b"Content-Length", str(len(data)).encode())
         request.write(data)
     request.finish()
+
+
+def fail(request: server.Request, error: DashboardError) -> Any:
+    """Answer `error` (unless the client went away); NOT_DONE_YET for `render`."""
+    if not getattr(request, "gone", False):
+        write_json(request, error.status, encode(error.body()))
+    return server.NOT_DONE_YET
+
+
+def answer(request: DashboardRequest, status: int, data: bytes) -> None:
+    if not request.gone:
+        write_json(request, status, data)
+
+
+def json_body(request: DashboardRequest) -> dict[str, Any] | DashboardError:
+    """The request's JSON object, or the error to answer (413, 415, 400)."""
+    if request.too_large:
+        return DashboardError(413, f"the body is over {request.max_body} bytes")
+    kind = (request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
+    if kind != b"application/json":
+        return DashboardError(415, "the body must be application/json")
+    content = request.content
+    assert content is not None
+    content.seek(0)
+    try:
+        body = json.loads(content.read().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return DashboardError(400, "the body is not JSON")
+    return body if isinstance(body, dict) else DashboardError(400, "the body must be an object")
+
+
+def log_access(request: DashboardRequest, started: float) -> None:
+    """The request's log line: address, method, path, user, status, time (no query, no
+    header, no body: never a password or a cookie)."""
+    request.gone = True
+    peer = getattr(request.getClientAddress(), "host", "-")
+    path = onelog.one_line(request.path.decode("utf-8", "replace"), 200)
+    log.info(
+        f"{peer} {request.method.decode('latin-1')} {path} {onelog.one_line(request.user, 64)} "
+        f"{request.code} {(time.monotonic() - started) * 1000:.1f}ms"
+    )
 
 
 def static_file(path: str, root: str = STATIC) -> str | None:
