@@ -110,12 +110,12 @@ def _quietly(ctx: Context, action: str, vid: int) -> None:
 
 
 def _tokens(ctx: Context) -> dict[str, list[int]]:
-    """The ClientTokens of the caller's VMs (DONE ones too) and the VMs of each."""
+    """The ClientTokens of the caller's VMs (DONE ones too) and the VMs of each (their rows,
+    which DescribeInstances then finds kept)."""
     found: dict[str, list[int]] = {}
-    for vm in ctx.listing("one.vmpool.infoextended", -3, -1, -1, -2):
-        token = text(vm, "TEMPLATE/ECONE/CLIENT_TOKEN")
-        if token:
-            found.setdefault(token, []).append(int(text(vm, "ID")))
+    for row in _pool_rows(ctx):
+        if row["token"]:
+            found.setdefault(row["token"], []).append(row["vid"])
     return found
 
 

@@ -23,7 +23,7 @@ from tests.functional.test_econe_server import EconeProcess
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNNING, DONE = (3, 3), 6
+RUNNING, DONE, SUSPENDED = (3, 3), 6, 5
 CLOUD_A = "cloud-a"
 STANZAS = """
 IM_MAD = [ name = "im_onecloud_b", executable = "one_im_ec2",
@@ -160,6 +160,12 @@ def test_a_vm_bursts_into_another_onecloud_and_ends_there(clouds, tmp_path):
     b_admin = pyone.OneServer(b.oned.endpoint, session="oneadmin:onecloud")
     in_b = b_admin.vm.info(int(instance[2:], 16))
     assert in_b.UNAME == "burst" and in_b.LCM_STATE == 3
+    assert a.run_cli("onevm", "suspend", str(vid)).returncode == 0  # StopInstances in B
+    wait_for(lambda: one.vm.info(vid).STATE == SUSPENDED, timeout=90)
+    assert b.state(instance) == "stopped"
+    assert a.run_cli("onevm", "resume", str(vid)).returncode == 0  # StartInstances in B
+    wait_for(lambda: (one.vm.info(vid).STATE, one.vm.info(vid).LCM_STATE) == RUNNING, 90)
+    wait_for(lambda: b.state(instance) == "running", timeout=60)
     assert a.run_cli("onevm", "shutdown", str(vid)).returncode == 0
     wait_for(lambda: one.vm.info(vid).STATE == DONE, timeout=60)
     wait_for(lambda: b.state(instance) == "terminated", timeout=30)
