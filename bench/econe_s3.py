@@ -36,20 +36,12 @@ import boto3  # noqa: E402
 import urllib3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
+from bench.image_copy import write_source  # noqa: E402
 from econe.s3_sink import Expected, Upload  # noqa: E402
 from tests.functional.oned_process import OnedProcess  # noqa: E402
 from tests.functional.test_econe_server import EconeProcess, self_signed  # noqa: E402
 
-BLOCK = 4 << 20
 USER, PASSWORD = "bench", "benchpw"
-
-
-def write_source(path: Path, size_mb: int) -> None:
-    block = bytearray(os.urandom(BLOCK))
-    with open(path, "wb") as file:
-        for index in range(size_mb * (1 << 20) // BLOCK):
-            block[:8] = index.to_bytes(8, "little")
-            file.write(block)
 
 
 def cpu_seconds(pid: int) -> float:
