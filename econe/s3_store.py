@@ -73,6 +73,9 @@ class ObjectStore:
         self._lock = threading.RLock()
         self._index: dict[str, dict[str, dict[str, Any]]] = {}  # bucket dir -> key -> meta
         os.makedirs(self.incoming, mode=0o700, exist_ok=True)
+        for name in os.listdir(self.incoming):  # bodies a stopped econe-server was receiving
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.incoming, name))
 
     @property
     def incoming(self) -> str:

@@ -177,6 +177,9 @@ def test_the_store_keeps_users_apart_and_never_names_files_after_keys(tmp_path):
     assert ObjectStore(str(tmp_path)).keys(1, "images") == []  # the sidecars are the index
     store.delete_bucket(1, "images")
     assert store.buckets(1) == [] and [b for b, _ in store.buckets(2)] == ["images"]
+    with open(store.new_incoming(), "wb") as f:
+        f.write(b"half a body")  # econe-server stopped while receiving it
+    assert os.listdir(ObjectStore(str(tmp_path)).incoming) == []
 
 
 def put_part(folder: str, number: int, data: bytes, size: int | None = -1) -> None:
