@@ -19,6 +19,7 @@ from botocore.config import Config
 
 from tests.functional.oned_process import OnedProcess
 from tests.functional.test_econe_cloud import dummy_cloud
+from tests.functional.test_econe_seed_part_v import certificate
 from tests.functional.test_econe_server import EconeProcess
 from tests.waiting import wait_for
 
@@ -37,12 +38,17 @@ class CloudB:
     """oned + mm_sched + econe-server (oned's EC2 keys through `server_auth`); the user
     `burst` with an EC2 key and an AMI."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, tls: bool = False) -> None:
         self.oned, self.sched = dummy_cloud(tmp, {"burst": "burstpw"})
         self.econe: EconeProcess | None = None
         auth = tmp / "one" / "etc" / "econe_server_auth"
         auth.write_text("oneadmin:onecloud\n")
         auth.chmod(0o600)
+        self.cert: Path | None = None
+        https = {}
+        if tls:
+            key, self.cert = certificate(tmp)
+            https = {"ssl_cert": str(self.cert), "ssl_key": str(key)}
         self.econe = EconeProcess(
             tmp / "one",
             one_xmlrpc=self.oned.endpoint,
@@ -50,6 +56,7 @@ class CloudB:
             server_auth=str(auth),
             templates_dir=str(ROOT / "templates" / "ec2query"),
             zones=["one"],
+            **https,
         ).start()
         made = self.oned.run_cli("oneuser", "ec2key", "create", "burst")
         assert made.returncode == 0, made.stderr
@@ -68,6 +75,7 @@ class CloudB:
             region_name="one",
             aws_access_key_id=self.key,
             aws_secret_access_key=self.secret,
+            verify=str(self.cert) if self.cert else None,
             config=Config(retries={"max_attempts": 1}),
         )
 
@@ -96,7 +104,7 @@ def ec2key_of(printed: str) -> tuple[str, str]:
     return key, secret
 
 
-def write_driver_confs(etc: Path, b: CloudB) -> None:
+def write_driver_confs(etc: Path, b: CloudB, home: Path) -> None:
     """What the operator of A writes (share/doc/econe.md): B's econe as the endpoint, B's
     region name, the key of B's user, the limits B's user was granted."""
     account = (
@@ -112,16 +120,21 @@ def write_driver_confs(etc: Path, b: CloudB) -> None:
     creds = etc / "ec2" / "onecloud-b.yaml"
     creds.write_text(f"access_key_id: {b.key}\nsecret_access_key: {b.secret}\n")
     creds.chmod(0o600)
+    if b.cert:  # B's own certificate: the drivers' boto3 reads ca_bundle from ~/.aws/config
+        aws = home / ".aws"
+        aws.mkdir(exist_ok=True)
+        (aws / "config").write_text(f"[default]\nca_bundle = {b.cert}\n")
 
 
 @pytest.fixture
-def clouds(tmp_path, monkeypatch):
+def clouds(tmp_path, monkeypatch, request):
+    """B over HTTP, or over HTTPS with a self-signed certificate (``https``)."""
     monkeypatch.setenv("HOME", str(tmp_path))  # the drivers get no ~/.aws of the tester
-    b = CloudB(tmp_path / "b")
+    b = CloudB(tmp_path / "b", tls=getattr(request, "param", "http") == "https")
     a = OnedProcess(tmp_path / "a" / "one", conf_extra=STANZAS)
     try:
         a.set(HOST_MONITORING_INTERVAL=2, VM_POLLING_INTERVAL=1)
-        write_driver_confs(a.location / "etc", b)
+        write_driver_confs(a.location / "etc", b, tmp_path)
         started = a.run_cli("one", "start")
         assert started.returncode == 0, started.stderr + started.stdout
         yield a, b
@@ -131,6 +144,7 @@ def clouds(tmp_path, monkeypatch):
         b.stop()
 
 
+@pytest.mark.parametrize("clouds", ["http", "https"], indirect=True)
 def test_a_vm_bursts_into_another_onecloud_and_ends_there(clouds, tmp_path):
     a, b = clouds
     one = pyone.OneServer(a.endpoint, session="oneadmin:onecloud")
