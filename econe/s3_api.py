@@ -20,6 +20,7 @@ from econe.s3_sink import Received
 from econe.s3_store import ObjectStore
 from econe.s3_wire import (
     NS,
+    check_key,
     document,
     element,
     error,
@@ -168,6 +169,8 @@ def delete_objects(call: S3Call) -> Answer:
     keys = [o.findtext("Key") or "" for o in root.findall("Object")]
     if len(keys) > 1000:
         raise error("MalformedXML", "at most 1000 keys at once")
+    for key in keys:  # every key judged before any is deleted
+        check_key(key)
     done = []
     for key in keys:
         call.store.delete(call.uid, _bucket(call), key)

@@ -155,6 +155,10 @@ def test_boto3_puts_gets_ranges_and_deletes(cloud):
     assert error_of(lambda: s3.create_bucket(Bucket="objects")) == (
         "BucketAlreadyOwnedByYou", 409)  # fmt: skip
     assert error_of(lambda: s3.create_bucket(Bucket="Bad_Name"))[0] == "InvalidBucketName"
+    bad = {"Objects": [{"Key": "dir/a b+c.bin"}, {"Key": "../x"}]}
+    assert error_of(lambda: s3.delete_objects(Bucket="objects", Delete=bad))[0] == (
+        "InvalidArgument")  # fmt: skip
+    assert s3.head_object(Bucket="objects", Key="dir/a b+c.bin")["ContentLength"] == 100_000
     s3.delete_object(Bucket="objects", Key="dir/a b+c.bin")
     assert error_of(lambda: s3.head_object(Bucket="objects", Key="dir/a b+c.bin"))[1] == 404
     s3.delete_bucket(Bucket="objects")
