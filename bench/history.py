@@ -7,7 +7,8 @@ allocations would take an hour). The database is kept in ``--cache`` and copied 
 so a second run starts at once. Then a real oned (the shipped oned.conf.example, DEBUG_LEVEL 1)
 is started on it and measured: start-up (process start until ``one.vm.info`` answers), RSS,
 ``one.vmpool.info`` of the VMs not DONE and pages of DONE ones, ``one.vm.info`` of an active and
-of a DONE VM; then the same with no DONE VMs, and the ratio.
+of a DONE VM, then ``onedb purge-done``'s calls for the older half of the DONE VMs while
+``one.vm.info`` is timed; and the same with no DONE VMs, side by side.
 
     .venv/bin/python bench/history.py [--done 1000000] [--active 10000] [--reads 2000]
                                       [--cache ~/.cache/onecloud/history]
@@ -17,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import random
 import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import xmlrpc.client
 from collections.abc import Iterator
@@ -30,7 +33,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.api import percentile, timed
+from cli.onedb import PER_CALL
 from oned import auth
+from oned.client import OneClient
 from oned.records import History, User, Vm
 from oned.states import HistoryReason, LcmState, VmState
 from oned.store import Store, rows
@@ -166,35 +171,77 @@ def measure(db: Path, done: int, active: int, n_reads: int) -> dict[str, str]:
         oned = OnedProcess(Path(tmp) / "one")
         conf = oned.location / "etc" / "oned.conf"
         conf.write_text(re.sub(r"(?m)^DEBUG_LEVEL\s*=.*$", "DEBUG_LEVEL = 1", conf.read_text()))
-        shutil.copyfile(db, oned.location / "var" / "one.db")
+        copy(db, oned.location / "var" / "one.db")
         try:
             figures["start-up"] = f"{start(oned):.2f} s"
             assert oned.proc is not None
             figures["RSS after start"] = f"{rss_mb(oned.proc.pid):.0f} MB"
-            port = oned.port
-            figures["vmpool.info -2 not DONE"] = listing(port, (-2, -1, -1, -1))
-            if done:
-                figures["vmpool.info DONE page 100 first"] = listing(port, (-2, 0, -100, 6))
-                figures["vmpool.info DONE page 100 at half"] = listing(
-                    port, (-2, done // 2, -100, 6)
-                )
-                figures["vmpool.info any page 100 at end"] = listing(port, (-2, done, -100, -2))
-                figures["vmpool.info any id range 100"] = listing(
-                    port, (-2, done // 2, done // 2 + 99, -2)
-                )
+            figures.update(listings(oned.port, done))
             rng = random.Random(18)
-            kinds = {"active": [done + rng.randrange(active) for _ in range(10)]}
+            actives = [done + rng.randrange(active) for _ in range(10)]
+            figures["vm.info active"] = spread(reads(oned.port, actives, n_reads))
             if done:
-                kinds["DONE"] = [rng.randrange(done) for _ in range(10)]
-            for name, vids in kinds.items():
-                samples = reads(port, vids, n_reads)
-                figures[f"vm.info {name}"] = (
-                    f"p50 {percentile(samples, 0.5):.3f} ms, p99 {percentile(samples, 0.99):.3f} ms"
-                )
+                dones = [rng.randrange(done) for _ in range(10)]
+                figures["vm.info DONE"] = spread(reads(oned.port, dones, n_reads))
             figures["RSS after the reads"] = f"{rss_mb(oned.proc.pid):.0f} MB"
+            if done:
+                figures.update(purge_while_reading(oned, actives[0]))
         finally:
             oned.stop(timeout=60)
     return figures
+
+
+def copy(source: Path, target: Path) -> None:
+    """A copy on disk before oned starts: the kernel writing back hundreds of MB of dirty
+    pages would otherwise share the measurements' time."""
+    shutil.copyfile(source, target)
+    with target.open("rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def listings(port: int, done: int) -> dict[str, str]:
+    figures = {"vmpool.info -2 not DONE": listing(port, (-2, -1, -1, -1))}
+    if done:
+        half = done // 2
+        figures["vmpool.info DONE page 100 first"] = listing(port, (-2, 0, -100, 6))
+        figures["vmpool.info DONE page 100 at half"] = listing(port, (-2, half, -100, 6))
+        figures["vmpool.info any page 100 at end"] = listing(port, (-2, done, -100, -2))
+        figures["vmpool.info any id range 100"] = listing(port, (-2, half, half + 99, -2))
+    return figures
+
+
+def spread(samples: list[float]) -> str:
+    return f"p50 {percentile(samples, 0.5):.3f} ms, p99 {percentile(samples, 0.99):.3f} ms"
+
+
+def purge_while_reading(oned: OnedProcess, vid: int) -> dict[str, str]:
+    """onedb purge-done's calls for the older half of the DONE VMs (ended over half a year
+    before NOW), while this thread reads one.vm.info of an active VM."""
+    outcome: dict[str, float] = {}
+
+    def purge() -> None:
+        client = OneClient(oned.endpoint, SESSION, timeout=600)
+        started = time.monotonic()
+        total, purged = 0, PER_CALL
+        while purged == PER_CALL:
+            purged = client.call("one.vmpool.purgedone", NOW - YEAR // 2, False, PER_CALL)
+            total += purged
+        outcome.update(took=time.monotonic() - started, purged=total)
+
+    worker = threading.Thread(target=purge)
+    worker.start()
+    body = xmlrpc.client.dumps((SESSION, vid), "one.vm.info").encode()
+    samples: list[float] = []
+    while worker.is_alive():
+        samples += timed(oned.port, body, 50)[0]
+    worker.join()
+    rate = outcome["purged"] / outcome["took"]
+    return {
+        "purge-done of the older half": (
+            f"{outcome['purged']:,.0f} VMs in {outcome['took']:.1f} s ({rate:,.0f}/s)"
+        ),
+        "vm.info active during the purge": spread(samples),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,17 +251,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reads", type=int, default=2_000, help="one.vm.info calls per kind")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/onecloud/history",
                         help="where the prepared databases are kept between runs")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=2, help="both measurements, N times")
     args = parser.parse_args(argv)
-    results = {}
-    for done in (0, args.done):
-        db = prepared(args.cache, done, args.active)
-        results[done] = measure(db, done, args.active, args.reads)
-        print(f"\n{done:,} DONE + {args.active:,} active VMs:")
-        for name, value in results[done].items():
-            print(f"  {name:<36} {value}")
-    print(f"\ncompare: none -> {args.done:,} DONE")
-    for name, value in results[0].items():
-        print(f"  {name:<36} {value}  ->  {results[args.done].get(name, '-')}")
+    for round_ in range(1, args.rounds + 1):
+        results = {}
+        for done in (0, args.done):
+            db = prepared(args.cache, done, args.active)
+            results[done] = measure(db, done, args.active, args.reads)
+        print(f"\nround {round_}: none -> {args.done:,} DONE (and {args.active:,} active VMs)")
+        for name in {**results[0], **results[args.done]}:
+            print(f"  {name:<36} {results[0].get(name, '-'):<36} {results[args.done][name]}")
     return 0
 
 
