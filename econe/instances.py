@@ -25,6 +25,7 @@ from econe.tags import launch_tags
 from oned.states import VmState
 
 NOT_FOUND = "InvalidInstanceID.NotFound"
+CAPACITY = "InsufficientInstanceCapacity"  # oned could not allocate (a lease, its limits)
 
 
 def run_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
@@ -92,14 +93,15 @@ def _allocate(ctx: Context, base: str, extra: dict, low: int, high: int) -> list
             values["RESERVATION"] = f"r-{made[0]:08x}"
         vector = ", ".join(f"{k} = {quote(str(v))}" for k, v in values.items() if v is not None)
         try:
-            made.append(int(ctx.call("one.vm.allocate", f"{base}\nECONE = [ {vector} ]\n")))
+            template = f"{base}\nECONE = [ {vector} ]\n"
+            made.append(int(ctx.call("one.vm.allocate", template, failed=CAPACITY)))
         except Ec2Error as exc:
             if len(made) >= low:
                 break
             for vid in made:
                 _quietly(ctx, "finalize", vid)
             if made:
-                raise Ec2Error("InsufficientInstanceCapacity", exc.message) from None
+                raise Ec2Error(CAPACITY, exc.message) from None
             raise
     return made
 

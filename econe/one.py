@@ -38,11 +38,16 @@ class Oned:
         *params: Any,
         not_found: str = "InvalidParameterValue",
         wrong_state: str = "IncorrectInstanceState",
+        failed: str | None = None,
     ) -> Any:
-        """`method(session, *params)`'s value; `Ec2Error` for a refusal or no oned."""
+        """`method(session, *params)`'s value; `Ec2Error` for a refusal or no oned. `failed`:
+        the code of oned's 0x2000 for this call (allocate: no lease is no capacity), else
+        it is Unavailable."""
         try:
             return self._client(session).call(method, *params)
         except OneCallError as exc:
+            if exc.code == 0x2000 and failed:
+                raise Ec2Error(failed, exc.message.split("] ", 1)[-1][:300]) from None
             raise _refusal(exc, not_found, wrong_state) from None
         except OneClientError as exc:
             log.error("%s: %s", method, exc.message)

@@ -113,3 +113,40 @@ def test_describe_reads_the_rows_of_a_hostile_pool_as_a_whole_parse_does():
     rows = vm_rows.RowCache(lambda vm: instances._row(None, vm)).rows(pool(HOSTILE))
     whole = [instances._row(None, vm) for vm in ET.fromstring(unescape(pool(HOSTILE)))]
     assert rows == whole and [r["vid"] for r in rows] == [1]
+
+
+class NoLeasesClient:
+    """oned's client when allocate fails as with no lease left on the public network."""
+
+    def call(self, method, *params):
+        from oned.client import OneCallError
+
+        if method == "one.image.info":
+            return "<IMAGE><ID>1</ID></IMAGE>"
+        raise OneCallError('[one.vm.allocate] virtual network "pub" has no free lease', 0x2000)
+
+
+def test_an_allocation_oned_cannot_make_is_insufficient_capacity_not_unavailable(monkeypatch):
+    from pathlib import Path
+
+    from econe.context import Services
+    from econe.credentials import Credentials
+    from econe.errors import Ec2Error
+    from econe.instance_types import InstanceTypes
+    from econe.one import Oned
+    from econe.query import QueryRequest
+
+    oned = Oned("http://127.0.0.1:9/RPC2")
+    monkeypatch.setattr(oned, "_client", lambda session: NoLeasesClient())
+    types = InstanceTypes(str(Path(__file__).resolve().parents[2] / "templates" / "ec2query"))
+    creds = Credentials("s", 7, "alice", "alice:s")
+    ctx = Context("k", Settings(), RID, creds, Services(oned=oned, types=types))
+    call = QueryRequest("RunInstances", "", {"ImageId": "ami-00000001", "MinCount": "1",
+                                             "MaxCount": "1"})  # fmt: skip
+    with pytest.raises(Ec2Error) as refused:
+        instances.run_instances(ctx, call)
+    assert (refused.value.code, refused.value.status) == ("InsufficientInstanceCapacity", 400)
+    assert refused.value.message == 'virtual network "pub" has no free lease'
+    with pytest.raises(Ec2Error) as other:  # any other call's 0x2000 stays Unavailable
+        oned.call("alice:s", "one.vm.info", 1)
+    assert other.value.code == "Unavailable"
