@@ -211,6 +211,8 @@ class Feeds:
         self.feeds: dict[str, Feed] = {}
         # the sessions oned refused on a feed (the server forgets them)
         self.refused: Callable[[set[Session]], None] = lambda sessions: None
+        # whether a session is still signed in (checked at each keep-alive: expiry ends streams)
+        self.alive: Callable[[Session], bool] = lambda session: True
         self.pool = ThreadPool(minthreads=0, maxthreads=max_feeds, name="dashboard-feeds")
         self._keepalive = task.LoopingCall(self._beat)
         self._keepalive.clock = clock
@@ -277,7 +279,12 @@ class Feeds:
             feed.stopping = True
 
     def _beat(self) -> None:
+        """Keep quiet streams open; close those whose session expired."""
         for feed in list(self.feeds.values()):
+            for request, session in list(feed.streams.items()):
+                if not self.alive(session):
+                    feed.remove(request)
+                    request.finish()
             feed.send(b": keep-alive\n\n")
 
 

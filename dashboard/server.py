@@ -47,6 +47,7 @@ class Dashboard(resource.Resource):
         sessions = Sessions(settings.session_lifetime, settings.max_sessions)
         self.signin = SignIn(sessions, ctx, self.https, self.feeds.warm, self.feeds.end)
         self.feeds.refused = self._forget
+        self.feeds.alive = sessions.alive
 
     def render(self, request: web.DashboardRequest) -> Any:  # type: ignore[override]
         started = time.monotonic()

@@ -98,6 +98,10 @@ class Sessions:
             return None
         return session
 
+    def alive(self, session: Session) -> bool:
+        """Whether `session` is still signed in (not expired, not closed)."""
+        return session.expires > self.clock() and self._by_key.get(session.key) is session
+
     def close(self, session: Session) -> None:
         """Forget `session` (sign-out, or oned no longer accepts its password)."""
         self._by_key.pop(session.key, None)

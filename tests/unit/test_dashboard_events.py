@@ -173,3 +173,17 @@ def test_streams_per_session_and_feeds_are_bounded():
     other = DummyRequest([b""])
     small.stream(other, session)
     assert other.responseCode == 503
+
+
+def test_an_expired_sessions_streams_close_at_the_next_keep_alive():
+    clock, calls, feeds, session = setup()
+    live = {session: True}
+    feeds.alive = live.get
+    request = DummyRequest([b""])
+    feeds.stream(request, session)
+    calls.answer(fresh())
+    clock.advance(events.KEEPALIVE)
+    assert not request.finished and text(request).endswith(": keep-alive\n\n")
+    live[session] = False
+    clock.advance(events.KEEPALIVE)
+    assert request.finished

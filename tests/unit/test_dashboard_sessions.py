@@ -94,3 +94,14 @@ def test_sessions_are_told_apart_by_identity_even_with_the_same_user(clock):
     _, one = sessions.open("a", 1, False, "p")
     _, two = sessions.open("a", 1, False, "p")
     assert len({one, two}) == 2 and one != two
+
+
+def test_alive_until_expiry_or_sign_out(clock):
+    sessions = Sessions(60, clock=clock)
+    _, one = sessions.open("a", 1, False, "p")
+    _, two = sessions.open("a", 1, False, "p")
+    assert sessions.alive(one)
+    sessions.close(one)
+    assert not sessions.alive(one) and sessions.alive(two)
+    clock.now += 60
+    assert not sessions.alive(two)
