@@ -52,7 +52,7 @@ class Oned(econe.one.Oned):
     clients per thread and session and its fast `listing` (the answer's XML cut out of the
     reply and parsed once by ElementTree), with the dashboard's errors."""
 
-    def call(self, session: str, method: str, *params: Any, **_: str) -> Any:
+    def call(self, session: str, method: str, *params: Any, **_: Any) -> Any:
         """`method(session, *params)`'s value; `DashboardError` for a refusal or no oned."""
         try:
             return self._client(session).call(method, *params)
