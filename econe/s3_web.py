@@ -34,6 +34,7 @@ from econe.s3_wire import as_s3, error, render_error
 log = logging.getLogger("econe")
 SMALL_BODY = 4 * 2**20  # bytes of a non-object S3 body (CompleteMultipartUpload of 10000 parts)
 XML = b"application/xml"
+RECV_SIZE = 2**20
 # (request, policy) -> Deferred (signed, credentials): econe.server's signature check
 Verify = Callable[[HttpRequest, Policy], defer.Deferred]
 
@@ -84,6 +85,9 @@ class S3Endpoint:
         declared = expected.sha256 or "UNSIGNED-PAYLOAD"
         http = HttpRequest(method, path, query, headers, b"", declared)
         transport = request.channel.transport
+        # Read the socket in 1 MiB gulps, not Twisted's 64 KiB: a sixteenth of the Python
+        # calls per byte (under TLS the TCP connection is the wrapper's transport).
+        getattr(transport, "transport", transport).bufferSize = RECV_SIZE
         reactor = self.clock
         request.upload = Upload(
             self.store.new_incoming(), expected, transport.pauseProducing,
