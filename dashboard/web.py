@@ -106,7 +106,7 @@ def json_body(request: DashboardRequest) -> dict[str, Any] | DashboardError:
     content.seek(0)
     try:
         body = json.loads(content.read().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # [[[[... nested too deep
         return DashboardError(400, "the body is not JSON")
     return body if isinstance(body, dict) else DashboardError(400, "the body must be an object")
 

@@ -209,6 +209,7 @@ def test_names_with_html_come_back_as_the_same_text(cloud):
         (b"{not json", "application/json", 400),
         (b"[1, 2]", "application/json", 400),
         (b"\xff\xfe", "application/json", 400),
+        (b"[" * 200_000 + b"]" * 200_000, "application/json", 400),
     ],
 )
 def test_bad_bodies_are_refused_before_oned_is_asked(cloud, body, kind, status):
