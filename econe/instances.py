@@ -61,7 +61,7 @@ def run_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
             if not vids:
                 vids = _allocate(ctx, base, extra, low, high)
                 index.add(user, token, vids)
-    return _reservation(ctx, [_row(ctx, vm) for vm in _vms(ctx, vids)])
+    return _reservation(ctx, [_row(vm) for vm in _vms(ctx, vids)])
 
 
 def _counts(p: dict[str, Any], limit: int) -> tuple[int, int]:
@@ -129,7 +129,7 @@ def _vms(ctx: Context, vids: list[int]) -> list[ET.Element]:
     return [vm for vm in root if int(text(vm, "ID")) in wanted]
 
 
-def _row(ctx: Context | None, vm: ET.Element) -> dict[str, Any]:
+def _row(vm: ET.Element) -> dict[str, Any]:
     """What Describe filters and answers of one VM. Only direct-child lookups (`_child`):
     ElementTree does those in C, a path such as `TEMPLATE/ECONE` in Python."""
     vid = int(_child(vm, "ID"))
@@ -138,7 +138,6 @@ def _row(ctx: Context | None, vm: ET.Element) -> dict[str, Any]:
     template = vm.find("TEMPLATE")
     if template is None:
         template = ET.Element("TEMPLATE")
-    user = vm.find("USER_TEMPLATE")
     vector = template.find("ECONE")
     econe = {e.tag: e.text or "" for e in vector} if vector is not None else {}
     image = econe.get("IMAGE_ID")
@@ -146,10 +145,6 @@ def _row(ctx: Context | None, vm: ET.Element) -> dict[str, Any]:
         disk = _first(template, "DISK", "IMAGE_ID")
         image = format_id(int(disk), "ami") if disk.isdigit() else ""
     ip = _first(template, "NIC", "IP")
-    found = user.find("EC2_TAGS") if user is not None else None  # updated tags win
-    if found is None:
-        found = template.find("EC2_TAGS")
-    raw_tags = found.text if found is not None else None
     return {
         "id": format_id(vid, "i"),
         "vid": vid,
@@ -170,13 +165,19 @@ def _row(ctx: Context | None, vm: ET.Element) -> dict[str, Any]:
         "stime": int(_child(vm, "STIME", "0")),
         "etime": int(_child(vm, "ETIME", "0")),
         "done": state in (VmState.DONE, VmState.FAILED),
-        "tags": _tags(raw_tags) if raw_tags else {},
+        "tags": _tags(template, vm.find("USER_TEMPLATE")),
     }
 
 
-def _tags(raw: str) -> dict[str, str]:
-    """EC2_TAGS (`econe.tags`): split by hand when nothing in it is encoded (the common case),
-    else `parse_qsl`, whose answer it equals."""
+def _tags(template: ET.Element, user: ET.Element | None) -> dict[str, str]:
+    """EC2_TAGS (`econe.tags.tags_of`: the USER_TEMPLATE's, updated, else the launch tags)
+    split by hand when nothing in it is encoded (the common case), else by `parse_qsl`."""
+    found = user.find("EC2_TAGS") if user is not None else None
+    if found is None:
+        found = template.find("EC2_TAGS")
+    raw = found.text if found is not None else None
+    if not raw:
+        return {}
     if "%" in raw or "+" in raw:
         return dict(parse_qsl(raw, keep_blank_values=True))
     return dict(part.partition("=")[::2] for part in raw.split("&") if part)
@@ -238,7 +239,7 @@ def _reservation(ctx: Context, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 POOL = ("one.vmpool.infoextended", -3, -1, -1, -2)  # the caller's VMs, in any state
-ROWS = vm_rows.RowCache(lambda vm: _row(None, vm))
+ROWS = vm_rows.RowCache(_row)
 
 READERS: dict[str, filters.Reader] = {
     "instance-id": lambda r: r["id"],
@@ -275,14 +276,14 @@ def _pool_rows(ctx: Context) -> list[dict[str, Any]]:
     (`econe.vm_rows`); a document the split does not recognise is parsed whole."""
     oned = ctx.services.oned
     if ctx.creds is None or not hasattr(oned, "escaped"):
-        return [_row(ctx, vm) for vm in ctx.listing(*POOL)]
+        return [_row(vm) for vm in ctx.listing(*POOL)]
     raw = oned.escaped(ctx.creds.session, *POOL)
     if raw is None:  # a refusal: `document` raises it
-        return [_row(ctx, vm) for vm in ET.fromstring(oned.document(ctx.creds.session, *POOL))]
+        return [_row(vm) for vm in ET.fromstring(oned.document(ctx.creds.session, *POOL))]
     try:
         return ROWS.rows(raw)
     except (ValueError, ET.ParseError):
-        return [_row(ctx, vm) for vm in ET.fromstring(unescape(raw))]
+        return [_row(vm) for vm in ET.fromstring(unescape(raw))]
 
 
 def _canonical(instance_id: str) -> str:

@@ -60,7 +60,7 @@ USERS = ["", "<USER_TEMPLATE/>", "<USER_TEMPLATE><EC2_TAGS/></USER_TEMPLATE>",
 @pytest.mark.parametrize("state", [3, 6])
 def test_a_row_read_with_child_lookups_is_what_path_lookups_read(template, user, state):
     vm = ET.fromstring(VM.format(state=state, template=template, user=user))
-    row = instances._row(Context("k", Settings(), RID), vm)
+    row = instances._row(vm)
     econe = vm.find("TEMPLATE/ECONE")
     disk = text(vm, "TEMPLATE/DISK/IMAGE_ID")
     image = text(vm, "TEMPLATE/ECONE/IMAGE_ID", "") if econe is not None else ""
@@ -110,8 +110,8 @@ def test_only_a_vm_whose_text_changed_is_parsed_again():
 
 
 def test_describe_reads_the_rows_of_a_hostile_pool_as_a_whole_parse_does():
-    rows = vm_rows.RowCache(lambda vm: instances._row(None, vm)).rows(pool(HOSTILE))
-    whole = [instances._row(None, vm) for vm in ET.fromstring(unescape(pool(HOSTILE)))]
+    rows = vm_rows.RowCache(instances._row).rows(pool(HOSTILE))
+    whole = [instances._row(vm) for vm in ET.fromstring(unescape(pool(HOSTILE)))]
     assert rows == whole and [r["vid"] for r in rows] == [1]
 
 
