@@ -73,6 +73,8 @@ class Feed:
         self.feeds = feeds
         self.oned_session = oned_session
         self.user = user
+        # one connection of its own (its calls run one at a time on any pool thread)
+        self.oned = feeds.oned.single(oned_session) if feeds.oned is not None else None
         self.streams: dict[server.Request, Session] = {}
         self.copy = PoolCopy()
         self.epoch = ""
@@ -147,11 +149,13 @@ class Feed:
         )
         if idle and not self.streams:
             self.running = False
+            if self.oned is not None:
+                self.oned.close()
             self._wake(failed=True)
             self.feeds.ended(self)
             return
         self.started += 1
-        d = self.feeds.call(step, self.feeds.oned, self.oned_session, self.seq, self.epoch)
+        d = self.feeds.call(step, self.oned, self.oned_session, self.seq, self.epoch)
         d.addCallbacks(self._answered, self._failed, callbackArgs=(self.started,))
         d.addErrback(lambda f: log.error("change feed failed", exc_info=onelog.exc_info(f)))
 

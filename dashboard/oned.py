@@ -14,7 +14,7 @@ import xmlrpc.client
 from typing import Any
 
 import econe.one
-from oned.client import OneCallError, OneClientError
+from oned.client import OneCallError, OneClient, OneClientError
 
 _STATUS = {0x100: 401, 0x200: 403, 0x400: 404, 0x800: 409, 0x1000: 400}
 
@@ -69,3 +69,20 @@ class Oned(econe.one.Oned):
         except OneClientError as exc:
             raise unreachable(exc) from None
         return econe.one._successful_bytes(reply)
+
+    def single(self, session: str) -> SingleClient:
+        """The same oned for `session`'s calls made one after another from any thread (a
+        live feed's), on one connection of their own rather than one per pool thread."""
+        return SingleClient(self.endpoint, session, self.timeout)
+
+
+class SingleClient(Oned):
+    def __init__(self, endpoint: str, session: str, timeout: float) -> None:
+        super().__init__(endpoint, timeout)
+        self.own = OneClient(endpoint, session, timeout)
+
+    def _client(self, session: str) -> OneClient:
+        return self.own
+
+    def close(self) -> None:
+        self.own.close()
