@@ -31,7 +31,8 @@ def _owner(element: ET.Element) -> str:
 def _notice(vm: ET.Element, name: str) -> str:
     """The last `name` (ERROR, SCHED_MESSAGE) of USER_TEMPLATE, else of TEMPLATE, one line."""
     for section in ("USER_TEMPLATE", "TEMPLATE"):
-        found = vm.findall(f"{section}/{name}")
+        part = vm.find(section)
+        found = part.findall(name) if part is not None else None
         if found:
             return notice_text(found[-1])
     return ""
@@ -46,14 +47,17 @@ def vm(element: ET.Element) -> Json:
         reason = _notice(element, "ERROR")
     else:
         reason = ""
+    # direct children only (ElementTree looks those up in C; a path walks in Python)
+    last, template = element.find("HISTORY"), element.find("TEMPLATE")
+    nic = template.find("NIC") if template is not None else None
     return {
         "id": int_of(element, "ID"),
         "uid": int_of(element, "UID"),
         "owner": _owner(element),
         "name": element.findtext("NAME") or "",
         "state": state,
-        "host": element.findtext("HISTORY/HOSTNAME") or "",
-        "ip": element.findtext("TEMPLATE/NIC/IP") or "",
+        "host": (last.findtext("HOSTNAME") or "") if last is not None else "",
+        "ip": (nic.findtext("IP") or "") if nic is not None else "",
         "cpu": int_of(element, "CPU"),
         "memory": int_of(element, "MEMORY"),
         "stime": int_of(element, "STIME"),
