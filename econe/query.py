@@ -25,6 +25,19 @@ ACTIONS = frozenset(
         "DescribeRegions", "DescribeAvailabilityZones", "DescribeInstanceTypes",
     }
 )  # fmt: skip
+# Real EC2 actions econe does not run: UnsupportedOperation (400), as for a feature a region
+# lacks, rather than InvalidAction, which says the client misspelt the action.
+NOT_RUN = frozenset(
+    {
+        "DescribeVolumes", "CreateVolume", "DeleteVolume", "AttachVolume", "DetachVolume",
+        "DescribeSnapshots", "CreateSnapshot", "DeleteSnapshot", "CreateImage", "CopyImage",
+        "DescribeSecurityGroups", "CreateSecurityGroup", "DeleteSecurityGroup",
+        "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress", "DescribeVpcs",
+        "DescribeSubnets", "DescribeInstanceStatus", "DescribeInstanceAttribute",
+        "ModifyInstanceAttribute", "GetConsoleOutput", "MonitorInstances",
+        "RequestSpotInstances", "DescribeSpotInstanceRequests",
+    }
+)  # fmt: skip
 # NOTE: 2008-12-01 is what OpenNebula's econe tools sent, 2014-10-01 boto 2; 2016-11-15 is the
 # version of every current SDK. Requests older than EC2's first public API are refused.
 OLDEST_VERSION = "2006-06-26"
@@ -70,6 +83,8 @@ def parse(request: HttpRequest, max_body: int = MAX_BODY) -> QueryRequest:
     action = flat.pop("Action", "")
     if not action:
         raise Ec2Error("MissingAction", "the request has no Action")
+    if action in NOT_RUN:
+        raise Ec2Error("UnsupportedOperation", f"{action} is not supported by this cloud")
     if action not in ACTIONS:
         raise Ec2Error("InvalidAction", f"the action {action[:64]!r} is not valid for this service")
     version = flat.pop("Version", "")

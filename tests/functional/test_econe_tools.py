@@ -33,6 +33,7 @@ def cloud(tmp_path_factory):
     port = free_port()
     conf = {"port": port, "one_xmlrpc": oned.endpoint, "keys_file": str(keys)}
     conf["templates_dir"] = str(ROOT / "templates" / "ec2query")
+    conf["s3_dir"] = str(tmp / "s3")  # in SAFE_DIRS: oned copies uploaded images from there
     (etc / "econe" / "econe.conf").write_text(json.dumps(conf))
     env = {**oned.env, "EC2_URL": f"http://127.0.0.1:{port}/"}
     done = run(env, "econe-server", "start")
