@@ -139,11 +139,22 @@ def _stored(
     ids = cloud.store.list_vm_ids(  # type: ignore[attr-defined]
         uid=uid, state=None if state == ANY_STATE else state, include_done=True, **page
     )
+    rows: list[bytes] = []
+    for at in range(0, len(ids), _CHUNK):
+        rows += _rendered(cloud, ids[at : at + _CHUNK], full)
+    return rows
+
+
+_CHUNK = 500  # DONE VMs read at a time: a whole listing keeps their XML, not their records
+
+
+def _rendered(cloud: Cloud, ids: list[int], full: bool) -> list[bytes]:
+    """The XML of each VM of ``ids`` that exists, cached or (DONE) read and rendered."""
     vms = cloud.pools.vms
     xml = vms.xml if full else vms.xml_short
+    render = views.vm_xml if full else views.vm_short_xml
     wanted = [vid for vid in ids if vid not in vms]
     stored = {vm.id: vm for vm in cloud.store.get_vms(wanted)}  # type: ignore[attr-defined]
-    render = views.vm_xml if full else views.vm_short_xml
     rows = []
     for vid in ids:
         vm = vms.get(vid)
