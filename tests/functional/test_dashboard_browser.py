@@ -111,8 +111,9 @@ def test_a_wrong_password_is_refused_with_a_message_the_right_one_signs_in_and_o
     assert site.text("#top") and not site.driver.find_element(By.ID, "top").is_displayed()
 
 
-def test_a_host_created_with_onehost_appears_and_turns_on_live(site, oned):
-    """onehost create while the hosts page is open: its row appears, then STAT on, no reload."""
+def test_a_host_created_with_onehost_appears_and_turns_on_live(site, oned, admin):
+    """onehost create while the hosts page is open: its row appears, then STAT on within
+    2 s of oned's change (the deadline leaves half a second for the polling), no reload."""
     site.signed_in()
     site.go("hosts")
     site.wait_text("#hosts tbody", "no hosts")
@@ -120,8 +121,9 @@ def test_a_host_created_with_onehost_appears_and_turns_on_live(site, oned):
     created = oned.run_cli("onehost", "create", "host07", "im_dummy", "vmm_dummy", "tm_dummy")
     assert created.returncode == 0, created.stderr
     row = '#hosts tr[data-name="host07"]'
-    site.wait_text(row, "host07", timeout=5)
-    site.wait_text(f"{row} td:nth-child(10)", "on", timeout=30)
+    site.wait_text(row, "host07", timeout=2.5)
+    wait_for(lambda: admin.host.info(0).STATE == 2, 30)
+    site.wait_text(f"{row} td:nth-child(10)", "on", timeout=2.5)
     assert not site.reloaded()
 
 
@@ -139,7 +141,8 @@ def test_a_vm_created_from_a_pasted_template_goes_pend_to_runn_live_and_shuts_do
     site.wait_text("#vm-state", "pend")
     site.mark()
     admin.vm.deploy(vid, hid)
-    site.wait_text("#vm-state", "runn", timeout=3)
+    wait_for(lambda: admin.vm.info(vid).LCM_STATE == 3)
+    site.wait_text("#vm-state", "runn", timeout=2.5)  # 2 s after oned's change
     site.wait_text("#vm-host", "host01")
     site.click(".vm-actions .act-shutdown")
     site.wait_text("#messages", f"VM {vid}: shutdown requested")
