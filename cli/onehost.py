@@ -169,7 +169,8 @@ def disable(ctx: Context, opts: argparse.Namespace) -> None:
 def show(ctx: Context, opts: argparse.Namespace) -> None:
     for hid in resolve_ids(ctx, HOST_POOL, opts.hosts):
         text = ctx.call("one.host.info", hid)
-        ctx.document(text) or ctx.print(*show_lines(text, ctx.tty))
+        if not ctx.document(text):
+            ctx.print(*show_lines(text, ctx.tty))
 
 
 def _render(ctx: Context, opts: argparse.Namespace) -> list[str]:

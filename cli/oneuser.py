@@ -140,7 +140,8 @@ def list_(ctx: Context, opts: argparse.Namespace) -> None:
 def show(ctx: Context, opts: argparse.Namespace) -> None:
     for uid in resolve_ids(ctx, USER_POOL, opts.users):
         text = ctx.call("one.user.info", uid)
-        ctx.document(text) or ctx.print(*show_lines(text, ctx.tty))
+        if not ctx.document(text):
+            ctx.print(*show_lines(text, ctx.tty))
 
 
 def passwd(ctx: Context, opts: argparse.Namespace) -> None:
@@ -163,7 +164,8 @@ def ec2key(ctx: Context, opts: argparse.Namespace) -> None:
         ctx.print(*ec2key_created_lines(access_key_id, secret))
     elif opts.action == "list":
         text = ctx.call("one.user.ec2keyinfo", uid)
-        ctx.document(text) or ctx.print(*ec2key_list_lines(text, ctx.tty))
+        if not ctx.document(text):
+            ctx.print(*ec2key_list_lines(text, ctx.tty))
     else:
         raise CliError(f'unknown ec2key action "{opts.action}": create, list or delete')
 

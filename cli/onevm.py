@@ -225,7 +225,8 @@ def top_(ctx: Context, opts: argparse.Namespace) -> int:
 def show(ctx: Context, opts: argparse.Namespace) -> None:
     for vid in resolve_ids(ctx, VM_POOL, opts.vms):
         text = ctx.call("one.vm.info", vid)
-        ctx.document(text) or ctx.print(*show_lines(text, ctx.tty))
+        if not ctx.document(text):
+            ctx.print(*show_lines(text, ctx.tty))
 
 
 def history(ctx: Context, opts: argparse.Namespace) -> None:

@@ -112,7 +112,8 @@ def create(ctx: Context, opts: argparse.Namespace) -> None:
 def show(ctx: Context, opts: argparse.Namespace) -> None:
     for nid in resolve_ids(ctx, VNET_POOL, opts.vnets):
         text = ctx.call("one.vn.info", nid)
-        ctx.document(text) or ctx.print(*show_lines(text, ctx.tty))
+        if not ctx.document(text):
+            ctx.print(*show_lines(text, ctx.tty))
 
 
 def delete(ctx: Context, opts: argparse.Namespace) -> None:

@@ -117,5 +117,6 @@ def capture_twisted() -> None:
     )
 
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.warn)
-    observer = FilteringLogObserver(STDLibLogObserver(name="one.ReM"), [predicate])
-    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    # zope.interface declarations mypy cannot see without a plugin
+    observer = FilteringLogObserver(STDLibLogObserver(name="one.ReM"), [predicate])  # type: ignore[arg-type,list-item]
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)  # type: ignore[list-item]
