@@ -20,7 +20,7 @@ export const KINDS = Object.keys(SOURCES);
 const GATE_MS = 1000;
 
 function fresh() {
-  return { items: new Map(), loaded: false, loading: null, pending: null, order: null, gen: -1, token: null };
+  return { items: new Map(), loaded: false, loading: null, pending: null, order: null, gen: -1, token: null, failed: false };
 }
 
 let generation = 0;
@@ -36,13 +36,14 @@ export function closeGate() {
   });
 }
 
-// `reset` from the feed: a new generation; lists fetched (or fetching) before it again.
+// `reset` from the feed: a new generation; lists fetched (or fetching) before it, or whose
+// fetch failed (oned was out of reach), again.
 export function reset() {
   generation += 1;
   openGate();
   const stale = KINDS.filter((kind) => {
     const list = lists[kind];
-    return (list.loaded || list.loading) && list.gen >= 0 && list.gen < generation;
+    return list.failed || ((list.loaded || list.loading) && list.gen >= 0 && list.gen < generation);
   });
   for (const kind of stale) {
     lists[kind].loaded = false;
@@ -103,10 +104,14 @@ async function fetchList(kind) {
     if (list.token !== token) return list; // a reset asked again meanwhile
     list.items = new Map((answer[key] || []).map((item) => [Number(item.id), item]));
     list.loaded = true;
+    list.failed = false;
     list.order = null;
     for (const [op, value] of list.pending) op === 'put' ? put(kind, value) : drop(kind, value);
     changed(kind, null);
     return list;
+  } catch (err) {
+    if (list.token === token) list.failed = true; // fetched again at the next reset
+    throw err;
   } finally {
     if (list.token === token) {
       list.loading = null;

@@ -226,7 +226,7 @@ def test_eight_page_loads_in_a_row_each_show_the_list(site, admin):
 
 def test_oned_stopped_shows_a_banner_and_its_return_clears_it(site, oned):
     """oned stops while a page is open: the banner says it cannot reach oned at its address;
-    the page is not blank; oned back: the banner goes."""
+    the page is not blank; oned back: the banner goes and the page fetches its list again."""
     site.signed_in()
     site.go("vms")
     site.wait_text("#vm-count", "0")
@@ -237,8 +237,11 @@ def test_oned_stopped_shows_a_banner_and_its_return_clears_it(site, oned):
     site.go("hosts")
     site.wait_text("#main", "cannot reach oned")
     assert site.text("#top")
+    assert site.text("#main h1") == "Hosts"
     oned.start()
     wait(site.driver, lambda d: not d.find_element(By.ID, "banner").is_displayed(), 30)
+    site.wait_text("#hosts tbody", "no hosts")  # fetched again, the page's message gone
+    assert not site.driver.find_elements(By.CSS_SELECTOR, "#main .page-error")
 
 
 def states_for_the_screenshot(oned, admin) -> None:
