@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from econe import filters, responses, states, vm_rows
+from econe.addresses import ATTRIBUTE as ELASTIC_IP
+from econe.addresses import elastic_ip
 from econe.context import Context
 from econe.errors import Ec2Error
 from econe.one import quote, text, unescape
@@ -145,6 +147,8 @@ def _row(vm: ET.Element) -> dict[str, Any]:
         disk = _first(template, "DISK", "IMAGE_ID")
         image = format_id(int(disk), "ami") if disk.isdigit() else ""
     ip = _first(template, "NIC", "IP")
+    user = vm.find("USER_TEMPLATE")
+    public = elastic_ip({ELASTIC_IP: _child(user, ELASTIC_IP)}) if user is not None else None
     return {
         "id": format_id(vid, "i"),
         "vid": vid,
@@ -159,13 +163,13 @@ def _row(vm: ET.Element) -> dict[str, Any]:
         "reservation": econe.get("RESERVATION") or f"r-{vid:08x}",
         "index": econe.get("LAUNCH_INDEX", "0"),
         "ip": ip,
-        # the address clients reach the instance at (ipAddress, dnsName, filter ip-address);
-        # elastic addresses go here: the VM's EC2_ELASTIC_IP (USER_TEMPLATE) when it has one
-        "public_ip": ip,
+        # the address clients reach the instance at (ipAddress, dnsName, filter ip-address):
+        # its elastic address (EC2_ELASTIC_IP in USER_TEMPLATE, econe.addresses) when it has one
+        "public_ip": public or ip,
         "stime": int(_child(vm, "STIME", "0")),
         "etime": int(_child(vm, "ETIME", "0")),
         "done": state in (VmState.DONE, VmState.FAILED),
-        "tags": _tags(template, vm.find("USER_TEMPLATE")),
+        "tags": _tags(template, user),
     }
 
 
@@ -331,9 +335,13 @@ def terminate_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
 
 
 def reboot_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
-    """oned's `restart`: it boots again a VM its host lost (UNKNOWN) or that is stuck in BOOT.
-    oned has no reboot of a running guest (OpenNebula 1.4's actions): IncorrectInstanceState."""
-    _change(ctx, call, lambda row: ("restart", row["state"]))
+    """A running instance: oned's `reboot` (the guest restarts in place, ACPI, as EC2's soft
+    reboot). Any other: oned's `restart`, which boots again a VM its host lost (UNKNOWN) or that
+    is stuck in BOOT; in other states oned refuses (IncorrectInstanceState)."""
+    def choose(row: dict[str, Any]) -> tuple[str, str]:
+        return ("reboot" if row["state"] == "running" else "restart"), row["state"]
+
+    _change(ctx, call, choose)
     return {"return": True}
 
 

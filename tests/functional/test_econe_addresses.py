@@ -166,6 +166,13 @@ def test_an_address_is_a_held_lease_natted_by_the_operators_command(clean):
         f"--as-configured associate {vpc['PublicIp']} {private} {vid}",
     ]
     assert cloud.elastic_ip(instance) == vpc["PublicIp"]
+    (described,) = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"]
+    assert (described["PublicIpAddress"], described["PrivateIpAddress"]) == (
+        vpc["PublicIp"],
+        private,
+    )
+    found = ec2.describe_instances(Filters=[{"Name": "ip-address", "Values": [vpc["PublicIp"]]}])
+    assert [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]] == [instance]
     on_vm = ec2.describe_addresses(Filters=[{"Name": "instance-id", "Values": [instance]}])
     assert [a["PublicIp"] for a in on_vm["Addresses"]] == [vpc["PublicIp"]]
     standard_only = ec2.describe_addresses(Filters=[{"Name": "domain", "Values": ["standard"]}])
