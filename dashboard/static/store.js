@@ -41,6 +41,7 @@ export function closeGate() {
 export function reset() {
   generation += 1;
   openGate();
+  heard('reset', -1, null);
   const stale = KINDS.filter((kind) => {
     const list = lists[kind];
     return list.failed || ((list.loaded || list.loading) && list.gen >= 0 && list.gen < generation);
@@ -67,7 +68,7 @@ function changed(kind, id) {
 }
 
 // fn(kind, id, item): called for every event of the feed, loaded list or not (the overview, one
-// VM's page); item is null for a removal.
+// VM's page); item is null for a removal; kind 'reset' after a reset (fetch what you show).
 export function subscribeFeed(fn) {
   feed.add(fn);
   return () => feed.delete(fn);

@@ -41,7 +41,7 @@ export function overview(root) {
   };
   load();
   const off = store.subscribeFeed((kind) => {
-    if (alive && (kind === 'vm' || kind === 'host') && !timer) timer = setTimeout(load, 1000);
+    if (alive && ['vm', 'host', 'reset'].includes(kind) && !timer) timer = setTimeout(load, 1000);
   });
   return {
     unmount() {

@@ -94,7 +94,9 @@ export function vm(root, arg) {
   if (known) show(known);
   load();
   const off = store.subscribeFeed((kind, changed, item) => {
-    if (kind !== 'vm' || changed !== id || !alive) return;
+    if (!alive) return;
+    if (kind === 'reset' && !timer) timer = setTimeout(load, 0);
+    if (kind !== 'vm' || changed !== id) return;
     if (item) show(item);
     if (!timer) timer = setTimeout(load, 1000);
   });
