@@ -167,6 +167,9 @@ def test_an_action_on_another_users_vm_is_refused_with_oneds_message(site, admin
     refused = site.wait_text("#messages", f"VM {theirs}: shutdown refused")
     assert "not authorized" in refused
     assert admin.vm.info(theirs).STATE == 1  # PENDING
+    assert not site.driver.find_element(By.CSS_SELECTOR, '#nav a[data-page="users"]').is_displayed()
+    site.go("users")
+    assert site.wait_text("#main .page-error", " ").strip()
 
 
 def test_html_and_script_in_a_vm_name_and_template_are_shown_as_text(site, admin):
