@@ -62,7 +62,3 @@ export function stop() {
   if (source) source.close();
   source = null;
 }
-
-export function connected() {
-  return source !== null && source.readyState === EventSource.OPEN;
-}
