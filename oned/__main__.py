@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from oned import log as onelog
-from oned import pidfile
+from oned import memprofile, pidfile
 from oned.bootstrap import (
     StartupError,
     check_sealing_key,
@@ -62,6 +62,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    memprofile.start_from_env()  # ONECLOUD_TRACEMALLOC: trace from the start (issue 18)
     locs = locations()
     path = args.config or locs.oned_conf
     try:
@@ -181,6 +182,7 @@ def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
     # The pools are long-lived: keep the collector from walking them again and again.
     gc.collect()
     gc.freeze()
+    memprofile.dump_at_shutdown(reactor, pools)  # the report, if ONECLOUD_TRACEMALLOC is set
     cloud = Cloud(pools, store, config, onelog.module("ReM"))
     dispatcher = Dispatcher(
         cloud, Sessions(pools, onelog.module("AuM")), threads.deferToThread, onelog.module("ReM")
