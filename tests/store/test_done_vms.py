@@ -9,7 +9,7 @@ import pytest
 
 from oned.records import History, Vm
 from oned.states import HistoryReason, VmState
-from oned.store import Store
+from oned.store import Store, StoreError, done
 from tests.store.targets import Target
 from tests.store.test_user_template import a_vm
 
@@ -94,3 +94,17 @@ def test_a_purge_on_a_worker_thread_leaves_the_store_usable_meanwhile(store: Sto
     assert result == [300]
     assert [vm.id for vm in store.load_vms()] == list(range(300, 320))
     assert store.next_oids()["vm"] == 320
+
+
+def test_a_batch_naming_a_vm_not_done_removes_nothing(store: Store, target: Target) -> None:
+    """The delete checks what the query found: a live VM in a batch rolls the batch back."""
+    fill(store)
+    engine = target.engine()
+    try:
+        refused = pytest.raises(StoreError, match=r"1 of VMs 0\.\.10 are not DONE")
+        with refused, engine.begin() as conn:
+            done.delete(conn, [0, 10])
+    finally:
+        engine.dispose()
+    assert [len(vm.history) for vm in store.get_vms([0, 10])] == [1, 0]
+    assert store.next_oids()["vm"] == 12
