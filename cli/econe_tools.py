@@ -16,6 +16,7 @@ import argparse
 import base64
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -72,14 +73,17 @@ def exchanged(url: str, user: str, password: str, env: dict[str, str], fresh: bo
     request = urllib.request.Request(url.rstrip("/") + "/one/ec2key", data=b"", method="POST")
     basic = base64.b64encode(f"{user}:{password}".encode()).decode()
     request.add_header("Authorization", f"Basic {basic}")
+    # the CA boto3 is told to trust (AWS_CA_BUNDLE) is the one the exchange trusts too
+    cafile = env.get("AWS_CA_BUNDLE") or None
+    context = ssl.create_default_context(cafile=cafile) if url.startswith("https") else None
     try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
+        with urllib.request.urlopen(request, timeout=30, context=context) as answer:
             found = json.loads(answer.read())
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return None
         raise ToolError(f"{url} refused {user}'s name and password ({exc.code})") from None
-    except (urllib.error.URLError, ValueError) as exc:
+    except (urllib.error.URLError, ValueError, OSError) as exc:
         raise ToolError(f"cannot reach {url}: {exc}") from None
     kept[slot] = [found["AccessKeyId"], found["SecretAccessKey"]]
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)

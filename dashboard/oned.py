@@ -73,7 +73,7 @@ class Oned(econe.one.Oned):
             reply = self._client(session)._post(body.encode("utf-8"))  # kept-alive transport
         except OneClientError as exc:
             raise unreachable(exc) from None
-        return econe.one._successful_bytes(reply)
+        return econe.one.successful_bytes(reply)
 
     def listing(self, session: str, method: str, *params: Any) -> ET.Element:
         """A read method's XML answer as an element: cut out of the reply (econe's `escaped`)

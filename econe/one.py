@@ -75,7 +75,7 @@ class Oned:
         except OneClientError as exc:
             log.error("%s: %s", method, exc.message)
             raise Ec2Error("Unavailable", "the service is unavailable, try again") from None
-        return _successful_bytes(reply)
+        return successful_bytes(reply)
 
     def _client(self, session: str) -> OneClient:
         clients = getattr(self._local, "clients", None)
@@ -89,7 +89,7 @@ class Oned:
         return client
 
 
-def _successful_bytes(reply: bytes) -> bytes | None:
+def successful_bytes(reply: bytes) -> bytes | None:
     """The string of a `[true, string, …]` XML-RPC reply, still escaped; None otherwise."""
     start, end = reply.find(b"<string>"), reply.find(b"</string>")
     if not 0 <= start < end or b"<boolean>1</boolean>" not in reply[:start]:
@@ -99,7 +99,7 @@ def _successful_bytes(reply: bytes) -> bytes | None:
 
 def _successful_string(reply: bytes) -> str | None:
     """The string of a `[true, string, …]` XML-RPC reply, unescaped; None otherwise."""
-    raw = _successful_bytes(reply)
+    raw = successful_bytes(reply)
     return None if raw is None else unescape(raw)
 
 

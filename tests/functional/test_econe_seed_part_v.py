@@ -164,7 +164,7 @@ def test_the_seeds_part_v_then_the_same_cloud_over_https(cloud, tmp_path):
     done = tool(env, "econe-server", "start")
     assert done.returncode == 0, done.stderr
     url = f"https://127.0.0.1:{port}/"
-    https = {**env, "EC2_URL": url, "AWS_CA_BUNDLE": str(cert), "SSL_CERT_FILE": str(cert)}
+    https = {**env, "EC2_URL": url, "AWS_CA_BUNDLE": str(cert)}  # the tools and the exchange
     done = tool(https, "econe-describe-instances", *AS_USER)
     assert done.stdout.split()[1:5] == [instance, ami, "running", "192.168.169.5"], done.stderr
 
