@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.api import machine, percentile, timed
 from bench.chaos import postgresql
-from bench.history import batches, vm_template
+from bench.history import batches, start, vm_template
 from oned import auth
 from oned.records import History, Host, HostShare, User, Vm
 from oned.states import HostState, LcmState, VmState
@@ -119,20 +119,6 @@ def status(pid: int) -> tuple[float, float]:
                .splitlines() if line.startswith("VmRSS"))  # fmt: skip
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return rss / 1024, (int(fields[11]) + int(fields[12])) / 100  # utime, stime in ticks
-
-
-def start(oned: OnedProcess, timeout: float = 600) -> float:
-    """Seconds from the process start until one.vm.info answers."""
-    started = time.monotonic()
-    oned.start(timeout=timeout)
-    proxy = xmlrpc.client.ServerProxy(oned.endpoint)
-    while time.monotonic() - started < timeout:
-        try:
-            proxy.one.vm.info(SESSION, 0)
-            return time.monotonic() - started
-        except OSError:
-            time.sleep(0.01)
-    raise RuntimeError(f"oned did not answer within {timeout:.0f} s")
 
 
 def watch(oned: OnedProcess, db: Db, db_file: str, args: argparse.Namespace, since: int) -> None:
