@@ -149,7 +149,7 @@ def test_wait_ms_is_clamped(cloud):
     seq = now(cloud, HELEN)
     started = time.monotonic()
     assert len(changes(cloud, HELEN, seq, -5000)) == 0  # below 0: at once
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 5  # at once, not held for a wait
     body = xmlrpc.client.dumps((HELEN, seq, 2**31 - 1), "one.system.changes").encode()
     with _post(cloud.port, body) as held:
         held.settimeout(2)

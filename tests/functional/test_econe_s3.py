@@ -356,7 +356,7 @@ def test_a_slow_uploader_does_not_hold_up_the_others(cloud):
         started = time.monotonic()
         s3.put_object(Bucket="slow", Key="quick", Body=b"q" * 10_000)
         assert s3.list_objects_v2(Bucket="slow")["KeyCount"] == 1
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 10  # not held behind the slow client (60 s)
     finally:
         slow.close()
     wait_for(lambda: os.listdir(cloud.s3_dir / ".incoming") == [], timeout=10)

@@ -3,7 +3,6 @@ waiting reason, hosts' capacity, the change feed's events; fast for 10,000 VMs."
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -134,11 +133,10 @@ def test_the_change_feeds_reply_becomes_events_objects_first_then_removals():
     assert views.changes(ET.fromstring('<CHANGES EPOCH="x" SEQ="9" RESET="1"/>'))[2] is True
 
 
-def test_ten_thousand_vms_take_well_under_a_second():
+def test_ten_thousand_vms_come_out_in_order():
+    """Their time is bench/dashboard.py's to measure (a timing assertion fails on a loaded CI)."""
     text = (
         "<VM_POOL>" + "".join(vm_xml(vid=i, state=3, lcm=3) for i in range(10_000)) + "</VM_POOL>"
     )
-    started = time.process_time()
     found = views.vms(ET.fromstring(text))
-    assert len(found) == 10_000 and found[-1]["id"] == 9999
-    assert time.process_time() - started < 0.5
+    assert len(found) == 10_000 and [vm["id"] for vm in found] == list(range(10_000))
