@@ -4,7 +4,10 @@ Starts a real oned (SQLite, the shipped oned.conf.example) in a temporary ONE_LO
 measures as reference/performance.md §6 asks: request bodies pre-encoded, persistent HTTP/1.1
 connections, server-side figures read as raw bytes (time to last byte, no XML-RPC decoding).
 
-    .venv/bin/python bench/api.py [--vms 10000] [--clients 4] [--reads 2000]
+    .venv/bin/python bench/api.py [--vms 10000] [--clients 4] [--reads 2000] [--info-under-load]
+
+Besides the wall-clock figures, oned's own CPU time per call (/proc/PID/stat): on a loaded
+machine the rate moves with the load, the CPU per call much less.
 """
 
 from __future__ import annotations
@@ -71,6 +74,13 @@ def create_network(port: int) -> None:
 
 
 def allocate(port: int, vms: int, clients: int) -> float:
+    procs, queue = start_allocators(port, vms, clients)
+    return finish_allocators(procs, queue)
+
+
+def start_allocators(
+    port: int, vms: int, clients: int
+) -> tuple[list[multiprocessing.Process], multiprocessing.Queue]:
     queue: multiprocessing.Queue = multiprocessing.Queue()
     procs = [
         multiprocessing.Process(target=_allocator, args=(port, vms // clients, queue))
@@ -78,12 +88,35 @@ def allocate(port: int, vms: int, clients: int) -> float:
     ]
     for p in procs:
         p.start()
+    return procs, queue
+
+
+def finish_allocators(procs: list[multiprocessing.Process], queue: multiprocessing.Queue) -> float:
+    """Allocations per second over the clients' common span, once they all ended."""
     results = [queue.get() for _ in procs]
     for p in procs:
         p.join()
     begin = min(r[0] for r in results)
     end = max(r[1] for r in results)
     return sum(r[2] for r in results) / (end - begin)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process used so far (/proc/PID/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def info_while_allocating(port: int, vms: int, clients: int) -> tuple[list[float], float]:
+    """one.vm.info round trips (ms, server time to last byte) from one more client while
+    ``clients`` allocate ``vms`` VMs; and the allocation rate."""
+    body = xmlrpc.client.dumps((SESSION, 0), "one.vm.info").encode()
+    procs, queue = start_allocators(port, vms, clients)
+    samples: list[float] = []
+    while any(p.is_alive() for p in procs) and queue.qsize() < len(procs):
+        more, _ = timed(port, body, 50)
+        samples += more
+    return samples, finish_allocators(procs, queue)
 
 
 def timed(port: int, body: bytes, repeat: int) -> tuple[list[float], int]:
@@ -144,6 +177,11 @@ def main() -> None:
     parser.add_argument("--vms", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--reads", type=int, default=2_000)
+    parser.add_argument(
+        "--info-under-load",
+        action="store_true",
+        help="then one.vm.info from a fifth client while 4 clients allocate --vms more",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         oned = OnedProcess(Path(tmp) / "one")
@@ -153,17 +191,30 @@ def main() -> None:
         try:
             print(f"machine: {machine()}")
             create_network(oned.port)
+            cpu = cpu_seconds(oned.proc.pid)
             rate = allocate(oned.port, args.vms, args.clients)
+            cpu = cpu_seconds(oned.proc.pid) - cpu
             print(
                 f"one.vm.allocate: {rate:.0f}/s from {args.clients} clients "
-                f"({args.vms} VMs, each acknowledged after its commit)"
+                f"({args.vms} VMs, each acknowledged after its commit); oned's CPU "
+                f"{cpu / args.vms * 1e6:.0f} us per allocation"
             )
+            if args.info_under_load:
+                samples, rate = info_while_allocating(oned.port, args.vms, args.clients)
+                print(
+                    f"one.vm.info while {args.clients} clients allocate ({rate:.0f}/s): "
+                    f"p50 {percentile(samples, 0.5):.3f} ms, p99 {percentile(samples, 0.99):.3f} "
+                    f"ms ({len(samples)} calls)"
+                )
             for method in ("one.vmpool.info", "one.vmpool.infoextended"):
                 body = xmlrpc.client.dumps((SESSION, -2, -1, -1, -1), method).encode()
+                cpu = cpu_seconds(oned.proc.pid)
                 samples, size = timed(oned.port, body, 20)
+                cpu = cpu_seconds(oned.proc.pid) - cpu
                 print(
                     f"{method} ({args.vms} VMs, {size / 1e6:.1f} MB): server time to last byte "
-                    f"p50 {statistics.median(samples):.1f} ms, min {min(samples):.1f} ms"
+                    f"p50 {statistics.median(samples):.1f} ms, min {min(samples):.1f} ms; "
+                    f"oned's CPU {cpu / 21 * 1e3:.1f} ms per call"
                 )
             info = xmlrpc.client.dumps((SESSION, args.vms // 2), "one.vm.info").encode()
             samples, size = timed(oned.port, info, args.reads)
