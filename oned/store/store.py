@@ -11,7 +11,6 @@ import contextlib
 import gc
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,23 +18,17 @@ from sqlalchemy.engine import Connection, Engine
 
 from oned.ec2keys import Ec2Key
 from oned.records import History, Host, Image, Lease, User, Vm, Vnet
-from oned.states import VmState
-from oned.store import done, ec2keys, images, migrate, networks, rows
+from oned.store import done, ec2keys, images, migrate, networks, rows, vms
 from oned.store.engine import DbSettings, connect, create_engine, describe, loggable_url
 from oned.store.errors import DuplicateName, StoreError, driver_reason
 from oned.store.schema import POOLS, history, host_pool, pool_control, user_pool, vm_pool
 
-# Every state but DONE spelled out, rather than ``state <> DONE``, so that the planners can use
-# ix_vm_pool_state and never walk the DONE VMs, which accumulate without bound.
-_NOT_DONE = vm_pool.c.state.in_(sorted(int(s) for s in VmState if s != VmState.DONE))
 _KINDS = {
     "user_pool": "user",
     "host_pool": "host",
     "network_pool": "network",
     "image_pool": "image",
 }
-_CHUNK = 500  # ids per IN (...) list
-_SEQ = attrgetter("seq")
 
 _INSERT_USER = user_pool.insert()
 _UPDATE_USER = user_pool.update().where(user_pool.c.oid == sa.bindparam("b_oid"))
@@ -55,21 +48,6 @@ _UPDATE_HISTORY = history.update().where(
 )
 _SELECT_USERS = sa.select(*rows.USER_COLUMNS).order_by(user_pool.c.oid)
 _SELECT_HOSTS = sa.select(*rows.HOST_COLUMNS).order_by(host_pool.c.oid)
-# No ORDER BY on these two: sorting in Python leaves the planner free to walk the state index.
-_SELECT_LIVE_VMS = sa.select(*rows.VM_COLUMNS).where(_NOT_DONE)
-_SELECT_LIVE_HISTORY = (
-    sa.select(*rows.HISTORY_COLUMNS)
-    .select_from(vm_pool.join(history, history.c.vid == vm_pool.c.oid))
-    .where(_NOT_DONE)
-)
-_SELECT_VMS = (
-    sa.select(*rows.VM_COLUMNS)
-    .where(vm_pool.c.oid.in_(sa.bindparam("b_oids", expanding=True)))
-    .order_by(vm_pool.c.oid)
-)
-_SELECT_HISTORIES = sa.select(*rows.HISTORY_COLUMNS).where(
-    history.c.vid.in_(sa.bindparam("b_oids", expanding=True))
-)
 _MAX_OIDS = sa.union_all(
     *(sa.select(sa.literal(kind), sa.func.max(table.c.oid)) for kind, table in POOLS.items())
 )
@@ -139,10 +117,7 @@ class Store:
     def load_vms(self) -> list[Vm]:
         """Every VM not DONE, in id order, each with its whole history ordered by seq."""
         with _no_gc(), self._transaction() as conn:
-            vm_rows = conn.execute(_SELECT_LIVE_VMS).all()
-            records = _group_history(conn.execute(_SELECT_LIVE_HISTORY))
-            vm_rows.sort(key=_first)
-            return [rows.vm_from(row, records.pop(row[0], [])) for row in vm_rows]
+            return vms.load_live(conn)
 
     def load_networks(self) -> list[Vnet]:
         """Every virtual network in id order, each with its leases (oned.store.networks)."""
@@ -186,51 +161,13 @@ class Store:
 
     def get_vms(self, vids: Iterable[int]) -> list[Vm]:
         """The VMs among ``vids`` that exist (DONE included), in id order, with history."""
-        wanted = sorted(set(vids))
-        found: list[Vm] = []
         with self._transaction() as conn:
-            for at in range(0, len(wanted), _CHUNK):
-                chunk = {"b_oids": wanted[at : at + _CHUNK]}
-                vm_rows = conn.execute(_SELECT_VMS, chunk).all()
-                records = _group_history(conn.execute(_SELECT_HISTORIES, chunk))
-                found += [rows.vm_from(row, records.pop(row[0], [])) for row in vm_rows]
-        return found
+            return vms.get(conn, vids)
 
-    def list_vm_ids(
-        self,
-        *,
-        uid: int | None = None,
-        state: int | None = None,
-        include_done: bool = False,
-        start: int = -1,
-        end: int = -1,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> list[int]:
-        """VM ids in order, filtered by owner and state, within ``start..end`` (both inclusive;
-        a negative bound is no bound), at most ``limit`` of them after skipping ``offset``.
-
-        ``state`` None means any state, DONE only with ``include_done``; an explicit state,
-        DONE included, is always honoured.
-        """
-        column = vm_pool.c
-        query = sa.select(column.oid).order_by(column.oid)
-        if uid is not None:
-            query = query.where(column.uid == uid)
-        if state is not None:
-            query = query.where(column.state == state)
-        elif not include_done:
-            query = query.where(_NOT_DONE)
-        if start >= 0:
-            query = query.where(column.oid >= start)
-        if end >= 0:
-            query = query.where(column.oid <= end)
-        if limit is not None:
-            query = query.limit(limit)
-        if offset > 0:
-            query = query.offset(offset)
+    def list_vm_ids(self, **filters: Any) -> list[int]:
+        """VM ids in order, by owner, state, id range or page (oned.store.vms.list_ids)."""
         with self._transaction() as conn:
-            return list(conn.execute(query).scalars())
+            return vms.list_ids(conn, **filters)
 
     def purge_done(self, before: int, *, batch: int = 500, limit: int = 10_000) -> int:
         """Remove at most ``limit`` DONE VMs (and their history) that ended before ``before``
@@ -437,28 +374,6 @@ def _no_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _first(row: Sequence[Any]) -> Any:
-    return row[0]
-
-
-def _group_history(result: Iterable[Sequence[Any]]) -> dict[int, list[History]]:
-    """History rows in any order as lists per vid, each ordered by seq."""
-    grouped: dict[int, list[History]] = {}
-    unordered: list[list[History]] = []
-    for row in result:
-        record = rows.history_from(row)
-        records = grouped.get(record.vid)
-        if records is None:
-            grouped[record.vid] = [record]
-        else:
-            if record.seq < records[-1].seq:
-                unordered.append(records)
-            records.append(record)
-    for records in unordered:
-        records.sort(key=_SEQ)
-    return grouped
 
 
 def _upsert_history(conn: Connection, record: History) -> None:
