@@ -183,7 +183,7 @@ def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
     gc.collect()
     gc.freeze()
     memprofile.dump_at_shutdown(reactor, pools)  # the report, if ONECLOUD_TRACEMALLOC is set
-    cloud = Cloud(pools, store, config, onelog.module("ReM"))
+    cloud = Cloud(pools, store, config, onelog.module("ReM"), run_in_thread=threads.deferToThread)
     dispatcher = Dispatcher(
         cloud, Sessions(pools, onelog.module("AuM")), threads.deferToThread, onelog.module("ReM")
     )

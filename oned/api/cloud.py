@@ -41,6 +41,9 @@ class Cloud:
     # skips the driver work (copies, mkfs, removal of files).
     images: Any = None
     var_dir: str = "/var/lib/one"  # the default VM_DIR
+    # runs a blocking function on a worker thread, a Deferred of its result (oned/__main__.py
+    # passes the reactor's deferToThread: only the entry point touches the global reactor)
+    run_in_thread: Callable[..., Any] | None = None
     where: Locations = field(default_factory=locations)  # this install's etc/, var/...
 
     def now(self) -> int:

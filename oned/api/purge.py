@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from twisted.internet import defer, threads
+from twisted.internet import defer
 
 from oned.api.cloud import Caller, Cloud, require_admin
 from oned.errors import ActionNotAllowed, BadCall
@@ -33,9 +33,11 @@ def purgedone(
         raise BadCall(f"[{METHOD}] before {before}: pass a time in seconds since the epoch")
     if not 1 <= limit <= MAX_PER_CALL:
         raise BadCall(f"[{METHOD}] limit {limit}: pass 1 to {MAX_PER_CALL} VMs a call")
-    store = cloud.store
+    store, in_thread = cloud.store, cloud.run_in_thread
+    if in_thread is None:
+        raise ActionNotAllowed(f"[{METHOD}] this oned runs no worker threads")
     if dry_run:
-        return threads.deferToThread(store.count_done, before)  # type: ignore[attr-defined]
+        return in_thread(store.count_done, before)  # type: ignore[attr-defined, no-any-return]
     if id(store) in _running:
         raise ActionNotAllowed(f"[{METHOD}] a purge of DONE VMs is running already")
     _running.add(id(store))
@@ -49,5 +51,5 @@ def purgedone(
             cloud.log.info(f"Purged {result} DONE VMs that ended before {when} UTC in {took:.1f} s")
         return result
 
-    purge = threads.deferToThread(store.purge_done, before, limit=limit)  # type: ignore[attr-defined]
+    purge = in_thread(store.purge_done, before, limit=limit)  # type: ignore[attr-defined]
     return purge.addBoth(finished)
