@@ -102,6 +102,13 @@ def wait(predicate, timeout: float, step: float = 0.02) -> float:
     return time.monotonic() - start
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads): the work a run cost,
+    which the machine's load does not inflate as it does the wall clock."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_sched(oned: OnedProcess, max_host: int, vms: int) -> subprocess.Popen:
     argv = [str(BIN / "mm_sched"), "-p", str(oned.port), "-m", str(vms + 1),
             "-d", str(vms + 1), "-h", str(max_host), "-t", "30"]  # fmt: skip
@@ -135,13 +142,19 @@ def main() -> None:
             if os.environ.get("BENCH_PAUSE"):  # time to attach a profiler to oned
                 print(f"oned pid {oned.proc.pid}", flush=True)
                 time.sleep(float(os.environ["BENCH_PAUSE"]))
+            oned_cpu = cpu_seconds(oned.proc.pid)
             sched = start_sched(oned, args.max_host, args.vms)
             # Each check lists the ACTIVE VMs (~20 ms of oned at 10,000): not too often.
             step = 0.05 if args.vms <= 2000 else 0.25
             took = wait(lambda: rpc.running() >= args.vms, 600, step)
+            oned_cpu = cpu_seconds(oned.proc.pid) - oned_cpu
             print(
                 f"{args.vms} pending VMs on {args.hosts} dummy hosts RUNNING in {took:.2f} s "
                 f"(mm_sched start included; MAX_HOST {args.max_host})"
+            )
+            print(
+                f"CPU meanwhile: oned {oned_cpu:.2f} s, mm_sched {cpu_seconds(sched.pid):.2f} s; "
+                f"load average {os.getloadavg()[0]:.1f}"
             )
             problems = check(rpc)
             fine = "no host over capacity, every REQUIREMENTS honoured"

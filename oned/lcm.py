@@ -25,6 +25,7 @@ from oned.mad import DriverCancelled
 from oned.records import History, Host, Vm
 from oned.states import ImageState, LcmState, VmState
 from oned.store.errors import StoreError
+from oned.transition_batch import Pending, TransitionBatch
 from oned.vmfiles import VmFiles
 
 _MODULE_OF = {"DEPLOY": "VMM", "SHUTDOWN": "VMM", "POLL": "VMM", "TRANSFER": "TM"}
@@ -53,6 +54,7 @@ class LifeCycle:
         self.probe: Callable[[Vm, str], defer.Deferred] = lambda vm, host: defer.succeed(None)
         # reactor.callLater: a driver outcome the database could not take is tried again.
         self.call_later: Callable[..., Any] | None = None
+        self.batch: TransitionBatch | None = None  # driver answers of one reactor turn
 
     def user_action(self, vm: Vm, event: lc.Event, host: lc.HostRef | None = None) -> Vm:
         """Run a user action now; ActionNotAllowed (0x800) when the state refuses it."""
@@ -64,6 +66,27 @@ class LifeCycle:
 
     def driver_event(self, vid: int, event: lc.Event, message: str = "") -> Vm | None:
         """A driver's outcome for a VM; dropped (and logged) when the VM no longer waits for it."""
+        stepped = self._stepped(vid, event, message)
+        if stepped is None:
+            return None
+        try:
+            return self._commit(*stepped)
+        except StoreError as exc:
+            self._not_saved(vid, event, exc)
+            return None
+
+    def driver_reply(self, vid: int, event: lc.Event, message: str = "") -> None:
+        """A driver's answer: as ``driver_event``, but committed together with the other
+        answers of this reactor turn once ``group_replies`` was called."""
+        if self.batch is None:
+            self.driver_event(vid, event, message)
+            return
+        stepped = self._stepped(vid, event, message)
+        if stepped is not None:
+            self.batch.add(self._pending(*stepped, event))
+
+    def _stepped(self, vid: int, event: lc.Event, message: str) -> tuple[Vm, lc.Outcome] | None:
+        """The pool's VM and what ``event`` does to it; None (logged) when it does nothing."""
         vm = self.cloud.pools.vms.get(vid)
         if vm is None:
             self._log.warning(f"Ignored {event.value} for VM {vid}: not an active VM")
@@ -75,11 +98,20 @@ class LifeCycle:
             self._log.warning(f"Ignored: {outcome.reason}")
             self.files.log(vid, "LCM", f"Ignored: {outcome.reason}", level="W")
             return None
-        try:
-            return self._commit(vm, outcome)
-        except StoreError as exc:
-            self._not_saved(vid, event, exc)
-            return None
+        return vm, outcome
+
+    def group_replies(self, call_later: Callable[..., Any]) -> None:
+        """From now on driver answers are committed once per reactor turn, all in one
+        transaction (``oned.transition_batch``); ``call_later`` is ``reactor.callLater``."""
+        self.call_later = self.call_later or call_later
+        self.batch = TransitionBatch(
+            self.cloud.store,
+            call_later,
+            self.cloud.pools.vms.get,
+            self._committed,
+            lambda p: self.driver_event(p.vm.id, p.event),
+            lambda p, exc: self._not_saved(p.vm.id, p.event, exc),
+        )
 
     def _not_saved(self, vid: int, event: lc.Event, exc: StoreError) -> None:
         """The database refused the outcome (it is restarting, say): nothing changed, so the
@@ -152,16 +184,26 @@ class LifeCycle:
             vm.template.set("ERROR", {"MESSAGE": message, "TIMESTAMP": str(self.cloud.now())})
 
     def _commit(self, vm: Vm, outcome: lc.Outcome) -> Vm:
+        pending = self._pending(vm, outcome, lc.Event.DEPLOY)
+        new, expect, history, released = pending.row()
+        store: Any = self.cloud.store
+        if not store.update_vm(new, expect=expect, history=history, released=released):
+            raise InternalError(f"VM {vm.id} changed under this action; try again")
+        self._committed(pending)
+        return pending.new
+
+    def _pending(self, vm: Vm, outcome: lc.Outcome, event: lc.Event) -> Pending:
+        """The outcome applied to a copy of ``vm``, with what its transaction writes."""
         new = lc.applied(vm, outcome)
         changed = [h for h in new.history if not any(h is old for old in vm.history)]
         released = leases_of(self.cloud.pools, new) if _releases(outcome) else []
-        store = self.cloud.store
-        if not store.update_vm(  # type: ignore[attr-defined]
-            new, expect=(vm.state, vm.lcm_state), history=changed, released=released
-        ):
-            raise InternalError(f"VM {vm.id} changed under this action; try again")
-        if released:
-            self.cloud.pools.free_leases(released)
+        return Pending(vm, new, outcome, event, changed, released)
+
+    def _committed(self, pending: Pending) -> None:
+        """After the commit: the pools, vm.log, capacity, then the effects in order."""
+        vm, new, outcome = pending.vm, pending.new, pending.outcome
+        if pending.released:
+            self.cloud.pools.free_leases(pending.released)
         self._keep(new)
         if _releases(outcome):
             self._release_images(new)
@@ -179,7 +221,6 @@ class LifeCycle:
         for effect in outcome.effects:
             if not effect.in_transaction:
                 self.effects(new, effect)
-        return new
 
     def _release_images(self, vm: Vm) -> None:
         """2.0's ``release_disk_images``: the VM (DONE or FAILED) no longer uses its images; a

@@ -95,7 +95,7 @@ class TransferManager:
                 self._log.error(f"VM {vid}: transfer failed: {reply.info}")
             self._log.debug(f"Wrong state in TM answer for VM {vid}")
             return
-        self._lcm.driver_event(vid, event, "" if reply.ok else reply.info or "transfer failed")
+        self._lcm.driver_reply(vid, event, "" if reply.ok else reply.info or "transfer failed")
 
     def _errored(self, failure: Failure, vid: int) -> None:
         if failure.check(DriverCancelled):

@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from twisted.internet import defer, task
+from twisted.internet.interfaces import IReactorThreads
 from twisted.python.failure import Failure
 
 from oned import lifecycle as lc
@@ -50,6 +51,8 @@ class VirtualMachineManager:
         self._log = log
         self._loop = task.LoopingCall(self.poll_due)
         self._loop.clock = reactor
+        if IReactorThreads.providedBy(reactor):  # a real one; tests' task.Clock: one by one
+            lcm.group_replies(reactor.callLater)  # answers of a turn in one transaction
 
     # -- effects --------------------------------------------------------------------------------
 
@@ -146,7 +149,7 @@ class VirtualMachineManager:
             said = f"{action} SUCCESS" if reply.ok else f"{action} FAILURE: {message}"
             self._log.log(logging.INFO if reply.ok else logging.ERROR, f"VM {vid}: {said}")
         if event is not None:
-            self._lcm.driver_event(vid, event, message)
+            self._lcm.driver_reply(vid, event, message)
 
     def _errored(self, failure: Failure, vid: int, action: str) -> None:
         if failure.check(DriverCancelled):
