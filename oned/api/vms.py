@@ -10,23 +10,29 @@ listings that ask for them read the store, every other listing is a join of cach
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from oned import lifecycle as lc
 from oned import views
 from oned.api import disks, templates, vnets
 from oned.api.cloud import Caller, Cloud, require_owner
 from oned.api.replies import document, pool
 from oned.errors import BadCall, NoSuchObject
-from oned.records import Vm
+from oned.records import Lease, Vm
 from oned.rpc.marshal import Escaped, escape_bytes
 from oned.states import VmState
 from oned.vmtemplate import check_memory_given, check_vm_template
 
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
 ANY_STATE, NOT_DONE = -2, -1
 
 
-def allocate(cloud: Cloud, caller: Caller, text: str, hold: bool = False) -> int:
+def allocate(cloud: Cloud, caller: Caller, text: str, hold: bool = False) -> int | Deferred:
     """A new VM of the caller's; a user (not oneadmin) may not set restricted attributes nor
-    name files outside the allowed directories (0x200 naming the attribute)."""
+    name files outside the allowed directories (0x200 naming the attribute). The id, or a
+    Deferred of it when the store groups commits (``_insert``)."""
     method = "one.vm.allocate"
     tmpl = templates.parse(text, method, "VM")
     problems = check_vm_template(tmpl) + check_memory_given(tmpl)
@@ -42,17 +48,46 @@ def allocate(cloud: Cloud, caller: Caller, text: str, hold: bool = False) -> int
     leases = vnets.lease_nics(cloud, caller.uid, tmpl, vid, method)
     state = VmState.HOLD if hold else VmState.PENDING
     vm = Vm(vid, caller.uid, name, tmpl, state=state, prev_state=state, stime=cloud.now())
-    cloud.store.insert_vm(vm, leases)  # type: ignore[attr-defined]
+    return _insert(cloud, caller, vm, leases, bool(images))
+
+
+def _insert(
+    cloud: Cloud, caller: Caller, vm: Vm, leases: list[Lease], images: bool
+) -> int | Deferred:
+    """Insert the checked ``vm`` and then put it in the pools; its id once committed.
+
+    The id and the leases are reserved first, so that the allocations of one group commit
+    (``cloud.commits``, oned.commits) never pick the same ones; a failed insert
+    gives them back (the id only if no later VM took the next one). Without a queue the
+    insert is its own transaction, at once."""
     cloud.pools.take_id("vm")
-    cloud.pools.vms.put(vm)
     vnets.hold_leases(cloud, leases)
-    if images:
-        cloud.pools.use_images(vm)
-    cloud.log.debug(f"VM {vid} allocated by {caller.name}")
-    if cloud.lcm is not None:
-        for effect in lc.ALLOCATE_EFFECTS:  # VM_HOOKs on CREATE
-            cloud.lcm.effects(vm, effect)
-    return vid
+
+    def then() -> int:
+        cloud.pools.vms.put(vm)
+        if images:
+            cloud.pools.use_images(vm)
+        cloud.log.debug(f"VM {vm.id} allocated by {caller.name}")
+        if cloud.lcm is not None:
+            for effect in lc.ALLOCATE_EFFECTS:  # VM_HOOKs on CREATE
+                cloud.lcm.effects(vm, effect)
+        return vm.id
+
+    def undo(_: BaseException) -> None:
+        cloud.pools.free_leases(leases)
+        if cloud.pools.next_ids["vm"] == vm.id + 1:
+            cloud.pools.next_ids["vm"] = vm.id
+
+    store: Any = cloud.store
+    queue = getattr(cloud, "commits", None)  # oned.commits.CommitQueue, wired by oned/__main__
+    if queue is not None:
+        return queue.submit(store.vm_insert(vm, leases), then, undo)
+    try:
+        store.insert_vm(vm, leases)
+    except BaseException as exc:
+        undo(exc)
+        raise
+    return then()
 
 
 def info(cloud: Cloud, caller: Caller, vid: int, decrypt: bool = False) -> Escaped:

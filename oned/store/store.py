@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ from oned.store.engine import DbSettings, connect, create_engine, describe, logg
 from oned.store.errors import DuplicateName, StoreError, driver_reason
 from oned.store.schema import POOLS, history, host_pool, pool_control, user_pool, vm_pool
 
+Write = Callable[[Connection], object]  # one part of a transaction (Store.run)
 _KINDS = {
     "user_pool": "user",
     "host_pool": "host",
@@ -245,13 +246,27 @@ class Store:
         A lease already in use in the database fails the whole insert with StoreError and
         nothing is written: the database, not only memory, refuses to lease an address twice.
         """
-        params = rows.vm_params(vm)
+        self.run([self.vm_insert(vm, leases)])
+
+    def vm_insert(self, vm: Vm, leases: Sequence[Lease] = ()) -> Write:
+        """insert_vm's write, to ``run`` with others in one transaction (oned.commits)."""
+        params = {"oid": vm.id, **rows.vm_params(vm)}
         records = [rows.history_params(record) for record in vm.history]
-        with self._transaction() as conn:
-            conn.execute(_INSERT_VM, {"oid": vm.id, **params})
+
+        def write(conn: Connection) -> None:
+            conn.execute(_INSERT_VM, params)
             if records:
                 conn.execute(_INSERT_HISTORY, records)
             networks.take(conn, leases)
+
+        return write
+
+    def run(self, writes: Sequence[Write]) -> None:
+        """The ``writes`` in one transaction: all committed on return, none written when it
+        raises StoreError (the group commit of oned.commits)."""
+        with self._transaction() as conn:
+            for write in writes:
+                write(conn)
 
     def update_vm(
         self,
