@@ -206,6 +206,7 @@ def main() -> None:
                     f"p50 {percentile(samples, 0.5):.3f} ms, p99 {percentile(samples, 0.99):.3f} "
                     f"ms ({len(samples)} calls)"
                 )
+            total = args.vms * (2 if args.info_under_load else 1)
             for method in ("one.vmpool.info", "one.vmpool.infoextended"):
                 body = xmlrpc.client.dumps((SESSION, -2, -1, -1, -1), method).encode()
                 timed(oned.port, body, 0)  # renders the summaries not cached yet
@@ -213,11 +214,11 @@ def main() -> None:
                 samples, size = timed(oned.port, body, 20)
                 cpu = cpu_seconds(oned.proc.pid) - cpu
                 print(
-                    f"{method} ({args.vms} VMs, {size / 1e6:.1f} MB): server time to last byte "
+                    f"{method} ({total} VMs, {size / 1e6:.1f} MB): server time to last byte "
                     f"p50 {statistics.median(samples):.1f} ms, min {min(samples):.1f} ms; "
                     f"oned's CPU {cpu / 21 * 1e3:.1f} ms per call"
                 )
-            info = xmlrpc.client.dumps((SESSION, args.vms // 2), "one.vm.info").encode()
+            info = xmlrpc.client.dumps((SESSION, total // 2), "one.vm.info").encode()
             samples, size = timed(oned.port, info, args.reads)
             print(
                 f"one.vm.info ({size} bytes): p50 {percentile(samples, 0.5):.3f} ms, "
@@ -228,7 +229,7 @@ def main() -> None:
                 for line in Path(f"/proc/{oned.proc.pid}/status").read_text().splitlines()
                 if line.startswith("VmRSS")
             )
-            print(f"oned {rss.split(':')[1].strip()} RSS with {args.vms} VMs")
+            print(f"oned {rss.split(':')[1].strip()} RSS with {total} VMs")
         finally:
             oned.stop()
 
