@@ -56,7 +56,11 @@ class Rpc:
 
     def call(self, method: str, *args: object) -> bytes:
         body = xmlrpc.client.dumps((SESSION, *args), method).encode()
-        self.conn.request("POST", "/RPC2", body)
+        try:
+            self.conn.request("POST", "/RPC2", body)
+        except BrokenPipeError:  # oned closed the idle connection: the request never left
+            self.conn.close()
+            self.conn.request("POST", "/RPC2", body)
         reply = self.conn.getresponse().read()
         if b"<boolean>1</boolean>" not in reply[:200]:
             raise SystemExit(f"{method} failed: {reply[:300]!r}")
