@@ -10,6 +10,8 @@ listings that ask for them read the store, every other listing is a join of cach
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from oned import lifecycle as lc
@@ -123,7 +125,7 @@ def pool_info(
         return pool("VM_POOL", ())
     if state in (ANY_STATE, VmState.DONE):
         return pool("VM_POOL", _stored(cloud, uid, state, start, end, extended))
-    return pool("VM_POOL", _page(_select(cloud, uid, state, extended), start, end))
+    return pool("VM_POOL", _select(cloud, uid, state, start, end, extended))
 
 
 def pool_info_extended(
@@ -149,15 +151,19 @@ def _owner_filter(caller: Caller, flt: int, method: str) -> int | None:
     return _NOBODY
 
 
-def _select(cloud: Cloud, uid: int | None, state: int, full: bool) -> list[tuple[int, bytes]]:
-    """The VMs not DONE, from memory: (id, cached XML) in id order."""
+def _select(
+    cloud: Cloud, uid: int | None, state: int, start: int, end: int, full: bool
+) -> list[bytes]:
+    """The VMs not DONE, from memory, in id order: their cached XML (a whole listing, the
+    common call, walks the pool once and builds nothing else)."""
     vms = cloud.pools.vms
     xml = vms.xml if full else vms.xml_short
-    return [
-        (vm.id, xml(vm))
-        for vm in vms
-        if (uid is None or vm.uid == uid) and (state < 0 or vm.state == state)
-    ]
+    chosen: Iterable[Vm] = vms
+    if uid is not None or state >= 0:
+        chosen = [
+            vm for vm in vms if (uid is None or vm.uid == uid) and (state < 0 or vm.state == state)
+        ]
+    return [xml(vm) for vm in _page(chosen, start, end)]
 
 
 def _stored(
@@ -201,10 +207,10 @@ def _rendered(cloud: Cloud, ids: list[int], full: bool) -> list[bytes]:
     return rows
 
 
-def _page(rows: list[tuple[int, bytes]], start: int, end: int) -> list[bytes]:
+def _page(vms: Iterable[Vm], start: int, end: int) -> Iterable[Vm]:
     """NOTE: OpenNebula reads end < -1 as a page: start is then a row offset, -end its size."""
     if start < 0:
-        return [xml for _, xml in rows]
+        return vms
     if end < -1:
-        return [xml for _, xml in rows[start : start - end]]
-    return [xml for vid, xml in rows if vid >= start and (end == -1 or vid <= end)]
+        return itertools.islice(vms, start, start - end)
+    return [vm for vm in vms if vm.id >= start and (end == -1 or vm.id <= end)]
