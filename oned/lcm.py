@@ -62,7 +62,7 @@ class LifeCycle:
         if isinstance(outcome, lc.Ignored):  # step raises for user actions; kept for safety
             raise InternalError(f"VM {vm.id}: {outcome.reason}")
         self.files.log(vm.id, "DiM", f"{event.value} requested")
-        return self._commit(vm, outcome)
+        return self._commit(vm, outcome, event)
 
     def driver_event(self, vid: int, event: lc.Event, message: str = "") -> Vm | None:
         """A driver's outcome for a VM; dropped (and logged) when the VM no longer waits for it."""
@@ -70,7 +70,7 @@ class LifeCycle:
         if stepped is None:
             return None
         try:
-            return self._commit(*stepped)
+            return self._commit(*stepped, event)
         except StoreError as exc:
             self._not_saved(vid, event, exc)
             return None
@@ -183,8 +183,8 @@ class LifeCycle:
         if event.value.endswith("FAILURE"):
             vm.template.set("ERROR", {"MESSAGE": message, "TIMESTAMP": str(self.cloud.now())})
 
-    def _commit(self, vm: Vm, outcome: lc.Outcome) -> Vm:
-        pending = self._pending(vm, outcome, lc.Event.DEPLOY)
+    def _commit(self, vm: Vm, outcome: lc.Outcome, event: lc.Event) -> Vm:
+        pending = self._pending(vm, outcome, event)
         new, expect, history, released = pending.row()
         store: Any = self.cloud.store
         if not store.update_vm(new, expect=expect, history=history, released=released):
