@@ -11,6 +11,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -248,25 +249,25 @@ class Store:
         """
         self.run([self.vm_insert(vm, leases)])
 
-    def vm_insert(self, vm: Vm, leases: Sequence[Lease] = ()) -> Write:
+    def vm_insert(self, vm: Vm, leases: Sequence[Lease] = ()) -> VmInsert:
         """insert_vm's write, to ``run`` with others in one transaction (oned.commits)."""
-        params = {"oid": vm.id, **rows.vm_params(vm)}
-        records = [rows.history_params(record) for record in vm.history]
-
-        def write(conn: Connection) -> None:
-            conn.execute(_INSERT_VM, params)
-            if records:
-                conn.execute(_INSERT_HISTORY, records)
-            networks.take(conn, leases)
-
-        return write
+        return VmInsert(
+            {"oid": vm.id, **rows.vm_params(vm)},
+            [rows.history_params(record) for record in vm.history],
+            leases,
+        )
 
     def run(self, writes: Sequence[Write]) -> None:
         """The ``writes`` in one transaction: all committed on return, none written when it
-        raises StoreError (the group commit of oned.commits)."""
+        raises StoreError (the group commit of oned.commits). The VM inserts among them go
+        first, all in one statement per table."""
+        inserts = [write for write in writes if isinstance(write, VmInsert)]
         with self._transaction() as conn:
+            if inserts:
+                _insert_vms(conn, inserts)
             for write in writes:
-                write(conn)
+                if not isinstance(write, VmInsert):
+                    write(conn)
 
     def update_vm(
         self,
@@ -372,6 +373,27 @@ class Store:
             raise StoreError(f"{self.where}: {driver_reason(exc)}") from exc
         except sa.exc.DBAPIError as exc:
             raise StoreError(f"{self.where}: {driver_reason(exc)}") from exc
+
+
+@dataclass(frozen=True)
+class VmInsert:
+    """A VM's row, its history rows and the leases it takes: a write (Store.run) that merges
+    with the other VM inserts of its group."""
+
+    vm: dict[str, Any]
+    history: list[dict[str, Any]]
+    leases: Sequence[Lease]
+
+    def __call__(self, conn: Connection) -> None:
+        _insert_vms(conn, [self])
+
+
+def _insert_vms(conn: Connection, inserts: Sequence[VmInsert]) -> None:
+    conn.execute(_INSERT_VM, [insert.vm for insert in inserts])
+    records = [record for insert in inserts for record in insert.history]
+    if records:
+        conn.execute(_INSERT_HISTORY, records)
+    networks.take(conn, [lease for insert in inserts for lease in insert.leases])
 
 
 def _count_oid(conn: Connection, table: str, oid: int) -> None:
