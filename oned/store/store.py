@@ -283,18 +283,35 @@ class Store:
         if its stored state and lcm_state are those. Returns False, having changed nothing, when
         they are not or when there is no such VM.
         """
+        saved: list[bool] = []
+        self.run([self.vm_update(vm, expect, history, released, saved.append)])
+        return saved[0]
+
+    def vm_update(
+        self,
+        vm: Vm,
+        expect: tuple[int, int] | None = None,
+        history: Sequence[History] = (),
+        released: Sequence[Lease] = (),
+        result: Callable[[bool], object] = lambda saved: None,
+    ) -> Write:
+        """update_vm's write, to ``run`` with others in one transaction (oned.transition_batch);
+        it gives ``result`` whether the compare-and-swap held (False: it wrote nothing)."""
         params = {"b_oid": vm.id, **rows.vm_params(vm)}
         statement = _UPDATE_VM
         if expect is not None:
             statement = _UPDATE_VM_CAS
             params["b_state"], params["b_lcm_state"] = expect
-        with self._transaction() as conn:
-            if conn.execute(statement, params).rowcount != 1:
-                return False
-            for record in history:
-                _upsert_history(conn, record)
-            networks.release(conn, released)
-        return True
+
+        def write(conn: Connection) -> None:
+            saved = conn.execute(statement, params).rowcount == 1
+            if saved:
+                for record in history:
+                    _upsert_history(conn, record)
+                networks.release(conn, released)
+            result(saved)
+
+        return write
 
     def upsert_history(self, record: History) -> None:
         """Insert the record, or overwrite the one with the same (vid, seq)."""

@@ -92,7 +92,7 @@ def test_an_answer_whose_vm_a_user_moved_meanwhile_is_stepped_again(grouped):
 def test_answers_the_database_refused_are_tried_again_not_lost(grouped):
     cloud, clock, vmm, tmc, store, tmp = grouped
     two_vms_in_prolog(cloud, clock, store)
-    real, refusals = store.update_vm, [1]
+    real, refusals = store.run, [1]  # the one transaction of the group (update_vm's too)
 
     def restarting(*args, **kwargs):
         if refusals[0]:
@@ -100,7 +100,7 @@ def test_answers_the_database_refused_are_tried_again_not_lost(grouped):
             raise StoreError("postgresql://db: the server is shutting down")
         return real(*args, **kwargs)
 
-    store.update_vm = restarting
+    store.run = restarting
     tmc.answer("TRANSFER", 0)
     tmc.answer("TRANSFER", 1)
     clock.advance(0)
