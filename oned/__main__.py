@@ -184,6 +184,9 @@ def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
     gc.freeze()
     memprofile.dump_at_shutdown(reactor, pools)  # the report, if ONECLOUD_TRACEMALLOC is set
     cloud = Cloud(pools, store, config, onelog.module("ReM"), run_in_thread=threads.deferToThread)
+    from oned.commits import CommitQueue
+
+    cloud.commits = CommitQueue(store, reactor.callLater, onelog.module("ReM"))
     dispatcher = Dispatcher(
         cloud, Sessions(pools, onelog.module("AuM")), threads.deferToThread, onelog.module("ReM")
     )
@@ -215,6 +218,8 @@ def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
     # one.system.changes: held calls are answered (no objects) while the drivers stop
     pools.waiters = Waiters(pools.changes, reactor.callLater)
     reactor.addSystemEventTrigger("before", "shutdown", pools.waiters.close)
+    # allocations still queued are committed and answered before the store closes
+    reactor.addSystemEventTrigger("before", "shutdown", cloud.commits.flush)
     reactor.addSystemEventTrigger("after", "shutdown", stopped)
     scheme = "https" if config.tls_cert else "http"
     one.info(f"XML-RPC server listening at {scheme}://{config.listen_address}:{config.port}/RPC2")

@@ -44,6 +44,9 @@ class Cloud:
     # runs a blocking function on a worker thread, a Deferred of its result (oned/__main__.py
     # passes the reactor's deferToThread: only the entry point touches the global reactor)
     run_in_thread: Callable[..., Any] | None = None
+    # oned.commits.CommitQueue: allocations of one reactor turn in one transaction, each answered
+    # after that commit; None (API tests): each commits alone
+    commits: Any = None
     where: Locations = field(default_factory=locations)  # this install's etc/, var/...
 
     def now(self) -> int:
