@@ -43,8 +43,8 @@ def start_browser(profile: Path, log: Path | None = None) -> webdriver.Chrome:
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(CHROMEDRIVER, log_output=str(log) if log else None)
     driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(20)
-    driver.set_script_timeout(20)
+    driver.set_page_load_timeout(60)  # a loaded CI machine: a deadline, not a figure
+    driver.set_script_timeout(60)
     return driver
 
 

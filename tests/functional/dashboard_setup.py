@@ -179,6 +179,14 @@ def start_dashboard(oned: OnedProcess, **conf: object) -> tuple[str, DashboardPr
     return process.url, process
 
 
+def stop_one(process: DashboardProcess | None) -> None:
+    """Stop one one-dashboard started here (a test's own, beside a module's shared one)."""
+    if process is not None:
+        if process in STARTED:
+            STARTED.remove(process)
+        process.stop()
+
+
 def stop_all() -> None:
     """Stop every one-dashboard started here that still runs."""
     while STARTED:
@@ -194,4 +202,4 @@ def dashboard(oned):
         stop_all()
 
 
-__all__ = ["Client", "DashboardProcess", "dashboard", "start_dashboard", "stop_all"]
+__all__ = ["Client", "DashboardProcess", "dashboard", "start_dashboard", "stop_all", "stop_one"]

@@ -10,7 +10,7 @@ import time
 import pyone
 import pytest
 
-from tests.functional.dashboard_setup import Client, start_dashboard, stop_all
+from tests.functional.dashboard_setup import Client, start_dashboard, stop_all, stop_one
 from tests.functional.oned_process import OnedProcess
 from tests.functional.test_econe_server import self_signed
 from tests.waiting import wait_for
@@ -267,8 +267,11 @@ def test_the_log_names_requests_and_never_passwords_or_cookies(cloud):
 def test_session_expiry_and_https_cookies(tmp_path):
     oned = OnedProcess(tmp_path / "one").start()
     key, cert = self_signed(tmp_path)
+    process = None  # this test's own: the module's shared dashboard keeps running
     try:
-        url, _ = start_dashboard(oned, session_lifetime=2, ssl_cert=str(cert), ssl_key=str(key))
+        url, process = start_dashboard(
+            oned, session_lifetime=2, ssl_cert=str(cert), ssl_key=str(key)
+        )
         client = Client(url)
         status, _, response = client.request(
             "POST", "/api/login", {"user": ADMIN[0], "password": ADMIN[1]}
@@ -279,14 +282,15 @@ def test_session_expiry_and_https_cookies(tmp_path):
         assert client.get("/api/vms")[0] == 200
         wait_for(lambda: client.get("/api/vms")[0] == 401, 10, step=0.2)
     finally:
-        stop_all()
+        stop_one(process)
         oned.stop()
 
 
 def test_oned_out_of_reach_is_a_502_the_pages_can_show(tmp_path):
     oned = OnedProcess(tmp_path / "one").start()
+    process = None  # this test's own: the module's shared dashboard keeps running
     try:
-        url, _ = start_dashboard(oned)
+        url, process = start_dashboard(oned)
         client = Client(url)
         assert client.sign_in(*ADMIN)[0] == 200
         client.events(lambda found: ("reset", {}) in found)
@@ -304,7 +308,7 @@ def test_oned_out_of_reach_is_a_502_the_pages_can_show(tmp_path):
         assert back[-2:] == [("oned", {"up": True}), ("reset", {})]  # then the page fetches
         assert client.get("/api/vms")[0] == 200
     finally:
-        stop_all()
+        stop_one(process)
         oned.stop()
 
 
