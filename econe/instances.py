@@ -338,6 +338,7 @@ def reboot_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
     """A running instance: oned's `reboot` (the guest restarts in place, ACPI, as EC2's soft
     reboot). Any other: oned's `restart`, which boots again a VM its host lost (UNKNOWN) or that
     is stuck in BOOT; in other states oned refuses (IncorrectInstanceState)."""
+
     def choose(row: dict[str, Any]) -> tuple[str, str]:
         return ("reboot" if row["state"] == "running" else "restart"), row["state"]
 

@@ -428,15 +428,13 @@ def _scan(text: str) -> list[tuple[str, Value, int]]:
             return _token_attrs(text, _TOKEN.finditer(text, pos), attrs)
         pos = m.end()
         name, offset = _intern(m.group("name").upper()), m.start("name")
-        value: Value | None = m.group("w")
-        if value is not None and len(value) <= SHARED_MAX:
-            value = _intern(value)
+        word: str | None = m.group("w")
+        value: Value | None = _intern(word) if word and len(word) <= SHARED_MAX else word
         if value is None:
             q = m.group("q")
             if q is not None:
-                value = _unquote(q)
-                if len(value) <= SHARED_MAX:
-                    value = _intern(value)
+                quoted = _unquote(q)
+                value = _intern(quoted) if len(quoted) <= SHARED_MAX else quoted
             elif m.group("vec") is None:
                 value = ""
             else:

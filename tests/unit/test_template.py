@@ -600,7 +600,11 @@ xml_names = st.builds(
 xml_characters = st.characters(
     exclude_categories=("Cs",), exclude_characters=_XML_FORBIDDEN + "\ufffe\uffff"
 )
-xml_values = st.one_of(st.text(xml_characters), st.text("<>&]\r\n\t x"))
+# template_xml refuses any "<!DOCTYPE" in a document, even inside CDATA (its guard against
+# DTD entity attacks scans the text): such a value is not XML-representable for onecloud
+xml_values = st.one_of(st.text(xml_characters), st.text("<>&]\r\n\t x")).filter(
+    lambda v: "<!DOCTYPE" not in v.upper()
+)
 xml_vectors = st.dictionaries(xml_names, xml_values, min_size=1, max_size=4)
 xml_templates = st.lists(st.tuples(xml_names, st.one_of(xml_values, xml_vectors)), max_size=8).map(
     Template
