@@ -10,11 +10,10 @@ disassociate `eipassoc-…`); an instance by its id or the seed's plain number.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
-from cli.econe_tools import ToolError, client, ec2_id, table, tool_name
+from cli.econe_tools import ec2_id, run_tool, table
 
 TOOLS = (
     "allocate-address", "describe-addresses", "associate-address", "disassociate-address",
@@ -99,28 +98,7 @@ def parser(tool: str) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """`econe-<tool>`: 0, or 1 with `econe-<tool>: Code: message` on stderr."""
-    tool = tool_name(prog or sys.argv[0])
-    if tool not in RUNNERS:
-        print(f"econe address tools: run as one of econe-{', econe-'.join(TOOLS)}", file=sys.stderr)
-        return 2
-    args = parser(tool).parse_args(sys.argv[1:] if argv is None else argv)
-    import botocore.exceptions
-
-    try:
-        try:
-            RUNNERS[tool](client(args, dict(os.environ)), args)
-        except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "AuthFailure":
-                raise
-            RUNNERS[tool](client(args, dict(os.environ), fresh=True), args)  # a key gone
-    except botocore.exceptions.ClientError as exc:
-        error = exc.response.get("Error", {})
-        print(f"econe-{tool}: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
-        return 1
-    except (ToolError, OSError, botocore.exceptions.BotoCoreError) as exc:
-        print(f"econe-{tool}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_tool("econe address tools", TOOLS, RUNNERS, parser, argv, prog)
 
 
 if __name__ == "__main__":

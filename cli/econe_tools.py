@@ -336,17 +336,30 @@ def tool_name(argv0: str) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    return run_tool("econe tools", TOOLS, RUNNERS, parser, argv, prog)
+
+
+def run_tool(
+    family: str,
+    tools: tuple[str, ...],
+    runners: dict[str, Any],
+    make_parser: Any,
+    argv: list[str] | None,
+    prog: str | None,
+) -> int:
+    """`econe-<tool>` of a family: 0, or 1 with `econe-<tool>: Code: message` on stderr; a
+    kept key that econe no longer takes is traded again once."""
     tool = tool_name(prog or sys.argv[0])
-    if tool not in RUNNERS:
-        print(f"econe tools: run as one of econe-{', econe-'.join(TOOLS)}", file=sys.stderr)
+    if tool not in runners:
+        print(f"{family}: run as one of econe-{', econe-'.join(tools)}", file=sys.stderr)
         return 2
-    args = parser(tool).parse_args(sys.argv[1:] if argv is None else argv)
+    args = make_parser(tool).parse_args(sys.argv[1:] if argv is None else argv)
     import botocore.exceptions
 
     def run(fresh: bool) -> None:
         env = dict(os.environ)
         args.s3 = lambda: client(args, env, fresh, "s3")
-        RUNNERS[tool](client(args, env, fresh), args)
+        runners[tool](client(args, env, fresh), args)
 
     try:
         try:
