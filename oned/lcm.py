@@ -250,11 +250,6 @@ class LifeCycle:
                 add_usage(host, vm, sign)
                 self._host_changed(host)
 
-    def save(self, vm: Vm) -> None:
-        """Write a VM changed outside a transition (deploy id, poll figures)."""
-        self.cloud.store.update_vm(vm)  # type: ignore[attr-defined]
-        self.cloud.pools.vms.changed(vm.id)
-
 
 def transient_vms(pools: Any) -> dict[int, tuple[int, int]]:
     """The VMs reconciliation will take care of, with their (state, lcm_state): taken when the

@@ -356,9 +356,11 @@ class DriverChannel:
     def request(self, action: str, oid: int | str, *args: object, timeout: float) -> defer.Deferred:
         """Send ``ACTION ID ARGS``, each argument one word of ``encode_words`` (so no value can
         add words or lines to the request); fires with a Reply, or fails with DriverTimeout (no
-        answer within ``timeout`` seconds of the request, queueing included) or DriverUnavailable.
-        Replies are matched by (action, id), so a request waits behind an earlier one with the
-        same action and id."""
+        answer within ``timeout`` seconds of being written to the driver) or DriverUnavailable
+        (not written because the driver was not running, ``timeout`` seconds after the request).
+        Time spent queued behind the concurrency bound while the driver runs is not counted: a
+        queue is not a timeout. Replies are matched by (action, id), so a request waits behind
+        an earlier one with the same action and id."""
         key = (action.upper(), str(oid))
         text = encode_words(key + tuple(args))
         if self._stopping:
@@ -368,7 +370,7 @@ class DriverChannel:
         if text.split(" ", 2)[:2] != list(key):
             return defer.fail(DriverUnavailable(f"{self.name}: {text[:80]}: refused"))
         pending = _Pending((text + "\n").encode(), key, timeout)
-        pending.timer = self._reactor.callLater(timeout, self._timed_out, pending)
+        self._arm(pending, self._still_queued)
         if key in self._in_flight:
             self._backlog.setdefault(key, deque()).append(pending)
             return pending.deferred
@@ -385,16 +387,37 @@ class DriverChannel:
             if self._in_flight.get(pending.key) is pending and not pending.sent:
                 pending.sent = True
                 self._sent += 1
+                self._arm(pending, self._timed_out)  # the timeout counts from the write
                 self._transport.write(pending.line)
 
-    def _timed_out(self, pending: _Pending) -> None:
+    def _arm(self, pending: _Pending, expired: Callable[[_Pending], None]) -> None:
+        if pending.timer is not None and pending.timer.active():
+            pending.timer.cancel()
+        pending.timer = self._reactor.callLater(pending.timeout, expired, pending)
+
+    def _still_queued(self, pending: _Pending) -> None:
+        """Not written ``timeout`` seconds after the request. While the driver runs the request
+        keeps waiting (each one ahead of it is answered or times out); with the driver down
+        (exited, restarting, INIT failed) it fails with DriverUnavailable."""
+        if pending.sent:
+            return
+        if self._ready and not self._stopping:
+            self._arm(pending, self._still_queued)
+            return
         backlog = self._backlog.get(pending.key)
         if backlog and pending in backlog:
             backlog.remove(pending)
-            pending.deferred.errback(
-                DriverTimeout(f"{pending.key[0]} {pending.key[1]}: queued too long for {self.name}")
+        elif self._in_flight.get(pending.key) is pending:
+            del self._in_flight[pending.key]  # _send_waiting skips it in the queue
+            self._next_of(pending.key)
+        action, oid = pending.key
+        pending.deferred.errback(
+            DriverUnavailable(
+                f"{action} {oid}: not sent, {self.name} not running for {pending.timeout:g} s"
             )
-            return
+        )
+
+    def _timed_out(self, pending: _Pending) -> None:
         if self._in_flight.get(pending.key) is not pending:
             return
         del self._in_flight[pending.key]

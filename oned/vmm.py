@@ -23,6 +23,8 @@ from oned import views
 from oned.drivers import Drivers
 from oned.lcm import LifeCycle, history_of
 from oned.mad import DriverCancelled, DriverTimeout, DriverUnavailable, Reply
+from oned.poll_schedule import PollRounds
+from oned.poll_writes import PollWrites
 from oned.records import Vm
 from oned.states import LcmState, VmState
 from oned.template import TemplateSyntaxError, parse
@@ -35,6 +37,7 @@ _ERRORS = {"DEPLOY": "Error deploying virtual machine", "REBOOT": "Error rebooti
 _IN_PLACE = ("REBOOT", "RESET")  # noted in oned.log too: nothing else shows them
 _POLLED = (LcmState.RUNNING, LcmState.UNKNOWN)
 _FIGURES = {"USEDMEMORY": "memory", "USEDCPU": "cpu", "NETRX": "net_rx", "NETTX": "net_tx"}
+REFRESH = 10  # polling intervals after which an unchanged VM's LAST_POLL is written anyway
 
 
 class VirtualMachineManager:
@@ -51,6 +54,10 @@ class VirtualMachineManager:
         self._log = log
         self._loop = task.LoopingCall(self.poll_due)
         self._loop.clock = reactor
+        self._rounds = PollRounds(lcm.cloud.config.vm_polling_interval)
+        self._polling: dict[int, int] = {}  # vid -> POLLs in flight (never two from the loop)
+        cloud = lcm.cloud
+        self.writes = PollWrites(cloud.store, cloud.commits, cloud.pools.vms.get, log)
         if IReactorThreads.providedBy(reactor):  # a real one; tests' task.Clock: one by one
             lcm.group_replies(reactor.callLater)  # answers of a turn in one transaction
 
@@ -61,6 +68,8 @@ class VirtualMachineManager:
             self._log.info(f"VM {vm.id}: {effect.action} sent to {_host_name(vm)}")
         d = self._send(vm, effect)
         if d is not None:
+            if effect.action == "POLL":
+                self._track(vm.id, d)
             d.addCallbacks(self._replied, self._errored, (vm.id, effect.action), None,
                            (vm.id, effect.action))  # fmt: skip
 
@@ -71,14 +80,13 @@ class VirtualMachineManager:
         d = self._send(vm, lc.VmmAction("POLL", host), fail_later=False)
         if d is None:
             return defer.succeed(None)
+        self._track(vm.id, d)
 
         def answered(reply: Reply) -> str | None:
             now = self._lcm.cloud.pools.vms.get(vm.id)  # DONE meanwhile: nothing to save
             if not reply.ok or now is None:
                 return None
-            state = apply_poll(now, reply.info, self._log)
-            self._lcm.save(now)
-            return state
+            return self._store_answer(now, reply.info)
 
         def errored(failure: Failure) -> str | None:
             failure.trap(DriverTimeout, DriverUnavailable)
@@ -166,7 +174,10 @@ class VirtualMachineManager:
     # -- polling -------------------------------------------------------------------------------
 
     def start_polling(self, period: float = 1.0) -> None:
+        """Every ``period`` seconds, POLL the VMs due in this tick's share of the round
+        (``oned.poll_schedule``): each RUNNING or UNKNOWN VM about once per interval."""
         if self._lcm.cloud.config.vm_polling_interval > 0:
+            self._rounds.period = period
             self._loop.start(period, now=False).addErrback(
                 lambda f: self._log.error("VM polling error", exc_info=onelog.exc_info(f))
             )
@@ -176,13 +187,27 @@ class VirtualMachineManager:
             self._loop.stop()
 
     def poll_due(self) -> None:
-        now = self._lcm.cloud.now()
-        interval = self._lcm.cloud.config.vm_polling_interval
-        for vm in list(self._lcm.cloud.pools.vms):
-            active = vm.state == VmState.ACTIVE and vm.lcm_state in _POLLED
-            if active and now - vm.last_poll >= interval:
-                vm.last_poll = now
+        """POLL this tick's VMs, but never one whose POLL is still in flight (it keeps its
+        place and is polled at the next round)."""
+        vms = self._lcm.cloud.pools.vms
+        for vid in self._rounds.take(self._reactor.seconds(), self._pollable):
+            vm = vms.get(vid)
+            if vm is not None and _polled(vm) and vid not in self._polling:
                 self.action(vm, lc.VmmAction("POLL"))
+
+    def _pollable(self) -> list[int]:
+        return [vm.id for vm in self._lcm.cloud.pools.vms if _polled(vm)]
+
+    def _track(self, vid: int, d: defer.Deferred) -> None:
+        """A POLL of ``vid`` is in flight until ``d`` fires."""
+        self._polling[vid] = self._polling.get(vid, 0) + 1
+        d.addBoth(self._poll_ended, vid)
+
+    def _poll_ended(self, result: Any, vid: int) -> Any:
+        count = self._polling.pop(vid, 1) - 1
+        if count > 0:
+            self._polling[vid] = count
+        return result
 
     def _polled(self, vid: int, reply: Reply) -> None:
         vm = self._lcm.cloud.pools.vms.get(vid)
@@ -191,8 +216,7 @@ class VirtualMachineManager:
         if not reply.ok:
             self._log.error(f"Error monitoring VM {vid}: {reply.info}")
             return
-        state = apply_poll(vm, reply.info, self._log)
-        self._lcm.save(vm)
+        state = self._store_answer(vm, reply.info)
         event = lc.poll_event(state)
         unchanged = event == lc.Event.POLL_UNKNOWN or (
             event == lc.Event.POLL_RUNNING and vm.lcm_state == LcmState.RUNNING
@@ -200,19 +224,38 @@ class VirtualMachineManager:
         if not unchanged and lc.allowed(vm.state, vm.lcm_state, event):
             self._lcm.driver_event(vid, event)
 
+    def _store_answer(self, vm: Vm, info: str) -> str | None:
+        """The answer's figures into the pool's VM, and to the store with the other answers of
+        this turn (``oned.poll_writes``) when they changed something; returns STATE. LAST_POLL
+        alone is written (and shown) again once it is REFRESH intervals old."""
+        before = (vm.memory, vm.cpu, vm.net_rx, vm.net_tx)
+        state, template = apply_poll(vm, info, self._log)
+        now = self._lcm.cloud.now()
+        stale = now - vm.last_poll >= REFRESH * self._lcm.cloud.config.vm_polling_interval
+        if template or stale or before != (vm.memory, vm.cpu, vm.net_rx, vm.net_tx):
+            vm.last_poll = now
+            self._lcm.cloud.pools.vms.changed(vm.id)
+            self.writes.mark(vm.id, template)
+        return state
+
+
+def _polled(vm: Vm) -> bool:
+    return vm.state == VmState.ACTIVE and vm.lcm_state in _POLLED
+
 
 def _host_name(vm: Vm) -> str:
     return vm.history[-1].host_name if vm.history else "no host"
 
 
-def apply_poll(vm: Vm, info: str, log: logging.Logger) -> str | None:
-    """Store POLL figures in the VM (unknown keys go to its template); returns STATE."""
+def apply_poll(vm: Vm, info: str, log: logging.Logger) -> tuple[str | None, bool]:
+    """Store POLL figures in the VM (unknown keys go to its template); returns STATE and
+    whether the template changed."""
     try:
         figures = parse(info + "\n")
     except TemplateSyntaxError as exc:
         log.error(f"VM {vm.id}: unparsable POLL answer ({exc}): {info[:120]}")
-        return None
-    state = None
+        return None, False
+    state, template = None, False
     for key, value in figures:
         if not isinstance(value, str):
             continue
@@ -220,9 +263,10 @@ def apply_poll(vm: Vm, info: str, log: logging.Logger) -> str | None:
             state = value
         elif key in _FIGURES:
             setattr(vm, _FIGURES[key], _integer(value))
-        else:
+        elif vm.template.get_str(key) != value:
             vm.template.set(key, value)
-    return state
+            template = True
+    return state, template
 
 
 def _integer(value: str) -> int:
