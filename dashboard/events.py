@@ -230,8 +230,17 @@ class Feeds:
             self._started = True
             if self.call == self._in_pool:
                 self.pool.start()
-                self.clock.addSystemEventTrigger("during", "shutdown", self.pool.stop)
+                self.clock.addSystemEventTrigger("during", "shutdown", self._stop_pool)
             self._keepalive.start(KEEPALIVE, now=False)
+
+    def _stop_pool(self) -> None:
+        """At shutdown: end the calls oned holds (up to `WAIT_MS`) so the pool's threads,
+        which the stop joins, return at once."""
+        for feed in list(self.feeds.values()):
+            feed.stopping = True
+            if feed.oned is not None:
+                feed.oned.interrupt()
+        self.pool.stop()
 
     def feed_of(self, session: Session, create: bool = False) -> Feed | None:
         feed = self.feeds.get(session.oned_session)

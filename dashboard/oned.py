@@ -102,3 +102,7 @@ class SingleClient(Oned):
 
     def close(self) -> None:
         self.own.close()
+
+    def interrupt(self) -> None:
+        """End the call in flight on another thread (`OneClient.interrupt`)."""
+        self.own.interrupt()

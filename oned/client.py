@@ -7,7 +7,9 @@ thread-safe: give each thread its own.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
 import ssl
 import xmlrpc.client
 from collections.abc import Sequence
@@ -124,6 +126,16 @@ class OneClient:
             self._conn.close()
             self._conn = None
             self._used = False
+
+    def interrupt(self) -> None:
+        """From another thread: end the call this client is blocked in (it fails with
+        `OneClientError`), e.g. a long-held `one.system.changes` when its process stops."""
+        conn = self._conn
+        sock = conn.sock if conn is not None else None
+        self._used = False  # the drop is then final, not a kept-alive connection to redo
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> OneClient:
         return self

@@ -107,3 +107,19 @@ def test_sighup_reopens_the_log_after_a_rotation(tmp_path):
     finally:
         stop_all()
         oned.stop()
+
+
+def test_sigterm_stops_it_while_oned_holds_a_live_feed_call(tmp_path):
+    """A signed-in user's feed has a `one.system.changes` call held by oned (up to 25 s): a
+    SIGTERM ends that call and the process exits by itself, not after the hold or a SIGKILL."""
+    oned = OnedProcess(tmp_path / "one").start()
+    try:
+        process = DashboardProcess(oned).start()
+        client = Client(process.url)
+        assert client.sign_in("oneadmin", "onecloud")[0] == 200
+        client.events(lambda found: any(name == "reset" for name, _ in found), timeout=30)
+        assert process.stop(timeout=10) == 0  # a SIGKILL after 10 s would be -9
+        assert "Traceback" not in process.log
+    finally:
+        stop_all()
+        oned.stop()
