@@ -11,15 +11,20 @@ oned.conf.example, DEBUG_LEVEL 2 for its monitoring lines, dummy drivers) is sta
 
 - start-up: process start until ``one.vm.info`` answers (the pools loaded), and RSS then;
 - the first host monitoring cycle of every host (oned logs "Monitoring cycle: N hosts in X s");
-- the first VM polling round: every RUNNING VM is due at once; the time until the store holds a
-  LAST_POLL of this run for all of them (each POLL answer is one store transaction);
+- the first VM polling round: the RUNNING VMs spread over VM_POLLING_INTERVAL (60 s), never two
+  POLLs of one VM in flight (oned/poll_schedule.py); the time until the store holds a LAST_POLL
+  of this run for all of them (the answers of a reactor turn are one transaction,
+  oned/poll_writes.py; the dummy's first answer always changes the figures), and the POLL
+  timeouts and other polling errors in oned.log meanwhile;
+- with ``--steady S``, S seconds more after that round: oned's CPU seconds per second and RSS
+  while the VMs are polled again (answers that change nothing write nothing);
 - ``one.vmpool.info`` of every VM, ``one.vm.info`` p50/p99, oned's CPU seconds and RSS.
 
 PostgreSQL: the test server at 127.0.0.1:5432 (trust auth), a scratch database created and
 dropped as bench/chaos.py does; SQLite: a file on the temporary directory's disk.
 
     .venv/bin/python bench/scale.py [--vms 100000] [--running 100000] [--hosts 10000]
-                                    [--backend sqlite postgresql] [--watch 180]
+                                    [--backend sqlite postgresql] [--watch 180] [--steady 0]
 """
 
 from __future__ import annotations
@@ -57,16 +62,16 @@ CYCLE = re.compile(r"Monitoring cycle: (\d+) hosts in ([\d.]+) s \((\d+) failed\
 LONG_AGO = 1_700_000_000  # hosts last monitored, VMs last polled: all due at the first tick
 
 
-def host(hid: int) -> Host:
+def host(hid: int, vm_mad: str = "vmm_dummy") -> Host:
     """A dummy host of 8 cores and 64 GB, as im_dummy reports."""
     share = HostShare(max_cpu=800, max_mem=64 * 1024 * 1024, max_disk=1024 * 1024,
                       free_cpu=800, free_mem=64 * 1024 * 1024, free_disk=1024 * 1024)  # fmt: skip
-    return Host(hid, f"host{hid:05d}", "im_dummy", "vmm_dummy", "tm_dummy",
+    return Host(hid, f"host{hid:05d}", "im_dummy", vm_mad, "tm_dummy",
                 state=HostState.MONITORED, prev_state=HostState.MONITORED,
                 last_mon_time=LONG_AGO, share=share)  # fmt: skip
 
 
-def vm(vid: int, running: int, hosts: int) -> Vm:
+def vm(vid: int, running: int, hosts: int, vm_mad: str = "vmm_dummy") -> Vm:
     """VM ``vid``: RUNNING on host vid % hosts when vid < running, else PENDING."""
     made = Vm(vid, 0, f"bench-{vid}", vm_template(vid), stime=LONG_AGO)
     if vid < running:
@@ -74,14 +79,17 @@ def vm(vid: int, running: int, hosts: int) -> Vm:
         made.state, made.lcm_state = VmState.ACTIVE, LcmState.RUNNING
         made.deploy_id, made.last_poll = f"one-{vid}", LONG_AGO
         made.history = [
-            History(vid, 0, f"host{hid:05d}", hid, f"/var/lib/one/{vid}", "vmm_dummy",
+            History(vid, 0, f"host{hid:05d}", hid, f"/var/lib/one/{vid}", vm_mad,
                     "tm_dummy", LONG_AGO, 0, LONG_AGO, LONG_AGO + 5, LONG_AGO + 5)
         ]  # fmt: skip
     return made
 
 
-def build(db: Db, db_file: str, vms: int, running: int, hosts: int) -> float:
-    """Write the whole state in bulk; seconds it took."""
+def build(
+    db: Db, db_file: str, vms: int, running: int, hosts: int, vm_mad: str = "vmm_dummy"
+) -> float:
+    """Write the whole state in bulk (hosts and VMs on the VMM driver ``vm_mad``); seconds it
+    took. tests/functional/test_vm_polling.py builds its cloud with it too."""
     Store.open(db, db_file, logging.getLogger("bench")).close()  # migrated to head
     engine = create_engine(db, db_file)
     started = time.monotonic()
@@ -90,10 +98,10 @@ def build(db: Db, db_file: str, vms: int, running: int, hosts: int) -> float:
         if db.backend == "sqlite":
             conn.exec_driver_sql("PRAGMA synchronous=OFF")
         conn.execute(user_pool.insert(), {"oid": 0, **rows.user_params(admin)})
-        conn.execute(host_pool.insert(),
-                     [{"oid": h, **rows.host_params(host(h))} for h in range(hosts)])  # fmt: skip
+        made_hosts = [{"oid": h, **rows.host_params(host(h, vm_mad))} for h in range(hosts)]
+        conn.execute(host_pool.insert(), made_hosts)
     for part in batches(0, vms):
-        made = [vm(v, running, hosts) for v in part]
+        made = [vm(v, running, hosts, vm_mad) for v in part]
         with engine.begin() as conn:
             conn.execute(vm_pool.insert(), [{"oid": m.id, **rows.vm_params(m)} for m in made])
             records = [rows.history_params(r) for m in made for r in m.history]
@@ -124,26 +132,49 @@ def status(pid: int) -> tuple[float, float]:
 
 def watch(oned: OnedProcess, db: Db, db_file: str, args: argparse.Namespace, since: int) -> None:
     """The first monitoring cycle of every host and the first polling round of every RUNNING
-    VM, printed as they complete, for at most ``--watch`` seconds."""
+    VM, printed as they complete, for at most ``--watch`` seconds; then ``--steady``."""
     pid = oned.proc.pid  # type: ignore[union-attr]
-    began, cycle_seen, last = time.monotonic(), False, -1
+    began, cycle_seen, last, shown = time.monotonic(), False, -1, 0.0
     while time.monotonic() - began < args.watch:
         time.sleep(2)
         now = time.monotonic() - began
-        cycles = [m for m in CYCLE.finditer(oned.log) if int(m[1]) == args.hosts]
+        log = oned.log
+        cycles = [m for m in CYCLE.finditer(log) if int(m[1]) == args.hosts]
         if cycles and not cycle_seen:
             cycle_seen = True
             print(f"  first monitoring cycle of {args.hosts:,} hosts: {cycles[0][2]} s "
                   f"({cycles[0][3]} failed), seen at +{now:.0f} s", flush=True)  # fmt: skip
         count = polled(db, db_file, since)
         rss, cpu = status(pid)
-        if count != last:
+        done = count >= args.running
+        if count != last and (now - shown >= 10 or done):
             print(f"  +{now:5.0f} s: {count:,} of {args.running:,} VMs polled, RSS {rss:.0f} MB, "
-                  f"oned CPU {cpu:.0f} s", flush=True)  # fmt: skip
-            last = count
-        if cycle_seen and count >= args.running:
+                  f"oned CPU {cpu:.0f} s, {errors(log)}", flush=True)  # fmt: skip
+            last, shown = count, now
+        if cycle_seen and done:
+            steady(oned, args.steady)
             return
-    print(f"  watch ended after {args.watch:.0f} s", flush=True)
+    print(f"  watch ended after {args.watch:.0f} s; {errors(oned.log)}", flush=True)
+
+
+def errors(log: str) -> str:
+    """POLL timeouts and other polling errors in oned.log so far."""
+    timeouts = len(re.findall(r"POLL \d+: no answer from", log))
+    others = log.count("Error monitoring VM") - timeouts
+    return f"{timeouts:,} POLL timeouts, {others:,} other polling errors"
+
+
+def steady(oned: OnedProcess, seconds: float) -> None:
+    """oned's CPU per second and RSS over ``seconds`` after the first round, every 30 s."""
+    pid = oned.proc.pid  # type: ignore[union-attr]
+    began = then = time.monotonic()
+    cpu = status(pid)[1]
+    while then - began < seconds:
+        time.sleep(min(30.0, seconds - (then - began)))
+        (rss, now_cpu), now = status(pid), time.monotonic()
+        print(f"  steady +{now - began:4.0f} s: oned CPU {(now_cpu - cpu) / (now - then):.2f} "
+              f"s/s, RSS {rss:.0f} MB, {errors(oned.log)}", flush=True)  # fmt: skip
+        cpu, then = now_cpu, now
 
 
 def listing(port: int, repeat: int) -> tuple[list[float], int]:
@@ -248,6 +279,8 @@ def main() -> None:
                         choices=("sqlite", "postgresql"))  # fmt: skip
     parser.add_argument("--starts", type=int, default=2, help="starts on the same state")
     parser.add_argument("--watch", type=float, default=180, help="seconds of monitoring")
+    parser.add_argument("--steady", type=float, default=0,
+                        help="seconds to watch after the first polling round")  # fmt: skip
     args = parser.parse_args()
     print(f"machine: {machine()}")
     baseline(args.starts)
