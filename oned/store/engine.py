@@ -1,17 +1,20 @@
 """How to reach each database backend: the URL, the driver options and SQLite's pragmas.
 
 ``DB = [BACKEND = "sqlite" | "postgresql" | "mysql", ...]`` in oned.conf selects the backend;
-SQLite keeps its file at ``var/one.db`` in WAL mode, PostgreSQL goes through psycopg 3 and
+SQLite keeps its file at ``var/one.db`` in WAL mode, checkpointed by a thread of its own while
+the engine is in use (oned.store.checkpoint), PostgreSQL goes through psycopg 3 and
 MySQL/MariaDB through PyMySQL with utf8mb4.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
+from oned.store.checkpoint import Checkpointer
 from oned.store.errors import StoreError, driver_reason
 
 BACKENDS = ("sqlite", "postgresql", "mysql")
@@ -72,7 +75,7 @@ def create_engine(db: DbSettings, db_file: str) -> Engine:
     """An engine for ``db``; nothing is connected yet."""
     url = make_url(db, db_file)
     if db.backend == "sqlite":
-        return _sqlite_engine(url, _synchronous(db))
+        return _sqlite_engine(url, _synchronous(db), db_file)
     return sa.create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT})
 
 
@@ -93,16 +96,26 @@ def _synchronous(db: DbSettings) -> str:
     return value
 
 
-def _sqlite_engine(url: URL, synchronous: str) -> Engine:
+def _sqlite_engine(url: URL, synchronous: str, db_file: str) -> Engine:
     engine = sa.create_engine(url)
+    checkpoints = Checkpointer(db_file, logging.getLogger("one").getChild("ONE"))
 
     # WAL + NORMAL: a commit survives a crash of oned (not a power cut) at ~30k commits/s;
     # FULL also survives a power cut at ~4k commits/s (reference: performance.md §4.2).
+    # No checkpoint inside a commit: the thread of oned.store.checkpoint does them, from the
+    # first connection until the engine is disposed of (Store.close).
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
+        checkpoints.start()
 
+    @sa.event.listens_for(engine, "engine_disposed")
+    def _stop(_engine) -> None:  # type: ignore[no-untyped-def]
+        checkpoints.stop()
+
+    engine.checkpoints = checkpoints  # type: ignore[attr-defined]  # for tests and benchmarks
     return engine
