@@ -104,7 +104,10 @@ class TransitionBatch:
         """Per outcome: saved, CAS refused (False), or the store's error (nothing written)."""
         if hasattr(self._store, "vm_update") and hasattr(self._store, "run"):
             saved: list[bool] = []
-            writes = [self._store.vm_update(*p.row(), result=saved.append) for p in ready]
+            writes = [
+                self._store.vm_update(*p.row(), result=saved.append, known=p.vm.history)
+                for p in ready
+            ]
             try:
                 self._store.run(writes)
             except StoreError as exc:

@@ -2,7 +2,9 @@
 one.vm.deploy and one.vm.migrate on the host's state and capacity.
 
 Every check only reads and raises ActionNotAllowed (0x800) naming the host: a refused call
-has reserved nothing, since capacity is only added once the lifecycle committed the move.
+has reserved nothing. An accepted deploy waiting for its group commit has reserved its CPU and
+memory in the host's share already (``oned.api.deploy_group``), so the next deploy of the same
+turn is checked against what the host will hold.
 
 * A DISABLED host takes no VM, whoever asks.
   NOTE: OpenNebula >= 5 refuses an OFFLINE host at deploy and migrate ("Host is offline,

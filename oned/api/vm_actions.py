@@ -10,10 +10,11 @@ one.vm.update changes no state: it rewrites the VM's USER_TEMPLATE, in any state
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from oned import lifecycle as lc
 from oned import reconcile
-from oned.api import templates
+from oned.api import deploy_group, templates
 from oned.api.cloud import Caller, Cloud, managed_vm, require_admin, require_owner
 from oned.api.host_choice import check_host
 from oned.errors import (
@@ -23,6 +24,9 @@ from oned.errors import (
     NoSuchObject,
 )
 from oned.records import Host, Vm
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
 
 # NOTE: names of every era map onto 1.4's actions (reference §4, pyone.md): 2.0's finalize and
 # 4.x's delete are 1.4's delete; 5.x's terminate(-hard) are shutdown and cancel, which the
@@ -39,28 +43,24 @@ ACTIONS = {
 
 
 def deploy(cloud: Cloud, caller: Caller, vid: int, hid: int, enforce: bool = False,
-           ds_id: int = -1) -> int:  # fmt: skip
+           ds_id: int = -1) -> int | Deferred:  # fmt: skip
     """Deploy a PENDING VM on a host: oneadmin only (choosing a host is an admin action, as in
     modern OpenNebula; mm_sched runs as oneadmin). The host must be enabled and large enough;
     with ``enforce`` it must also have room for the VM (``host_choice.check_host``).
 
     The scheduler's USER_TEMPLATE/SCHED_MESSAGE (why the VM waited) goes, in the same commit.
+    With ``cloud.commits`` the answer is a Deferred of the id, fired after the commit that
+    holds this turn's deploys (``oned.api.deploy_group``).
     """
     method = "one.vm.deploy"
     vm, host = _placement(cloud, caller, vid, hid, method)
     lc.check(vm.state, vm.lcm_state, lc.Event.DEPLOY, vid, method)
     check_host(host, vm, enforce, method)
-    _lcm(cloud).user_action(_without_sched_message(vm), lc.Event.DEPLOY, _ref(cloud, host))
+    lcm = _lcm(cloud)
+    if cloud.commits is not None:  # the deploys of this reactor turn in one transaction
+        return deploy_group.queued(cloud, lcm, vm, host, _ref(cloud, host))
+    lcm.user_action(deploy_group.without_sched_message(vm), lc.Event.DEPLOY, _ref(cloud, host))
     return vid
-
-
-def _without_sched_message(vm: Vm) -> Vm:
-    """``vm`` itself, or a copy without SCHED_MESSAGE (the pool's VM is not touched)."""
-    if "SCHED_MESSAGE" not in vm.user_template:
-        return vm
-    user_template = vm.user_template.copy()
-    user_template.remove("SCHED_MESSAGE")
-    return replace(vm, user_template=user_template)
 
 
 def action(cloud: Cloud, caller: Caller, name: str, vid: int) -> int:

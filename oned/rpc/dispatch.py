@@ -8,8 +8,11 @@ an array of ``{methodName, params}`` structs and answers an array with, per call
 array holding that call's reply (a multicall refused as a whole is an XML-RPC fault, as
 standard clients expect). Each call carries its own session. They run in order, in one
 reactor turn when their sessions are known: the scheduler sends its deployments this way, one
-HTTP request for many VMs. At most MAX_CALLS calls; once the replies pass MAX_REPLY bytes, the
-remaining calls are not run and each says so.
+HTTP request for many VMs. A call answering later holds the ones after it, except that a run
+of deploys (or of allocations) with known sessions is submitted at once and shares one group
+commit; each is still answered after that commit, and the next other call runs after it.
+At most MAX_CALLS calls; once the replies pass MAX_REPLY bytes, the remaining calls are not
+run and each says so.
 
 Abuse: a body over MAX_UNAUTHENTICATED_REQUEST_SIZE is decoded only once the session it starts
 with (``peek``) is good, and then in a worker thread; a smaller one is decoded at once (the
@@ -41,6 +44,9 @@ MULTICALL = "system.multicall"
 # hold the reactor for long or make a reply of gigabytes (1,000 pool listings).
 MAX_CALLS = 1000
 MAX_REPLY = 64 * 2**20
+# Calls whose answer waits for a group commit (oned.commits) and that never depend on one
+# another's outcome: a run of them in one multicall is submitted at once, in one group.
+RUN_AHEAD = frozenset({"one.vm.allocate", "one.vm.deploy"})
 
 
 class Dispatcher:
@@ -158,11 +164,17 @@ class Dispatcher:
                 BadCall.code,
             )
         replies: list[list[bytes]] = []
-        size = 0
+        waiting: list[defer.Deferred] = []  # calls answering later, run ahead of their replies
+        size, ahead = 0, ""  # bytes of the replies so far; the method the waiting calls share
 
         def run(at: int) -> Reply:
-            """Calls from ``at`` on, in order; a call waiting for its session holds the rest."""
+            """Calls from ``at`` on, in order; one answering later holds the next ones, unless
+            they are calls of the same RUN_AHEAD method (then they share its group commit)."""
+            nonlocal ahead
             while at < len(calls):
+                name = self._run_ahead(calls[at])
+                if waiting and (not name or name != ahead):
+                    return settled().addCallback(lambda _, at=at: run(at))
                 if size > MAX_REPLY:
                     reply = marshal.failure(
                         f"[{MULTICALL}] call {at} not run: the replies before it passed "
@@ -172,21 +184,35 @@ class Dispatcher:
                 else:
                     reply = self._inner(calls[at], at, client)
                 at += 1
-                if not isinstance(reply, list):
-                    return reply.addCallback(resume, at)
-                add(reply)
+                replies.append([])
+                if isinstance(reply, list):
+                    add(reply, len(replies) - 1)
+                else:
+                    waiting.append(reply.addCallback(add, len(replies) - 1))
+                    ahead = self._run_ahead(calls[at - 1])  # "" while its session is checked
+            if waiting:
+                return settled().addCallback(lambda _: marshal.multicall(replies))
             return marshal.multicall(replies)
 
-        def resume(reply: list[bytes], at: int) -> Reply:
-            add(reply)
-            return run(at)
+        def settled() -> defer.Deferred:
+            done = defer.gatherResults(list(waiting), consumeErrors=True)
+            waiting.clear()
+            return done
 
-        def add(reply: list[bytes]) -> None:
+        def add(reply: list[bytes], slot: int) -> None:
             nonlocal size
-            replies.append(reply)
+            replies[slot] = reply
             size += sum(map(len, reply))
 
         return run(0)
+
+    def _run_ahead(self, call: object) -> str:
+        """The name of a RUN_AHEAD call whose session is known; "" for any other call."""
+        name = _method_of(call)
+        params = call.get("params") if isinstance(call, dict) else None
+        if not name or not isinstance(params, list | tuple) or not params:
+            return ""
+        return name if self._sessions.cached(params[0]) is not None else ""
 
     def _inner(self, call: object, at: int, client: str) -> Reply:
         if not isinstance(call, dict):
@@ -237,3 +263,9 @@ class Dispatcher:
             return refuse(f"[{what}] cancelled", AuthenticationError.code)
         self._log.error(f"{what}: authentication error: {failure.getTraceback()}")
         return refuse(f"[{what}] Internal error, see oned.log", InternalError.code)
+
+
+def _method_of(call: object) -> str:
+    """The methodName of a multicall's call when it is a RUN_AHEAD method, else ""."""
+    name = call.get("methodName") if isinstance(call, dict) else None
+    return name if name in RUN_AHEAD else ""

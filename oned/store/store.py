@@ -294,20 +294,28 @@ class Store:
         history: Sequence[History] = (),
         released: Sequence[Lease] = (),
         result: Callable[[bool], object] = lambda saved: None,
+        known: Sequence[History] | None = None,
     ) -> Write:
         """update_vm's write, to ``run`` with others in one transaction (oned.transition_batch);
-        it gives ``result`` whether the compare-and-swap held (False: it wrote nothing)."""
+        it gives ``result`` whether the compare-and-swap held (False: it wrote nothing).
+
+        ``known``: the history the VM had before (the lifecycle knows it); a record of
+        ``history`` with a seq it lacks is new, inserted without trying an UPDATE first."""
         params = {"b_oid": vm.id, **rows.vm_params(vm)}
         statement = _UPDATE_VM
         if expect is not None:
             statement = _UPDATE_VM_CAS
             params["b_state"], params["b_lcm_state"] = expect
+        seqs = None if known is None else {record.seq for record in known}
 
         def write(conn: Connection) -> None:
             saved = conn.execute(statement, params).rowcount == 1
             if saved:
                 for record in history:
-                    _upsert_history(conn, record)
+                    if seqs is None or record.seq in seqs:
+                        _upsert_history(conn, record)
+                    else:
+                        conn.execute(_INSERT_HISTORY, rows.history_params(record))
                 networks.release(conn, released)
             result(saved)
 

@@ -32,7 +32,7 @@ class GroupingStore:
     def __getattr__(self, name):
         return getattr(self.store, name)
 
-    def vm_update(self, vm, expect, history, released, result):
+    def vm_update(self, vm, expect, history, released, result, known=None):
         def write(_conn):
             result(self.store.update_vm(vm, expect=expect, history=history, released=released))
 
