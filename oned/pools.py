@@ -91,6 +91,18 @@ class Pool(Generic[T]):
             cached = self._short[obj.id] = escape_bytes(self._render_short(obj))
         return cached
 
+    def fragments(self, full: bool = False) -> list[bytes]:
+        """The cached XML of every object in id order (``xml`` or ``xml_short`` of each): a
+        whole listing. The cache is read in one pass in C (``map``); only objects not cached
+        yet cost a Python call (oned's CPU per ``one.vmpool.info`` of 10,000 VMs 9.8-11.5 ms
+        with a call per VM, 7.6-9.0 ms so: bench/RESULTS.md)."""
+        cache, render = (self._xml, self.xml) if full else (self._short, self.xml_short)
+        found = list(map(cache.get, self._objects))
+        if None in found:
+            objects = self._objects
+            found = [xml or render(objects[oid]) for oid, xml in zip(objects, found, strict=True)]
+        return found
+
 
 class Pools:
     """Users, hosts, VMs, networks and images with their name indexes and next ids.
