@@ -1,11 +1,13 @@
 """The instance actions: RunInstances, DescribeInstances, Terminate/Reboot/Stop/StartInstances,
-as the caller's own calls to oned (`one.vm.allocate`, `one.vmpool.infoextended`,
-`one.vm.action`).
+as the caller's own calls to oned (`one.vm.allocate`, `one.system.changes` and
+`one.vmpool.info`, `one.vm.action`).
 
 Pure and blocking (the server runs them on worker threads). An instance is a VM; its EC2 facts
 (type, image, key, client token, reservation, launch index) are the `ECONE = [ ... ]` vector
 RunInstances appends to the rendered instance type. A user lists only the VMs oned lists for
 them (filter -3); DONE ones stay listed `terminated_expiration` seconds after their ETIME.
+The rows of a user's VMs are kept between calls and brought up to date by oned's change feed
+(`econe.vm_rows`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import parse_qsl
 
-from econe import filters, responses, states, vm_rows
+from econe import feed, filters, responses, states, vm_rows
 from econe.addresses import ATTRIBUTE as ELASTIC_IP
 from econe.addresses import elastic_ip
 from econe.context import Context
 from econe.errors import Ec2Error
-from econe.one import quote, text, unescape
+from econe.one import quote
 from econe.query import QueryRequest, as_list, format_id, parse_id, required
 from econe.tags import launch_tags
 from oned.states import VmState
@@ -126,9 +128,12 @@ def _tokens(ctx: Context) -> dict[str, list[int]]:
 def _vms(ctx: Context, vids: list[int]) -> list[ET.Element]:
     if not vids:
         return []
-    root = ctx.listing("one.vmpool.infoextended", -3, min(vids), max(vids), -2)
-    wanted = set(vids)
-    return [vm for vm in root if int(text(vm, "ID")) in wanted]
+    return list(ctx.listing(*_infoset(vids)))
+
+
+def _infoset(vids: list[int]) -> tuple[str, str, bool]:
+    """The summary of the VMs `vids` (DONE ones too) that are the caller's."""
+    return "one.vmpool.infoset", ",".join(map(str, vids)), False
 
 
 def _row(vm: ET.Element) -> dict[str, Any]:
@@ -203,7 +208,7 @@ def _first(template: ET.Element, vector: str, tag: str) -> str:
 
 
 def _item(ctx: Context, row: dict[str, Any]) -> str:
-    """The row's `<item>`, kept in the row (rows are kept by `ROWS` while their VM is the
+    """The row's `<item>`, kept in the row (a user's mirror keeps a row while its VM is the
     same; the zone is the server's)."""
     zone = ctx.settings.zones[0]
     kept = row.get("xml")
@@ -242,8 +247,8 @@ def _reservation(ctx: Context, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return responses.reservation(rid, owner, items)
 
 
-POOL = ("one.vmpool.infoextended", -3, -1, -1, -2)  # the caller's VMs, in any state
-ROWS = vm_rows.RowCache(_row)
+POOL = ("one.vmpool.info", -3, -1, -1, -2)  # the caller's VMs (summary form), in any state
+MIRRORS = vm_rows.Mirrors(_row)
 
 READERS: dict[str, filters.Reader] = {
     "instance-id": lambda r: r["id"],
@@ -276,18 +281,27 @@ def listed(ctx: Context, ids: list[str]) -> list[dict[str, Any]]:
 
 
 def _pool_rows(ctx: Context) -> list[dict[str, Any]]:
-    """The rows of the caller's VMs (DONE ones too), each VM parsed only when its text is new
-    (`econe.vm_rows`); a document the split does not recognise is parsed whole."""
-    oned = ctx.services.oned
-    if ctx.creds is None or not hasattr(oned, "escaped"):
+    """The rows of the caller's VMs (DONE ones too), from their mirror brought up to date by
+    oned's change feed (`econe.vm_rows`); a stand-in oned without the feed is listed whole."""
+    if ctx.creds is None or not hasattr(ctx.services.oned, "escaped"):
         return [_row(vm) for vm in ctx.listing(*POOL)]
-    raw = oned.escaped(ctx.creds.session, *POOL)
-    if raw is None:  # a refusal: `document` raises it
-        return [_row(vm) for vm in ET.fromstring(oned.document(ctx.creds.session, *POOL))]
-    try:
-        return ROWS.rows(raw)
-    except (ValueError, ET.ParseError):
-        return [_row(vm) for vm in ET.fromstring(unescape(raw))]
+    return MIRRORS.of(ctx.uid()).sync(_Caller(ctx))
+
+
+class _Caller:
+    """oned as a mirror asks it (`vm_rows.Oned`): the caller's own calls."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def changes(self, since: int, epoch: str) -> feed.Changes:
+        return feed.read(self.ctx.listing(feed.METHOD, *feed.arguments(since, epoch)))
+
+    def listing(self) -> ET.Element:
+        return self.ctx.listing(*POOL)
+
+    def vms(self, ids: list[int]) -> ET.Element:
+        return self.ctx.listing(*_infoset(ids))
 
 
 def _canonical(instance_id: str) -> str:

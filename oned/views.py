@@ -235,11 +235,20 @@ def _monitoring(vm: Vm, always: bool = False) -> str:
     )
 
 
-_SHORT_SINGLE = ("NAME", "CPU", "VCPU", "MEMORY", "REQUIREMENTS", "RANK")
+# EC2_TAGS and ECONE: what econe's DescribeInstances reads of an instance (issue 15)
+_SHORT_SINGLE = ("NAME", "CPU", "VCPU", "MEMORY", "REQUIREMENTS", "RANK", "EC2_TAGS")
 _SHORT_VECTOR = {
     "NIC": ("NETWORK", "NETWORK_ID", "IP", "MAC", "BRIDGE"),
     "DISK": ("TYPE", "TARGET", "SIZE", "IMAGE", "IMAGE_ID"),
     "EC2": ("CLOUD", "INSTANCETYPE"),  # where the scheduler may send a hybrid VM (issue 14)
+    "ECONE": (
+        "INSTANCE_TYPE",
+        "IMAGE_ID",
+        "KEY_NAME",
+        "CLIENT_TOKEN",
+        "RESERVATION",
+        "LAUNCH_INDEX",
+    ),
 }
 
 

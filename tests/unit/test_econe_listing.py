@@ -1,20 +1,20 @@
 """The fast path of DescribeInstances: instances written as text (`responses.instance_xml`,
 `reservation_item`) give the very bytes the generic renderer writes for the same dicts, and
-a VM document read with direct-child lookups gives the rows the path lookups gave."""
+a VM document read with direct-child lookups gives the rows the path lookups gave (the rows
+kept between calls: tests/unit/test_econe_mirror.py)."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
-from xml.sax.saxutils import escape
 
 import pytest
 
-from econe import instances, vm_rows
+from econe import instances
 from econe import responses as r
 from econe.config import Settings
 from econe.context import Context
-from econe.one import attribute, text, unescape
+from econe.one import attribute, text
 from econe.tags import tags_of
 
 RID = "a72b366a-0000-4000-8000-000000000001"
@@ -70,49 +70,6 @@ def test_a_row_read_with_child_lookups_is_what_path_lookups_read(template, user,
     assert row["tags"] == tags_of(vm)
     assert (row["uid"], row["stime"], row["done"]) == ("7", 100, state == 6)
     assert attribute(vm, "EC2_TAGS") is None or row["tags"] is not None
-
-
-HOSTILE = (
-    "<VM><ID>1</ID><UID>7</UID><STATE>3</STATE><LCM_STATE>3</LCM_STATE><TEMPLATE>"
-    "<X><![CDATA[</TEMPLATE></VM><VM><ID>99</ID><UID>7</UID>]]></X>"
-    "<VM><ID><![CDATA[5]]></ID></VM><Y><![CDATA[&lt;VM&gt;&lt;ID&gt;7 <![CDATA[x]]></Y>"
-    "</TEMPLATE></VM>"
-)
-
-
-def pool(*vms: str) -> bytes:
-    """The pool document as the XML-RPC reply carries it."""
-    return escape("<VM_POOL>" + "".join(vms) + "</VM_POOL>").encode()
-
-
-def test_a_pool_splits_at_its_vms_not_at_user_text_that_looks_like_one():
-    plain = VM.format(state=3, template="", user="").replace("\n", "")
-    found = vm_rows.split(pool(HOSTILE, plain))
-    assert found == [escape(HOSTILE).encode(), escape(plain).encode()]
-    assert vm_rows.split(escape("<VM_POOL/>").encode()) == vm_rows.split(pool()) == []
-    for bad in ("<VM_POOL><VM><ID>1</ID>", "<HOST_POOL></HOST_POOL>", "junk"):
-        with pytest.raises(ValueError):
-            vm_rows.split(escape(bad).encode())
-
-
-def test_only_a_vm_whose_text_changed_is_parsed_again():
-    cache = vm_rows.RowCache(lambda vm: {"id": vm.findtext("ID"), "state": vm.findtext("STATE")})
-    first = [VM.format(state=3, template="", user="").replace("42", str(n)) for n in range(3)]
-    assert [r["id"] for r in cache.rows(pool(*first))] == ["0", "1", "2"]
-    assert cache.parsed == 3
-    changed = [first[0], first[1].replace("<STATE>3<", "<STATE>6<"), first[2]]
-    rows = cache.rows(pool(*changed))
-    assert cache.parsed == 4 and [r["state"] for r in rows] == ["3", "6", "3"]
-    small = vm_rows.RowCache(cache.row_of, limit=2)
-    small.rows(pool(*first))
-    small.rows(pool(first[0]))
-    assert small.parsed == 4  # the oldest was let go
-
-
-def test_describe_reads_the_rows_of_a_hostile_pool_as_a_whole_parse_does():
-    rows = vm_rows.RowCache(instances._row).rows(pool(HOSTILE))
-    whole = [instances._row(vm) for vm in ET.fromstring(unescape(pool(HOSTILE)))]
-    assert rows == whole and [r["vid"] for r in rows] == [1]
 
 
 class NoLeasesClient:

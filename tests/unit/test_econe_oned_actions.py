@@ -79,7 +79,7 @@ def test_instance_types_from_the_directory_or_the_table(tmp_path):
 def test_terminated_instances_stay_listed_for_the_configured_time(monkeypatch):
     monkeypatch.setattr(instances.time, "time", lambda: 10_000.0)
     pool = f"<VM_POOL>{vm(1, 3)}{vm(2, 6, etime=9_500)}{vm(3, 6, etime=8_000)}</VM_POOL>"
-    ctx = context(ScriptedOned({"one.vmpool.infoextended": pool}), terminated_expiration=900)
+    ctx = context(ScriptedOned({"one.vmpool.info": pool}), terminated_expiration=900)
     rows = instances.listed(ctx, [])
     assert [(r["id"], r["state"]) for r in rows] == [
         ("i-00000001", "running"),
