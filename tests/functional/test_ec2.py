@@ -235,7 +235,10 @@ def test_the_instance_limit_is_never_exceeded(cloud, region):
     failed = vids[states.index(FAILED)]
     assert "limit of 5 m1.small" in oned.run_cli("onevm", "show", str(failed)).stdout
     live = [i for v in vids for i in instances_of(region, v, oned.cloud_id)]
-    assert len(live) == 5
+    # Launches are counted by ClientToken, as EC2 counts them: botocore retries a RunInstances
+    # whose answer timed out (seen once at load ~30), and moto, unlike EC2, does not make a
+    # retried token the same instance.
+    assert len({i["ClientToken"] for i in live}) == 5
 
 
 def test_the_scheduler_sends_no_more_instances_than_the_limit_and_says_why(cloud, region):
