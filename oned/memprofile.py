@@ -16,10 +16,18 @@ about twice the memory) and, at shutdown while the pools are still whole, writes
 - ``PATH.snapshot``: the tracemalloc snapshot itself (``tracemalloc.Snapshot.load``).
 
 No Twisted here: oned/__main__.py passes its reactor (the only module that touches it).
+
+``fix_mmap_threshold`` (called first thing at start) sets glibc's mmap threshold to a fixed
+256 KB: every block that big or bigger (a listing's reply pieces, SQLAlchemy's result
+buffers) is its own mmap, given back to the kernel when freed. Left to itself glibc raises the
+threshold to the largest block it has freed (up to 32 MB), and from then on keeps such blocks
+in the heap, where they stay as RSS (~25 MB after listings at 10,000 VMs: bench/RESULTS.md).
+An operator's own ``MALLOC_MMAP_THRESHOLD_`` wins (glibc reads it; oned then changes nothing).
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import os
@@ -31,10 +39,28 @@ from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any
 
 ENV = "ONECLOUD_TRACEMALLOC"
+MMAP_ENV = "MALLOC_MMAP_THRESHOLD_"  # glibc's own variable
+MMAP_THRESHOLD = 256 * 1024
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 FRAMES = 5
 _POOLS = ("users", "hosts", "vms", "vnets", "images")
 _SKIP = (type, ModuleType, FunctionType, BuiltinFunctionType, MethodType)
 _SITE = os.sep + "site-packages" + os.sep
+
+
+def fix_mmap_threshold(
+    environ: Mapping[str, str] = os.environ, threshold: int = MMAP_THRESHOLD
+) -> int | None:
+    """Set glibc's mmap threshold to ``threshold`` bytes (see the module's doc); the value set,
+    or None when ``MALLOC_MMAP_THRESHOLD_`` is set or the C library has no ``mallopt``."""
+    if environ.get(MMAP_ENV):
+        return None
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return None
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    return threshold if mallopt(_M_MMAP_THRESHOLD, threshold) == 1 else None
 
 
 def start_from_env(environ: Mapping[str, str] = os.environ) -> str | None:

@@ -92,3 +92,8 @@ def test_without_tracing_the_report_has_the_walk_only(tmp_path: Path):
     report = memprofile.write_report(str(tmp_path / "mem.json"), pools_with_vms(3))
     assert "traced" not in report and report["objects"]["vms.records"] > 0
     assert not (tmp_path / "mem.json.snapshot").exists()
+
+
+def test_oned_fixes_glibcs_mmap_threshold_unless_the_operator_set_one() -> None:
+    assert memprofile.fix_mmap_threshold({}) == memprofile.MMAP_THRESHOLD
+    assert memprofile.fix_mmap_threshold({memprofile.MMAP_ENV: "131072"}) is None
