@@ -9,8 +9,11 @@ of the template econe renders (ECONE vector included), and for each size:
 
 * DescribeInstances as boto3 sees it (request, econe, botocore's parse), and econe's own time
   (its log's per-request figure);
-* ``one.vmpool.info`` (the user's pool, filter -3: what econe asks for, ``infoextended``) as raw
-  bytes over a kept-alive connection, no XML-RPC decoding: the server's figure.
+* ``one.vmpool.info`` (the user's pool, filter -3, state -2: what econe reads at a reset of its
+  mirror; ``infoextended`` beside it) as raw bytes over a kept-alive connection, no XML-RPC
+  decoding: the server's figure;
+* econe's CPU per DescribeInstances (from /proc) with nothing changed between two calls, and
+  econe's log figure when one VM changed before each call (held, then released).
 
     .venv/bin/python bench/econe.py [--sizes 1000,10000] [--runs 400] [--clients 4] [--reads 7]
 """
@@ -172,6 +175,30 @@ def describe_ms(client, log: Path, reads: int, size: int) -> tuple[float, float,
     return times[0], warm, logged[-reads - 1], warm_logged
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of process `pid`, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def describe_cpu_ms(client, pid: int, reads: int) -> float:
+    """econe's CPU ms per DescribeInstances, over `reads` calls with nothing changed."""
+    before = cpu_seconds(pid)
+    for _ in range(reads):
+        client.describe_instances()
+    return (cpu_seconds(pid) - before) * 1000 / reads
+
+
+def changed_ms(client, admin, vid: int, log: Path, reads: int) -> float:
+    """econe's log median of DescribeInstances when VM `vid` changed before each call."""
+    for n in range(reads):
+        if not admin.one.vm.action(ADMIN, "release" if n % 2 else "hold", vid)[0]:
+            raise SystemExit(f"VM {vid} could not be held or released")
+        client.describe_instances()
+    found = re.findall(r"DescribeInstances \S+ 200 ([\d.]+)ms", log.read_text())
+    return statistics.median(float(t) for t in found[-reads:])
+
+
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -212,12 +239,15 @@ def main() -> None:
                 extended = vmpool_ms(oned.port, args.reads, "one.vmpool.infoextended")
                 decoded = decoded_ms(oned.endpoint, args.reads)
                 cold, boto, cold_log, logged = describe_ms(client, log, args.reads, size)
+                cpu = describe_cpu_ms(client, econe.pid, args.reads)
+                changing = changed_ms(client, admin, size - 1, log, args.reads)
                 print(f"{size} instances: DescribeInstances: boto3 {boto:.0f} ms (first "
                       f"{cold:.0f}), econe's log {logged:.0f} ms (first {cold_log:.0f}) | "
                       f"one.vmpool.info: raw {pool:.1f} ms (infoextended "
                       f"{extended:.1f} ms), xmlrpc.client + ElementTree {decoded:.0f} ms | "
-                      f"econe/raw {logged / pool:.1f}x, boto3/client {boto / decoded:.2f}x  "
-                      f"(load {load()})")  # fmt: skip
+                      f"econe/raw {logged / pool:.1f}x, boto3/client {boto / decoded:.2f}x | "
+                      f"econe CPU {cpu:.1f} ms per call, one VM changed each call: "
+                      f"{changing:.0f} ms  (load {load()})")  # fmt: skip
         finally:
             if econe is not None:
                 econe.terminate()

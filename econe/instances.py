@@ -207,16 +207,19 @@ def _first(template: ET.Element, vector: str, tag: str) -> str:
     return ""
 
 
-def _item(ctx: Context, row: dict[str, Any]) -> str:
-    """The row's `<item>`, kept in the row (a user's mirror keeps a row while its VM is the
-    same; the zone is the server's)."""
+def _item(ctx: Context, row: dict[str, Any]) -> tuple[str, str]:
+    """The row's `<item>`, and its reservation's `<item>` up to the instances (`reservation_item`
+    without `_TAIL`), both kept in the row (a user's mirror keeps a row while its VM is the
+    same; the zone is the server's): 10,000 reservation ids would miss `responses`' cache."""
     zone = ctx.settings.zones[0]
     kept = row.get("xml")
-    if kept is not None and kept[0] == zone:
-        return kept[1]
-    written = _instance_xml(row, zone)
-    row["xml"] = (zone, written)
-    return written
+    if kept is None or kept[0] != zone:
+        head = responses.reservation_item(row["reservation"], row["owner"], "")
+        kept = row["xml"] = (zone, _instance_xml(row, zone), head.removesuffix(_TAIL))
+    return kept[1], kept[2]
+
+
+_TAIL = "</instancesSet></item>"
 
 
 def _instance_xml(row: dict[str, Any], zone: str) -> str:
@@ -243,7 +246,7 @@ def _reservation(ctx: Context, rows: list[dict[str, Any]]) -> dict[str, Any]:
     OpenNebula's econe wrote it (the seed's tools print it), not an AWS account number."""
     owner = rows[0]["owner"] if rows else (ctx.creds.name if ctx.creds else ctx.user)
     rid = rows[0]["reservation"] if rows else "r-00000000"
-    items = responses.Raw("".join(_item(ctx, r) for r in rows))
+    items = responses.Raw("".join(_item(ctx, r)[0] for r in rows))
     return responses.reservation(rid, owner, items)
 
 
@@ -310,14 +313,18 @@ def _canonical(instance_id: str) -> str:
 
 def describe_instances(ctx: Context, call: QueryRequest) -> dict[str, Any]:
     rows = listed(ctx, as_list(call.params, "InstanceId"))
-    rows = filters.select(rows, call.params.get("Filter"), READERS)
-    groups: dict[str, list[str]] = {}
-    owners: dict[str, str] = {}
+    if call.params.get("Filter") is not None:
+        rows = filters.select(rows, call.params["Filter"], READERS)
+    groups: dict[str, list[str]] = {}  # reservation head -> its instances' items
     for row in rows:
-        groups.setdefault(row["reservation"], []).append(_item(ctx, row))
-        owners.setdefault(row["reservation"], row["owner"])
-    items = (responses.reservation_item(r, owners[r], "".join(g)) for r, g in groups.items())
-    return {"reservationSet": responses.Raw("".join(items))}
+        instance, head = _item(ctx, row)
+        group = groups.get(head)
+        if group is None:
+            groups[head] = [instance]
+        else:
+            group.append(instance)
+    items = "".join(head + "".join(group) + _TAIL for head, group in groups.items())
+    return {"reservationSet": responses.Raw(items)}
 
 
 def _change(ctx: Context, call: QueryRequest, choose: Any) -> dict[str, Any]:
