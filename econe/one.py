@@ -66,13 +66,6 @@ class Oned:
             raw.replace(b"&lt;", b"<").replace(b"&gt;", b">").replace(b"&amp;", b"&")
         )
 
-    def document(self, session: str, method: str, *params: Any) -> str:
-        """A read-only method's XML answer as text, cut out of the reply (`listing`)."""
-        raw = self.escaped(session, method, *params)
-        if raw is None:  # a refusal, or an answer of another shape: the slow way
-            return str(self.call(session, method, *params))
-        return unescape(raw)
-
     def escaped(self, session: str, method: str, *params: Any) -> bytes | None:
         """The string of a successful answer as the reply carries it (XML-escaped); None for
         a refusal or an answer of another shape."""
