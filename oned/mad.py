@@ -3,9 +3,10 @@
 A ``DriverChannel`` starts one driver executable with an explicit environment, sends ``INIT``
 and waits for ``INIT SUCCESS``, matches reply lines to requests by action and id, copies ``LOG``
 lines into oned.log under the driver's name, hands ``PROGRESS`` lines to ``on_progress``, bounds
-how many requests are in flight, times out every request, restarts a driver that dies (with
-back-off) and re-issues what it had in flight, and sends ``FINALIZE`` at shutdown. The wire is
-OpenNebula 2.0's (reference §1.1, §1.2).
+how many requests are in flight, times out every request (counted from its write to the driver,
+not while it waits in the queue), restarts a driver that dies (with back-off) and re-issues
+what it had in flight, and sends ``FINALIZE`` at shutdown. The wire is OpenNebula 2.0's
+(reference §1.1, §1.2).
 """
 
 from __future__ import annotations
