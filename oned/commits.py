@@ -7,6 +7,10 @@ reserved before submitting). Units submitted during one reactor turn are run tog
 next one (``call_later(0)``): one transaction, one commit, and only then each unit's ``then``
 and its Deferred. Nothing is ever acknowledged before the commit that holds it.
 
+A unit may instead be ``prepare``d: a function run at the flush, just before the transaction,
+that returns the write (None: nothing to write). A deploy decides there what it writes, from
+the VM as it is once the actions committed before it are in memory.
+
 When the group's transaction fails, every unit is run again in a transaction of its own, so
 that one bad unit (a constraint the checks could not see) fails alone and the others commit.
 
@@ -34,12 +38,17 @@ def _nothing(_: BaseException) -> None:
     pass
 
 
+def _no_write(_: Any) -> None:
+    pass
+
+
 @dataclass
 class Unit:
-    write: Write
+    write: Write | None
     then: Callable[[], object]
     undo: Callable[[BaseException], None] = _nothing
     done: defer.Deferred = field(default_factory=defer.Deferred)
+    prepare: Callable[[], Write | None] | None = None
 
 
 class CommitQueue:
@@ -75,7 +84,19 @@ class CommitQueue:
         Cancelling the Deferred (a client that went away) does not withdraw the unit: its
         write still commits and its ``then`` still runs, so memory follows the database.
         """
-        unit = Unit(write, then, undo)
+        return self._queue(Unit(write, then, undo))
+
+    def submit_prepared(
+        self,
+        prepare: Callable[[], Write | None],
+        then: Callable[[], object],
+        undo: Callable[[BaseException], None] = _nothing,
+    ) -> defer.Deferred:
+        """As ``submit``, the write being ``prepare()``'s, called at the flush (again for
+        the unit alone when its group failed); an exception there fails the unit alone."""
+        return self._queue(Unit(None, then, undo, prepare=prepare))
+
+    def _queue(self, unit: Unit) -> defer.Deferred:
         self._waiting.append(unit)
         if self._flush_call is None:
             self._flush_call = self._call_later(0, self.flush)
@@ -92,8 +113,19 @@ class CommitQueue:
             self._commit(group)
 
     def _commit(self, group: list[Unit]) -> None:
+        writes = []
+        for unit in list(group):
+            try:
+                write = unit.prepare() if unit.prepare is not None else unit.write
+            except Exception as exc:
+                group.remove(unit)
+                self._failed(unit, exc)
+                continue
+            writes.append(write or _no_write)
+        if not group:
+            return
         try:
-            self._store.run([unit.write for unit in group])
+            self._store.run(writes)
         except Exception as exc:
             if len(group) == 1:
                 self._failed(group[0], exc)

@@ -32,7 +32,7 @@ def queued(cloud: Cloud, lcm: Any, vm: Vm, host: Host, ref: lc.HostRef) -> defer
     with the reason when the VM moved on before it or the database refused it."""
     deploy = _Deploy(cloud, lcm, vm, host, ref)
     add_usage(host, vm, 1)
-    return cloud.commits.submit(deploy.write, deploy.then, deploy.undo)
+    return cloud.commits.submit_prepared(deploy.prepare, deploy.then, deploy.undo)
 
 
 class _Deploy:
@@ -43,20 +43,20 @@ class _Deploy:
         self.pending: Any = None  # oned.transition_batch.Pending, once stepped
         self.saved = False
 
-    def write(self, conn: Any) -> None:
-        """Step the VM as it is now and compare-and-swap it; a VM that left the state the
-        deploy was checked in is not written (``then`` answers why)."""
+    def prepare(self) -> Any:
+        """At the flush: the write that steps the VM as it is now, a compare-and-swap on its
+        state; None when the VM left the state the deploy was checked in (``then`` says)."""
         self.pending, self.saved = None, False
         now = self.cloud.pools.vms.get(self.vm.id)
         if now is None or (now.state, now.lcm_state) != (self.vm.state, self.vm.lcm_state):
-            return
+            return None
         vm = without_sched_message(now)
         outcome = lc.step(vm, lc.Event.DEPLOY, now=self.cloud.now(), host=self.ref)
         if isinstance(outcome, lc.Ignored):
-            return
+            return None
         self.pending = self.lcm._pending(vm, outcome, lc.Event.DEPLOY)
         store: Any = self.cloud.store
-        store.vm_update(*self.pending.row(), result=self._result, known=now.history)(conn)
+        return store.vm_update(*self.pending.row(), result=self._result, known=now.history)
 
     def _result(self, saved: bool) -> None:
         self.saved = saved

@@ -11,7 +11,6 @@ import contextlib
 import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,10 +18,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from oned.ec2keys import Ec2Key
 from oned.records import History, Host, Image, Lease, User, Vm, Vnet
-from oned.store import done, ec2keys, images, migrate, networks, rows, vms
+from oned.store import done, ec2keys, images, migrate, networks, rows, vm_writes, vms
 from oned.store.engine import DbSettings, connect, create_engine, describe, loggable_url
 from oned.store.errors import DuplicateName, StoreError, driver_reason
-from oned.store.schema import POOLS, history, host_pool, pool_control, user_pool, vm_pool
+from oned.store.schema import POOLS, host_pool, pool_control, user_pool
+from oned.store.vm_writes import VmInsert, VmUpdate, insert_vms, update_vms, upsert_history
 
 Write = Callable[[Connection], object]  # one part of a transaction (Store.run)
 _KINDS = {
@@ -38,16 +38,6 @@ _DELETE_USER = user_pool.delete().where(user_pool.c.oid == sa.bindparam("b_oid")
 _INSERT_HOST = host_pool.insert()
 _UPDATE_HOST = host_pool.update().where(host_pool.c.oid == sa.bindparam("b_oid"))
 _DELETE_HOST = host_pool.delete().where(host_pool.c.oid == sa.bindparam("b_oid"))
-_INSERT_VM = vm_pool.insert()
-_UPDATE_VM = vm_pool.update().where(vm_pool.c.oid == sa.bindparam("b_oid"))
-_UPDATE_VM_CAS = _UPDATE_VM.where(
-    vm_pool.c.state == sa.bindparam("b_state"),
-    vm_pool.c.lcm_state == sa.bindparam("b_lcm_state"),
-)
-_INSERT_HISTORY = history.insert()
-_UPDATE_HISTORY = history.update().where(
-    history.c.vid == sa.bindparam("b_vid"), history.c.seq == sa.bindparam("b_seq")
-)
 _SELECT_USERS = sa.select(*rows.USER_COLUMNS).order_by(user_pool.c.oid)
 _SELECT_HOSTS = sa.select(*rows.HOST_COLUMNS).order_by(host_pool.c.oid)
 _MAX_OIDS = sa.union_all(
@@ -260,14 +250,24 @@ class Store:
     def run(self, writes: Sequence[Write]) -> None:
         """The ``writes`` in one transaction: all committed on return, none written when it
         raises StoreError (the group commit of oned.commits). The VM inserts among them go
-        first, all in one statement per table."""
+        first, all in one statement per table; then the others in order, each run of
+        consecutive VM updates merged likewise (oned.store.vm_writes)."""
         inserts = [write for write in writes if isinstance(write, VmInsert)]
         with self._transaction() as conn:
             if inserts:
-                _insert_vms(conn, inserts)
+                insert_vms(conn, inserts)
+            updates: list[VmUpdate] = []
             for write in writes:
+                if isinstance(write, VmUpdate):
+                    updates.append(write)
+                    continue
+                if updates:
+                    update_vms(conn, updates)
+                    updates = []
                 if not isinstance(write, VmInsert):
                     write(conn)
+            if updates:
+                update_vms(conn, updates)
 
     def update_vm(
         self,
@@ -295,36 +295,18 @@ class Store:
         released: Sequence[Lease] = (),
         result: Callable[[bool], object] = lambda saved: None,
         known: Sequence[History] | None = None,
-    ) -> Write:
+    ) -> VmUpdate:
         """update_vm's write, to ``run`` with others in one transaction (oned.transition_batch);
         it gives ``result`` whether the compare-and-swap held (False: it wrote nothing).
 
         ``known``: the history the VM had before (the lifecycle knows it); a record of
         ``history`` with a seq it lacks is new, inserted without trying an UPDATE first."""
-        params = {"b_oid": vm.id, **rows.vm_params(vm)}
-        statement = _UPDATE_VM
-        if expect is not None:
-            statement = _UPDATE_VM_CAS
-            params["b_state"], params["b_lcm_state"] = expect
-        seqs = None if known is None else {record.seq for record in known}
-
-        def write(conn: Connection) -> None:
-            saved = conn.execute(statement, params).rowcount == 1
-            if saved:
-                for record in history:
-                    if seqs is None or record.seq in seqs:
-                        _upsert_history(conn, record)
-                    else:
-                        conn.execute(_INSERT_HISTORY, rows.history_params(record))
-                networks.release(conn, released)
-            result(saved)
-
-        return write
+        return vm_writes.vm_update(vm, expect, history, released, result, known)
 
     def upsert_history(self, record: History) -> None:
         """Insert the record, or overwrite the one with the same (vid, seq)."""
         with self._transaction() as conn:
-            _upsert_history(conn, record)
+            upsert_history(conn, record)
 
     def insert_network(self, net: Vnet) -> None:
         """The network's row (a FIXED network's leases are defined by its template);
@@ -400,27 +382,6 @@ class Store:
             raise StoreError(f"{self.where}: {driver_reason(exc)}") from exc
 
 
-@dataclass(frozen=True)
-class VmInsert:
-    """A VM's row, its history rows and the leases it takes: a write (Store.run) that merges
-    with the other VM inserts of its group."""
-
-    vm: dict[str, Any]
-    history: list[dict[str, Any]]
-    leases: Sequence[Lease]
-
-    def __call__(self, conn: Connection) -> None:
-        _insert_vms(conn, [self])
-
-
-def _insert_vms(conn: Connection, inserts: Sequence[VmInsert]) -> None:
-    conn.execute(_INSERT_VM, [insert.vm for insert in inserts])
-    records = [record for insert in inserts for record in insert.history]
-    if records:
-        conn.execute(_INSERT_HISTORY, records)
-    networks.take(conn, [lease for insert in inserts for lease in insert.leases])
-
-
 def _count_oid(conn: Connection, table: str, oid: int) -> None:
     """Raise ``table``'s counter in pool_control to ``oid`` (never lower it): a deleted id."""
     conn.execute(_COUNT_OID, {"b_table": table, "b_oid": oid})
@@ -436,18 +397,6 @@ def _no_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _upsert_history(conn: Connection, record: History) -> None:
-    """UPDATE, then INSERT when no row matched: portable, and the single writer makes it safe.
-
-    NOTE: MySQL counts matched rows here, not changed ones (SQLAlchemy sets CLIENT_FOUND_ROWS).
-    """
-    params = rows.history_params(record)
-    changes = {key: value for key, value in params.items() if key not in ("vid", "seq")}
-    updated = conn.execute(_UPDATE_HISTORY, {"b_vid": record.vid, "b_seq": record.seq, **changes})
-    if updated.rowcount == 0:
-        conn.execute(_INSERT_HISTORY, params)
 
 
 def _must_hit(result: sa.CursorResult, kind: str, oid: int) -> None:

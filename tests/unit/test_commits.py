@@ -145,3 +145,34 @@ def test_flush_commits_at_once_what_waits(clock, store):
     assert store.committed == [["a"]] and answer.result == "a done"
     clock.advance(0)  # the scheduled flush finds nothing
     assert store.committed == [["a"]]
+
+
+def test_a_prepared_unit_decides_its_write_at_the_flush_and_again_when_alone(clock, store):
+    """prepare runs at the flush (and again for the unit alone after its group failed); one
+    that raises fails its own unit only; None writes nothing but is answered after the commit."""
+    queue = CommitQueue(store, clock.callLater)
+    prepared: list[str] = []
+
+    def prepare(what):
+        def run():
+            prepared.append(what)
+            if what == "raises":
+                raise Refused("the VM moved on")
+            return None if what == "nothing" else writing(what)
+
+        return run
+
+    undone: list[BaseException] = []
+    answers = [
+        queue.submit_prepared(prepare(w), lambda w=w: w, undone.append)
+        for w in ("a", "raises", "nothing", "bad")
+    ]
+    assert prepared == []
+    clock.advance(0)
+    assert prepared == ["a", "raises", "nothing", "bad", "a", "nothing", "bad"]
+    assert store.committed == [["a"], []]
+    assert answers[0].result == "a" and answers[2].result == "nothing"
+    for failed in (answers[1], answers[3]):
+        assert failed.result.check(Refused)
+        failed.addErrback(lambda _: None)
+    assert len(undone) == 2
