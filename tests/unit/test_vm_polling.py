@@ -8,6 +8,7 @@ import logging
 
 import pytest
 from twisted.internet import defer, task
+from twisted.python.failure import Failure
 
 from oned.api.cloud import Cloud
 from oned.commits import CommitQueue
@@ -234,4 +235,21 @@ def test_a_request_queued_while_the_driver_is_down_fails_after_its_timeout(caplo
     reactor.advance(30)
     assert isinstance(d.result.value, DriverUnavailable)
     assert "not running" in str(d.result.value)
+    d.addErrback(lambda f: None)
+
+
+def test_a_request_reissued_after_a_restart_gets_its_whole_timeout_again(caplog):
+    """Written at 0, the driver dies at 20 and is back at 21: the timeout counts from 21."""
+    reactor = FakeReactor()
+    ch = started(reactor, caplog)
+    d = ch.request("POLL", 3, "h", "one-3", "-", timeout=30)
+    reactor.advance(20)
+    reactor.spawned[0][0].processEnded(Failure(Exception("died")))  # type: ignore[arg-type]
+    reactor.advance(1)
+    feed(reactor, b"INIT SUCCESS - -\n")
+    assert reactor.spawned[1][1].written[-1] == b"POLL 3 h one-3 -\n"
+    reactor.advance(29)
+    assert not d.called
+    reactor.advance(1)
+    assert isinstance(d.result.value, DriverTimeout)
     d.addErrback(lambda f: None)
