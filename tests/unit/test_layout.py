@@ -69,6 +69,7 @@ PURE = [
     "econe.s3_chunked",
     "econe.s3_sink",
     "oned.changes",
+    "oned.poll_schedule",
     "oned.log",
     "econe.vm_rows",
     "oned.xmlcache",
