@@ -6,12 +6,12 @@ then that every request waiting behind that commit paid (``one.vm.info`` p99 whi
 allocate). oned's connections turn that off (``PRAGMA wal_autocheckpoint=0``) and a
 ``Checkpointer`` thread, on a connection of its own, does it instead:
 
-- every ``poll`` seconds it looks at the WAL file (one stat); when the file grew past its size
-  at the last pass, or it changed and ``interval`` seconds passed since the last pass, it runs
-  a PASSIVE checkpoint, which never takes the writer's lock and never waits: oned keeps
-  committing while it copies. When a pass copied everything, oned's next commit starts the WAL
-  again from its beginning, so the file grows only while oned commits faster than the passes
-  catch up.
+- every ``poll`` seconds it looks at the WAL file (one stat; every ``idle_poll`` seconds while
+  it does not change); when the file grew past its size at the last pass, or it changed and
+  ``interval`` seconds passed since the last pass, it runs a PASSIVE checkpoint, which never
+  takes the writer's lock and never waits: oned keeps committing while it copies. When a pass
+  copied everything, oned's next commit starts the WAL again from its beginning, so the file
+  grows only while oned commits faster than the passes catch up.
 - A writer that never pauses between commits for as long as a pass lasts keeps the WAL from
   starting again. Past ``limit`` bytes, the thread tries a TRUNCATE checkpoint without waiting
   (no busy handler: when oned is inside a transaction it is a PASSIVE one). When it gets the
@@ -33,7 +33,8 @@ import time
 
 LIMIT = 64 * 2**20  # bytes of WAL past which a pass truncates it, if it can without waiting
 INTERVAL = 1.0  # seconds: a WAL that changed is checkpointed at least this often
-POLL = 0.01  # seconds between two looks at the WAL file (one stat)
+POLL = 0.01  # seconds between two looks at the WAL file (one stat) while it changes
+IDLE_POLL = 0.25  # the same once it stopped changing
 
 
 class Checkpointer:
@@ -47,11 +48,12 @@ class Checkpointer:
         limit: int = LIMIT,
         interval: float = INTERVAL,
         poll: float = POLL,
+        idle_poll: float = IDLE_POLL,
     ):
         self.db_file = db_file
         self.wal_file = db_file + "-wal"
         self._log = log
-        self.limit, self.interval, self.poll = limit, interval, poll
+        self.limit, self.interval, self.poll, self.idle_poll = limit, interval, poll, idle_poll
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.passes = 0  # checkpoints run (PASSIVE and TRUNCATE)
@@ -96,8 +98,11 @@ class Checkpointer:
 
     def _loop(self, conn: sqlite3.Connection) -> None:
         last = time.monotonic()
-        while not self._stopping.wait(self.poll):
+        looked, pause = self._seen, self.poll  # the WAL at the last look, the next look's wait
+        while not self._stopping.wait(pause):
             stat = _stat(self.wal_file)
+            pause = self.poll if stat != looked else self.idle_poll
+            looked = stat
             grew = stat[0] > self._seen[0]
             if stat == self._seen or (not grew and time.monotonic() - last < self.interval):
                 continue
@@ -106,6 +111,7 @@ class Checkpointer:
                 busy, log, done = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()[0]
             except sqlite3.Error as exc:
                 self._log.warning(f"WAL checkpoint of {self.db_file} failed: {exc}")
+                self._stopping.wait(self.interval)
                 continue
             self.passes += 1
             self.truncates += mode == "TRUNCATE" and not busy
