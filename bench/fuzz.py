@@ -46,7 +46,8 @@ from bench.fuzz_inputs import GENERATORS, HOSTS, long_inputs, seeds_of
 from oned.errors import TemplateSyntaxError
 from oned.expr import ExpressionError, explain, parse_rank, parse_requirements
 from oned.rpc.marshal import decode_call
-from oned.template import _scan, _scan_tokens, parse, parse_entries
+from oned.template import parse
+from oned.template_parser import parse_entries, scan, scan_tokens
 from oned.template_xml import parse_any
 
 
@@ -54,17 +55,17 @@ def check_template(text: str) -> None:
     """parse and parse_entries agree, the fast path agrees with the token parser (same result
     or same error), and rendering what parsed reads back the same."""
     try:
-        expected = _scan_tokens(text)
+        expected = scan_tokens(text)
     except TemplateSyntaxError as error:
         try:
-            _scan(text)
+            scan(text)
         except TemplateSyntaxError as again:
             assert str(again) == str(error), f"fast path: {again}, token parser: {error}"
             raise
         raise AssertionError(
             f"the fast path parsed what the token parser refused: {error}"
         ) from None
-    assert _scan(text) == expected, "the fast path and the token parser disagree"
+    assert scan(text) == expected, "the fast path and the token parser disagree"
     entries = parse_entries(text)
     template = parse(text)
     assert [(e.name, e.value) for e in entries] == list(template), "parse_entries != parse"

@@ -15,7 +15,7 @@ from typing import Any
 
 from oned import config_values as cv
 from oned.errors import ConfigError, TemplateSyntaxError
-from oned.template import Entry, parse_entries
+from oned.template_parser import Entry, parse_entries
 
 
 @dataclass(frozen=True)

@@ -11,19 +11,20 @@ import re
 import xml.etree.ElementTree as ET
 
 from oned.errors import TemplateSyntaxError
-from oned.template import _NAME, Template, Value, _position, parse
+from oned.template import Template, Value, parse
+from oned.template_parser import NAME, position
 
 _XML_DTD = re.compile(r"<!(DOCTYPE|ENTITY)")
 
 
 def _xml_error(text: str, reason: str, tag: str | None = None) -> TemplateSyntaxError:
     offset = max(text.find(f"<{tag}"), 0) if tag else 0
-    line, column = _position(text, offset)
+    line, column = position(text, offset)
     return TemplateSyntaxError(f"syntax error, {reason}", line, column)
 
 
 def _xml_name(text: str, element: ET.Element) -> str:
-    if not _NAME.fullmatch(element.tag):
+    if not NAME.fullmatch(element.tag):
         raise _xml_error(text, f"invalid attribute name <{element.tag}>", element.tag)
     return element.tag.upper()
 
@@ -46,7 +47,7 @@ def parse_xml(text: str) -> Template:
     """
     dtd = _XML_DTD.search(text)
     if dtd:
-        line, column = _position(text, dtd.start())
+        line, column = position(text, dtd.start())
         raise TemplateSyntaxError("syntax error, DTDs are not accepted", line, column)
     try:
         root = ET.fromstring(text)
@@ -55,7 +56,7 @@ def parse_xml(text: str) -> Template:
         reason = str(error).split(": line ")[0]
         raise TemplateSyntaxError(f"syntax error, {reason}", line, column + 1) from None
     except UnicodeEncodeError as error:  # a lone surrogate: no XML document can hold one
-        line, column = _position(text, error.start)
+        line, column = position(text, error.start)
         raise TemplateSyntaxError("syntax error, invalid character", line, column) from None
     attrs: list[tuple[str, Value]] = []
     for element in root:

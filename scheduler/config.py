@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, NoReturn
 
 from oned.errors import ConfigError, TemplateSyntaxError
-from oned.template import parse_entries
+from oned.template_parser import parse_entries
 from scheduler.placement import Limits
 
 IGNORED = ("DEFAULT_SCHED", "LIVE_RESCHEDS", "MESSAGE_SIZE", "TIMEOUT", "LOG")

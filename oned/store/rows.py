@@ -31,7 +31,8 @@ from oned.store.schema import (
     user_pool,
     vm_pool,
 )
-from oned.template import SHARED_MAX, Template
+from oned.template import Template
+from oned.template_parser import SHARED_MAX
 from oned.vnet import HeldLease
 
 Params = dict[str, Any]

@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PURE = [
     "oned.template",
+    "oned.template_parser",
     "oned.template_xml",
     "oned.config",
     "oned.config_values",

@@ -9,14 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oned.errors import TemplateSyntaxError
-from oned.template import (
-    Entry,
-    Template,
-    _scan,
-    _scan_tokens,
-    parse,
-    parse_entries,
-)
+from oned.template import Template, parse
+from oned.template_parser import Entry, parse_entries, scan, scan_tokens
 from oned.template_xml import parse_any, parse_xml
 
 # --- literal templates from the seed workshop (003) and OpenNebula's examples ----------------
@@ -643,10 +637,10 @@ template_like_texts = st.tuples(templates.map(Template.to_text), template_like_t
 def test_fast_path_agrees_with_the_token_parser(text):
     """The one-regex-per-attribute path gives what the token parser gives, or the same error."""
     try:
-        expected = _scan_tokens(text)
+        expected = scan_tokens(text)
     except TemplateSyntaxError as error:
         with pytest.raises(TemplateSyntaxError) as caught:
-            _scan(text)
+            scan(text)
         assert str(caught.value) == str(error)
     else:
-        assert _scan(text) == expected
+        assert scan(text) == expected
