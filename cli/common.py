@@ -5,8 +5,8 @@ Each CLI declares its subcommands as a table of ``Command`` values (name, argume
 client, and the error contract: any failure prints ONE line ``Error: <message>`` on stderr and
 exits 255 (OpenNebula's ``exit -1``); oned unreachable, or refusing the session, is
 ``<prog> <command>: ...`` naming the endpoint (and the user). It also holds the small helpers
-every CLI needs: reading result XML, resolving names to ids, expanding id ranges, and the
-``-x``/``-j``/``-y`` outputs (``cli.output``).
+every CLI needs: reading result XML, the ``--list`` columns and the ``-x``/``-j``/``-y`` outputs
+(``cli.output``). Names and id ranges are ``cli/names.py``; template files ``cli/template_file.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import re
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -331,31 +330,6 @@ def _parse(parser: argparse.ArgumentParser, prog: str, argv: Sequence[str] | Non
     return opts
 
 
-def read_template(path: str) -> str:
-    """The text of a template file; an unreadable or non-UTF-8 one is a ``CliError`` naming it.
-
-    NOTE: OpenNebula's Ruby CLI sends the file's bytes as they are. onecloud speaks XML-RPC in
-    UTF-8 only, so rather than guess (a Latin-1 "café" would arrive as "cafÃ©" or not at all)
-    it names the first byte that is not UTF-8, and the user converts the file.
-    """
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as e:
-        raise CliError(f"cannot read template file {path}: {e.strerror or e}") from e
-    except UnicodeDecodeError as e:
-        raise CliError(not_utf8(f"template file {path}", e)) from e
-
-
-def not_utf8(what: str, err: UnicodeDecodeError) -> str:
-    """One line naming what was read and its first byte that is not UTF-8, with the offset."""
-    byte = err.object[err.start : err.start + 1].hex()
-    return (
-        f"{what} is not UTF-8 text: byte 0x{byte} at offset {err.start} "
-        "(convert it, e.g. iconv -f latin1 -t utf-8)"
-    )
-
-
 def _silence(stream: TextIO) -> None:
     """Point a closed pipe at /dev/null so the interpreter's final flush does not complain."""
     try:
@@ -406,72 +380,6 @@ def int_of(elem: ET.Element, path: str, default: int = 0) -> int:
             return int(float(value))
         except ValueError:
             return default
-
-
-# ---------------------------------------------------------------------------- names and ranges
-
-_RANGE = re.compile(r"^(?P<pre>.*)\[(?P<start>\d+)-(?P<end>\d+)\](?P<post>.*)$")
-_BARE_RANGE = re.compile(r"^(?P<start>\d+)-(?P<end>\d+)$")
-
-
-def expand_ranges(args: Iterable[str]) -> list[str]:
-    """``1-3`` -> 1 2 3 and ``host[01-03]`` -> host01 host02 host03 (zero-padded as written)."""
-    result: list[str] = []
-    for arg in args:
-        m = _BARE_RANGE.match(arg) or _RANGE.match(arg)
-        if not m:
-            result.append(arg)
-            continue
-        parts = m.groupdict()
-        start, end = parts["start"], parts["end"]
-        width = len(start) if len(start) == len(end) else 0
-        for i in range(int(start), int(end) + 1):
-            result.append(f"{parts.get('pre') or ''}{i:0{width}d}{parts.get('post') or ''}")
-    return result
-
-
-@dataclass(frozen=True)
-class Pool:
-    """How to list one kind of object to resolve names: ``method(*params)`` -> ``<tag>`` items."""
-
-    kind: str
-    method: str
-    tag: str
-    params: tuple[Any, ...] = ()
-
-
-def find_ids(pool_xml: str, tag: str, name: str) -> list[int]:
-    """Ids of the ``<tag>`` items of a pool document whose NAME is ``name``."""
-    root = parse_xml(pool_xml)
-    return [int_of(e, "ID") for e in root.iter(tag) if e.findtext("NAME") == name]
-
-
-def resolve_id(ctx: Context, pool: Pool, name_or_id: str) -> int:
-    """A numeric argument is the id; a name is looked up by listing the pool.
-
-    Raises ``CliError('host "x" not found')`` or, for an ambiguous name, a ``CliError`` saying so.
-    """
-    return resolve_ids(ctx, pool, [name_or_id], expand=False)[0]
-
-
-def resolve_ids(ctx: Context, pool: Pool, args: Iterable[str], expand: bool = True) -> list[int]:
-    """``resolve_id`` for each argument after range expansion, listing the pool at most once."""
-    names = expand_ranges(args) if expand else list(args)
-    pool_xml = None
-    ids: list[int] = []
-    for name in names:
-        if name.isdigit():
-            ids.append(int(name))
-            continue
-        if pool_xml is None:
-            pool_xml = ctx.call(pool.method, *pool.params)
-        found = find_ids(pool_xml, pool.tag, name)
-        if not found:
-            raise CliError(f'{pool.kind} "{name}" not found')
-        if len(found) > 1:
-            raise CliError(f'there are multiple {pool.kind}s named "{name}"')
-        ids.append(found[0])
-    return ids
 
 
 def chosen_columns(

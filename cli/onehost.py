@@ -16,16 +16,15 @@ from cli.common import (
     Command,
     Context,
     Flag,
-    Pool,
     chosen_columns,
     int_of,
     parse_xml,
-    read_template,
-    resolve_ids,
     run_cli,
     text_of,
 )
+from cli.names import Pool, resolve_ids
 from cli.table import Column, show_field, show_header, table_lines, template_lines, top
+from cli.template_file import read_template
 from oned.states import HOST_SHORT, HostState
 
 PROG = "onehost"

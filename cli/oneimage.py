@@ -21,10 +21,8 @@ from cli.common import (
     Flag,
     UsageError,
     chosen_columns,
-    expand_ranges,
     int_of,
     parse_xml,
-    read_template,
     run_cli,
     text_of,
 )
@@ -40,8 +38,10 @@ from cli.image_view import (
     ready_line,
     show_lines,
 )
+from cli.names import expand_ranges
 from cli.onevm import pool_filter
 from cli.table import top
+from cli.template_file import read_template
 from oned.states import ImageState
 
 PROG = "oneimage"

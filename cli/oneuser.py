@@ -11,19 +11,8 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from cli.common import (
-    Arg,
-    CliError,
-    Command,
-    Context,
-    Pool,
-    chosen_columns,
-    parse_xml,
-    resolve_id,
-    resolve_ids,
-    run_cli,
-    text_of,
-)
+from cli.common import Arg, CliError, Command, Context, chosen_columns, parse_xml, run_cli, text_of
+from cli.names import Pool, resolve_id, resolve_ids
 from cli.table import Column, show_field, show_header, table_lines, template_lines
 
 PROG = "oneuser"

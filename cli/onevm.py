@@ -19,17 +19,14 @@ from cli.common import (
     Command,
     Context,
     Flag,
-    Pool,
     chosen_columns,
     int_of,
     output_format,
     parse_xml,
-    read_template,
-    resolve_id,
-    resolve_ids,
     run_cli,
     text_of,
 )
+from cli.names import Pool, resolve_id, resolve_ids
 from cli.onehost import HOST_POOL
 from cli.onevm_history import DEFAULT_HISTORY_COLUMNS, HISTORY_COLUMNS, history_lines
 from cli.onevm_saveas import saveas_command
@@ -43,6 +40,7 @@ from cli.table import (
     template_lines,
     top,
 )
+from cli.template_file import read_template
 from oned.states import LcmState, VmState, vm_short_status
 
 PROG = "onevm"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from cli.common import Arg, CliError, Command, Context, Flag, Pool, resolve_id
+from cli.common import Arg, CliError, Command, Context, Flag
+from cli.names import Pool, resolve_id
 from oned.client import OneClientError
 from oned.states import ImageType
 from oned.template import Template

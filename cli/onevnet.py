@@ -18,17 +18,16 @@ from cli.common import (
     CliError,
     Command,
     Context,
-    Pool,
     chosen_columns,
     int_of,
     parse_xml,
-    read_template,
-    resolve_ids,
     run_cli,
     text_of,
 )
+from cli.names import Pool, resolve_ids
 from cli.onevm import pool_filter
 from cli.table import Column, show_field, show_header, table_lines, template_lines
+from cli.template_file import read_template
 
 PROG = "onevnet"
 DESCRIPTION = "Manage the virtual networks of onecloud."

@@ -4,18 +4,8 @@ import io
 
 import pytest
 
-from cli.common import (
-    Arg,
-    CliError,
-    Command,
-    Context,
-    Pool,
-    expand_ranges,
-    int_of,
-    parse_xml,
-    resolve_ids,
-    run_cli,
-)
+from cli.common import Arg, CliError, Command, Context, int_of, parse_xml, run_cli
+from cli.names import Pool, expand_ranges, resolve_ids
 from oned.client import OneClientError
 
 

@@ -10,7 +10,8 @@ import re
 import pytest
 
 from cli import onevm, onevnet
-from cli.common import CliError, read_template, run_cli
+from cli.common import CliError, run_cli
+from cli.template_file import read_template
 from oned.client import OneClient, OneClientError
 from oned.template import parse
 from oned.vmtemplate import check_memory_given
