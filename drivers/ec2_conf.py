@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from drivers.protocol import driver_parser, parse_driver_args
+from drivers.serve import driver_parser, parse_driver_args
 
 GB = 1048576  # KB
 # Instance types: (CPU, memory in KB). m1.* are OpenNebula 1.4's (reference §11.1).

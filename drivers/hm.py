@@ -19,16 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from drivers.protocol import (
-    Action,
-    DriverFailure,
-    Logger,
-    Request,
-    driver_parser,
-    parse_driver_args,
-    serve,
-)
+from drivers.protocol import DriverFailure, Request
 from drivers.runner import RunResult, run_local
+from drivers.serve import Action, Logger, driver_parser, parse_driver_args, serve
 from drivers.ssh import SshPool
 
 LOCAL = "LOCAL"

@@ -25,18 +25,9 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
-from drivers.protocol import (
-    Action,
-    DriverFailure,
-    Logger,
-    NoReply,
-    Request,
-    ScriptFile,
-    driver_parser,
-    format_attribute,
-    parse_driver_args,
-    serve,
-)
+from drivers.protocol import DriverFailure, NoReply, Request, format_attribute
+from drivers.script_file import ScriptFile
+from drivers.serve import Action, Logger, driver_parser, parse_driver_args, serve
 
 OUTCOMES = ("success", "failure", "garbage", "hang")
 DEFAULT_CPU, DEFAULT_MEMORY = 800, 16777216

@@ -33,7 +33,8 @@ from drivers.ec2_common import (
 from drivers.ec2_conf import ConfError, Limit, Settings, load_settings, parse_ec2_args, var_dir
 from drivers.ec2_inventory import tag
 from drivers.ec2_section import GONE
-from drivers.protocol import Action, DriverFailure, Logger, Request, format_attributes, serve
+from drivers.protocol import DriverFailure, Request, format_attributes
+from drivers.serve import Action, Logger, serve
 
 CPUSPEED = 1000
 _VID = re.compile(r"\d{1,9}")

@@ -21,17 +21,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from drivers.protocol import (
-    Action,
-    DriverFailure,
-    Logger,
-    Request,
-    driver_parser,
-    host_lane,
-    parse_driver_args,
-    serve,
-)
+from drivers.protocol import DriverFailure, Request
 from drivers.runner import TIMED_OUT, UNREACHABLE, RunResult
+from drivers.serve import Action, Logger, driver_parser, host_lane, parse_driver_args, serve
 from drivers.ssh import SshPool
 
 HYPERVISORS = ("kvm", "xen")

@@ -58,17 +58,9 @@ from drivers.image_copy import (
     copy_url,
     write_failure,
 )
-from drivers.protocol import (
-    Action,
-    DriverFailure,
-    Logger,
-    Request,
-    driver_parser,
-    parse_driver_args,
-    serve,
-    unbuffered_stdout,
-)
+from drivers.protocol import DriverFailure, Request
 from drivers.runner import front_end_var, run_local
+from drivers.serve import Action, Logger, driver_parser, parse_driver_args, serve, unbuffered_stdout
 from drivers.tm_script import FORMATS, URL, size_mb
 
 FILE_MODE, DIR_MODE = 0o640, 0o750

@@ -22,7 +22,8 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from drivers.kvm_connections import libvirt
-from drivers.protocol import Logger, one_line
+from drivers.protocol import one_line
+from drivers.serve import Logger
 
 PROBE_SECONDS = 4.0  # a working KVM needs about one; TCG (not probed) two or three
 BOOT_SECTOR = bytes([0xB0, 0xFE, 0xE6, 0x64, 0xF4, 0xEB, 0xFD]).ljust(510, b"\0") + b"\x55\xaa"

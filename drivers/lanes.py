@@ -1,7 +1,7 @@
 """The threads that run a driver's actions: a lane of its own per host (``Lanes``).
 
 A host that hangs holds only its own lane's threads; its queued actions wait in its lane,
-never in front of another host's. Used by ``drivers.protocol.serve``.
+never in front of another host's. Used by ``drivers.serve.serve``.
 """
 
 from __future__ import annotations

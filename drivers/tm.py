@@ -37,15 +37,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from drivers.protocol import (
-    Action,
-    DriverFailure,
-    Logger,
-    Request,
-    driver_parser,
-    parse_driver_args,
-    serve,
-)
+from drivers.protocol import DriverFailure, Request
 from drivers.runner import (
     Place,
     RunResult,
@@ -57,6 +49,7 @@ from drivers.runner import (
     part_file,
     run_local,
 )
+from drivers.serve import Action, Logger, driver_parser, parse_driver_args, serve
 from drivers.ssh import SshPool
 from drivers.tm_script import FORMATS, URL, Command, parse_script, size_mb
 

@@ -37,18 +37,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from drivers.protocol import (
-    Action,
-    DriverFailure,
-    Logger,
-    NoReply,
-    Request,
-    ScriptFile,
-    driver_parser,
-    parse_driver_args,
-    serve,
-)
+from drivers.protocol import DriverFailure, NoReply, Request
 from drivers.runner import front_end_var
+from drivers.script_file import ScriptFile
+from drivers.serve import Action, Logger, driver_parser, parse_driver_args, serve
 
 ACTIONS = ("DEPLOY", "SHUTDOWN", "CANCEL", "SAVE", "RESTORE", "MIGRATE", "POLL", "REBOOT", "RESET")
 OUTCOMES = ("success", "failure", "delay", "hang")

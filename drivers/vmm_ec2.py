@@ -46,7 +46,8 @@ from drivers.ec2_conf import (
     var_dir,
 )
 from drivers.ec2_inventory import Inventory, tag
-from drivers.protocol import Action, DriverFailure, Logger, NoReply, Request, serve
+from drivers.protocol import DriverFailure, NoReply, Request
+from drivers.serve import Action, Logger, serve
 
 _REMOTE_FILE = re.compile(r"/(\d+)/images/deployment\.(\d+)$")
 _INSTANCE = re.compile(r"i-[0-9a-f]{8,17}")

@@ -38,18 +38,9 @@ from drivers.kvm_connections import Connections, libvirt, start_event_loop
 from drivers.kvm_files import exists_on, remove_remote, write_remote
 from drivers.kvm_migration import unsafe_allowed, unsafe_hint, vm_tm
 from drivers.kvm_probe import BOOT_SECTOR, CHECK_SECONDS, Verdicts, kvm_problem, not_running, warn
-from drivers.protocol import (
-    Action,
-    DriverFailure,
-    Logger,
-    Request,
-    driver_parser,
-    host_lane,
-    one_line,
-    parse_driver_args,
-    serve,
-)
+from drivers.protocol import DriverFailure, Request, one_line
 from drivers.runner import front_end_var
+from drivers.serve import Action, Logger, driver_parser, host_lane, parse_driver_args, serve
 from drivers.ssh import SshPool
 from drivers.vmm_kvm_xml import (
     RenderError,

@@ -27,17 +27,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import NamedTuple
 
-from drivers.protocol import (
-    Action,
-    DriverFailure,
-    Logger,
-    Request,
-    driver_parser,
-    host_lane,
-    parse_driver_args,
-    serve,
-)
+from drivers.protocol import DriverFailure, Request
 from drivers.runner import RunResult, front_end_var, local_names, run_local, write_local
+from drivers.serve import Action, Logger, driver_parser, host_lane, parse_driver_args, serve
 from drivers.ssh import SshPool
 from drivers.values import (
     GRAPHICS,

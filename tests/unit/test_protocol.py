@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from drivers.protocol import (
     DriverFailure,
-    Logger,
     NoReply,
     ProtocolError,
     Reply,
@@ -21,12 +20,11 @@ from drivers.protocol import (
     format_attributes,
     format_log,
     format_reply,
-    host_lane,
     one_line,
     parse_reply,
     parse_request,
-    serve,
 )
+from drivers.serve import Logger, host_lane, serve
 
 WAIT = 10  # seconds: only ever reached when a test is about to fail
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from drivers.protocol import DriverFailure, Logger, Output, Request
+from drivers.protocol import DriverFailure, Request
 from drivers.runner import Place, local_names
+from drivers.serve import Logger, Output
 from drivers.tm import (
     Command,
     Context,

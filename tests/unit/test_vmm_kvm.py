@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.protocol import Logger, Output, Request, run_action
+from drivers.protocol import Request
+from drivers.serve import Logger, Output, run_action
 from drivers.vmm_kvm import Context, actions, local_deployment_file
 from drivers.vmm_kvm_xml import Placement, RenderError, parse_vm, render_domain
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.protocol import Logger, Output, Request, run_action
+from drivers.protocol import Request
+from drivers.serve import Logger, Output, run_action
 from drivers.ssh import SshPool
 from drivers.vmm_xen import (
     Context,
