@@ -73,6 +73,7 @@ PURE = [
     "oned.poll_schedule",
     "oned.log",
     "econe.vm_rows",
+    "econe.feed",
     "oned.xmlcache",
     "oned.memprofile",
     "dashboard.config",
