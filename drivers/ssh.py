@@ -9,19 +9,16 @@ Each host gets ONE paramiko connection (TCP_NODELAY, keepalive), reused by every
 Commands without input run in a long-lived ``/bin/sh`` on a channel of that connection (a small
 pool per host): the user's login shell and its rc files (tens to hundreds of ms on some hosts)
 are paid once per shell, not once per command. Commands with input (``put``) open one exec
-channel each.
+channel each. Logging in (and known_hosts) is drivers/ssh_connect.py.
 """
 
 from __future__ import annotations
 
 import getpass
-import logging
 import os
 import re
 import secrets
 import shlex
-import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.runner import CANCELLED, UNREACHABLE, CancelHook, RunResult, _text, timed_out
+from drivers.ssh_connect import Unreachable, connect, stderr_note
 
 READ_SIZE = 65536
 
@@ -145,98 +143,6 @@ def _exec(transport: Any, cmdline: str, data: bytes, deadline: float) -> RunResu
         channel.close()
 
 
-# ---------------------------------------------------------------------------------------------
-# Connections
-
-
-class Unreachable(Exception):
-    """The host could not be reached or logged into; the message is one line naming it."""
-
-
-def split_target(target: str, default_user: str) -> tuple[str, str, int]:
-    """``[user@]host[:port]`` -> (user, host, port); a bare IPv6 address keeps its colons."""
-    user, _, host = target.rpartition("@")
-    port = 22
-    if host.count(":") == 1:
-        host, _, text = host.partition(":")
-        port = int(text)
-    return user or default_user, host.strip("[]"), port
-
-
-def connect(
-    target: str, *, user: str, timeout: float, known_hosts: str, note: Callable[[str], None]
-) -> Any:
-    """A logged-in ``paramiko.SSHClient`` for ``target``, or Unreachable with the reason."""
-    import paramiko  # here: a driver that never uses SSH does not pay for the import
-
-    # paramiko's transport thread logs handshake failures with tracebacks; we report them
-    logging.getLogger("paramiko").addHandler(logging.NullHandler())
-
-    user, host, port = split_target(target, user)
-    sock = _socket(host, port, timeout)
-    client = paramiko.SSHClient()
-    if os.path.exists(known_hosts):
-        client.load_host_keys(known_hosts)
-    client.set_missing_host_key_policy(_AppendToKnownHosts(known_hosts, note))
-    try:
-        client.connect(
-            host, port, username=user, sock=sock, timeout=timeout,
-            banner_timeout=timeout, auth_timeout=timeout,
-        )  # fmt: skip
-    except paramiko.AuthenticationException as err:
-        raise Unreachable(f"authentication failed for {user}@{host}: {err}") from err
-    except paramiko.BadHostKeyException as err:
-        raise Unreachable(f"host key of {host} differs from the one in {known_hosts}") from err
-    except (paramiko.SSHException, OSError, EOFError) as err:
-        raise Unreachable(f"ssh to {host} port {port} failed: {err or type(err).__name__}") from err
-    transport = client.get_transport()
-    transport.set_keepalive(30)
-    return client
-
-
-def _socket(host: str, port: int, timeout: float) -> socket.socket:
-    try:
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as err:
-        raise Unreachable(f"cannot resolve host {host}") from err
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except ConnectionRefusedError as err:
-        raise Unreachable(f"connection refused by {host} port {port}") from err
-    except TimeoutError as err:
-        raise Unreachable(f"cannot connect to {host} port {port}: timed out") from err
-    except OSError as err:
-        raise Unreachable(f"cannot connect to {host} port {port}: {err.strerror}") from err
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-class _AppendToKnownHosts:
-    """Accept an unknown host key and append it to known_hosts (never rewriting the file).
-
-    NOTE: OpenNebula's install guides tell operators to set ``StrictHostKeyChecking no`` for
-    oneadmin, so a new host is trusted on first use; a *changed* key is still refused.
-    """
-
-    _lock = threading.Lock()
-
-    def __init__(self, path: str, note: Callable[[str], None]) -> None:
-        self.path, self.note = path, note
-
-    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
-        with self._lock:
-            os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
-            with open(self.path, "a") as known:
-                known.write(line)
-        self.note(f"added the {key.get_name()} key of {hostname} to {self.path}")
-
-
-def _stderr_note(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 class _Attempt:
     """One connection attempt to a host, which the other commands for it wait for (each up to
     its own deadline) instead of each dialling a host that does not answer."""
@@ -268,7 +174,7 @@ class SshPool:
         connect_timeout: float = 10.0,
         known_hosts: str = "~/.ssh/known_hosts",
         max_idle: int = 4,
-        note: Callable[[str], None] = _stderr_note,
+        note: Callable[[str], None] = stderr_note,
     ) -> None:
         self.user = user or getpass.getuser()
         self.connect_timeout, self.max_idle, self.note = connect_timeout, max_idle, note
