@@ -16,33 +16,35 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from oned.errors import ActionNotAllowed, BadCall
-from oned.lifecycle_table import (
-    ACTIVE_PAIRS,
+from oned.lifecycle_effects import (
     CURRENT,
-    HOOKS,
     LAST,
-    NEEDS_HOST,
     NOW,
     PREVIOUS,
-    ROWS,
-    TABLE,
-    USER_ACTIONS,
-    VALID_PAIRS,
     AddCapacity,
-    At,
     DelCapacity,
     DriverCancel,
     Effect,
-    Event,
     HistoryChange,
     HostRef,
     OpenHistory,
     ReleaseLeases,
-    Row,
     RunHooks,
     SetHistory,
     TmTransfer,
     VmmAction,
+)
+from oned.lifecycle_table import (
+    ACTIVE_PAIRS,
+    HOOKS,
+    NEEDS_HOST,
+    ROWS,
+    TABLE,
+    USER_ACTIONS,
+    VALID_PAIRS,
+    At,
+    Event,
+    Row,
 )
 from oned.records import History, Vm
 from oned.states import HistoryReason, LcmState, VmState

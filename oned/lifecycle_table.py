@@ -1,29 +1,37 @@
-"""The VM life cycle as data: events, effects and the transition table (reference §3).
+"""The VM life cycle as data: events, the states they apply in and the transition table (§3).
 
 ``oned.lifecycle`` runs this table; import from there. A row reads: in (state, lcm_state), on an
 event, go to (state, lcm_state), change these history records and ask the shell for these effects,
-in this order. In the table a time written ``NOW`` is the event's time. Hosts are named relative to
-the history *after* the row's history changes: ``"current"`` is the last record's host,
-``"previous"`` the one before it.
+in this order (the history changes and effects are oned/lifecycle_effects.py's).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar, Literal, cast
+from typing import Literal, cast
 
+from oned.lifecycle_effects import (
+    LAST,
+    NOW,
+    PREVIOUS,
+    AddCapacity,
+    DelCapacity,
+    DriverCancel,
+    Effect,
+    HistoryChange,
+    OpenHistory,
+    Record,
+    ReleaseLeases,
+    SetHistory,
+    TmTransfer,
+    VmmAction,
+)
 from oned.states import HistoryReason as R
 from oned.states import LcmState as L
 from oned.states import VmState as S
 
 Pair = tuple[S, L]
-HostSide = Literal["current", "previous"]
-Record = Literal["last", "previous"]
-CURRENT: Literal["current"] = "current"
-PREVIOUS: Literal["previous"] = "previous"  # a host side and a record
-LAST: Literal["last"] = "last"
-NOW = -1  # a placeholder in the table: step() writes the event's time instead
 
 
 class Event(StrEnum):
@@ -76,111 +84,6 @@ class Event(StrEnum):
 
 USER_ACTIONS = frozenset(e for e in Event if e.value.islower())
 NEEDS_HOST = frozenset({Event.DEPLOY, Event.MIGRATE, Event.LIVEMIGRATE})
-
-
-@dataclass(frozen=True)
-class HostRef:
-    """The host an action takes the VM to, as the new history record stores it."""
-
-    hid: int
-    name: str
-    vm_mad: str
-    tm_mad: str
-    vm_dir: str
-
-
-# -- History changes: applied in order, in the event's transaction (reference §3.5) ------------
-
-
-@dataclass(frozen=True)
-class OpenHistory:
-    """Append a record (seq = last seq + 1, or 0) on ``host``, or, when ``copy_of`` names a
-    record, on that record's host with all times reset; then set ``values``."""
-
-    values: tuple[tuple[str, int], ...] = ()
-    copy_of: Record | None = None
-    host: HostRef | None = None
-
-
-@dataclass(frozen=True)
-class SetHistory:
-    """Set fields (times, ``reason``) of the last record or of the one before it."""
-
-    record: Record
-    values: tuple[tuple[str, int], ...]
-
-
-HistoryChange = OpenHistory | SetHistory
-
-
-# -- Effects: executed by the shell one by one, in order -----------------------------------------
-
-
-@dataclass(frozen=True)
-class Effect:
-    """``in_transaction`` effects change the DB with the VM; the others go out after commit."""
-
-    in_transaction: ClassVar[bool] = False
-
-
-@dataclass(frozen=True)
-class AddCapacity(Effect):
-    """Count the VM's CPU, MEMORY and DISK as allocated on the host (HOST_SHARE)."""
-
-    host: HostSide = CURRENT
-    in_transaction: ClassVar[bool] = True
-
-
-@dataclass(frozen=True)
-class DelCapacity(Effect):
-    """Give the VM's CPU, MEMORY and DISK back to the host."""
-
-    host: HostSide = CURRENT
-    in_transaction: ClassVar[bool] = True
-
-
-@dataclass(frozen=True)
-class ReleaseLeases(Effect):
-    """Give the VM's network leases back to their networks (reference §8.2)."""
-
-    in_transaction: ClassVar[bool] = True
-
-
-@dataclass(frozen=True)
-class DriverCancel(Effect):
-    """``DRIVER_CANCEL <vid>`` to the VM's VMM or TM driver: drop what is in flight for it."""
-
-    driver: Literal["VMM", "TM"]
-
-
-@dataclass(frozen=True)
-class VmmAction(Effect):
-    """A VMM request (reference §1.5) through the vm_mad of ``host``'s record. MIGRATE goes to
-    the previous host with the current one as destination; SAVE writes ``images/checkpoint``.
-    REBOOT and RESET (OpenNebula 3.x/4.x) restart the guest in place: ACPI and hard."""
-
-    action: Literal[
-        "DEPLOY", "SHUTDOWN", "CANCEL", "SAVE", "RESTORE", "MIGRATE", "POLL", "REBOOT", "RESET"
-    ]
-    host: HostSide = CURRENT
-
-
-@dataclass(frozen=True)
-class TmTransfer(Effect):
-    """Write ``$VAR/<vid>/transfer.<seq>.<script>`` (reference §1.6) and send ``TRANSFER``.
-
-    1.4's TM actions: prolog=PROLOG, migrate=PROLOG_MIGR, resume=PROLOG_RESUME,
-    epilog=EPILOG, stop=EPILOG_STOP, delete=EPILOG_DELETE, delete_prev=EPILOG_DELETE_PREVIOUS.
-    """
-
-    script: Literal["prolog", "migrate", "resume", "epilog", "stop", "delete", "delete_prev"]
-
-
-@dataclass(frozen=True)
-class RunHooks(Effect):
-    """Run the VM_HOOKs registered ``on`` this (reference §2 "Hooks"); never fails the VM."""
-
-    on: Literal["CREATE", "RUNNING", "SHUTDOWN", "STOP", "DONE", "FAILED"]
 
 
 # -- Rows -------------------------------------------------------------------------------------

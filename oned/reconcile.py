@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from oned.lifecycle_table import PREVIOUS, Event, HostSide, TmTransfer, VmmAction
+from oned.lifecycle_effects import PREVIOUS, HostSide, TmTransfer, VmmAction
+from oned.lifecycle_table import Event
 from oned.records import History, Vm
 from oned.states import HistoryReason, LcmState, VmState
 

@@ -30,6 +30,7 @@ PURE = [
     "oned.filemodes",
     "oned.lifecycle",
     "oned.lifecycle_table",
+    "oned.lifecycle_effects",
     "oned.reconcile",
     "oned.expr",
     "oned.vnet",

@@ -9,7 +9,7 @@ import pytest
 
 from oned import lifecycle as lc
 from oned import reconcile
-from oned.lifecycle_table import TmTransfer, VmmAction
+from oned.lifecycle_effects import TmTransfer, VmmAction
 from oned.reconcile import Poll, Resend
 from oned.states import HistoryReason, LcmState, VmState
 
