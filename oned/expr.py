@@ -1,8 +1,8 @@
 """REQUIREMENTS and RANK: the scheduler's host-matching expression language (reference §7.3).
 
-Compiled once (and cached by text) into a tree of closures, evaluated many times against a
-host's attributes: UPPER-case names to strings (monitored template) or numbers (HOST_SHARE).
-Pure module: no I/O.
+Compiled once (and cached by text) into a tree of closures (oned/expr_nodes.py), evaluated many
+times against a host's attributes: UPPER-case names to strings (monitored template) or numbers
+(HOST_SHARE). Pure module: no I/O.
 
 REQUIREMENTS is boolean: ``ATTR = n``, ``ATTR != n``, ``ATTR > n``, ``ATTR < n`` on numbers,
 ``ATTR = "glob"`` / ``ATTR != "glob"`` on strings (shell globbing: ``*``, ``?``, ``[..]``), combined
@@ -16,18 +16,40 @@ parentheses than ``MAX_DEPTH``, texts longer than ``MAX_LENGTH`` and quoted glob
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import math
-import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-Attributes = Mapping[str, object]
-Predicate = Callable[[Attributes], bool]
-Number = Callable[[Attributes], float]
+from oned.expr_nodes import (
+    Attributes,
+    Chain,
+    Compare,
+    Node,
+    Not,
+    Number,
+    Predicate,
+    arithmetic,
+    number_of,
+    why,
+)
+
+# Re-exported: the scheduler and the tests read attributes as numbers with oned.expr.number_of.
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "MAX_STRING",
+    "Attributes",
+    "ExpressionError",
+    "Rank",
+    "Requirement",
+    "explain",
+    "number_of",
+    "parse_rank",
+    "parse_requirements",
+]
 
 _T = TypeVar("_T")
 MAX_DEPTH = 64  # nested parentheses; deeper input is refused rather than overflowing the stack
@@ -41,11 +63,7 @@ _TOKEN = re.compile(
     r"(?P<ws>[ \t\r\n]+)|(?P<num>[0-9]+(?:\.[0-9]+)?)|(?P<id>[A-Za-z][A-Za-z0-9_]*)"
     r'|(?P<str>"[^"]*")|(?P<op>[!&|=><()*+/^-])'
 )
-# NOTE: OpenNebula reads a numeric attribute with `istringstream >>`: the leading number counts,
-# anything else (or nothing) reads as 0.
-_LEADING_NUMBER = re.compile(r"[ \t\n]*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _NO_GE = " (there is no >= or <=: write ! (A < n) for A >= n)"
-_NUMERIC_OPS = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt}
 
 
 class ExpressionError(ValueError):
@@ -81,120 +99,6 @@ def _tokenize(text: str) -> list[_Token]:
         pos = m.end()
     tokens.append(_Token("end", "", len(text), len(text)))
     return tokens
-
-
-def number_of(value: object) -> float:
-    """An attribute value as a float: its leading number, 0 when it has none, is missing or is
-    not finite (an int past float's range too: it would overflow the arithmetic)."""
-    if isinstance(value, int | float):
-        try:
-            number = float(value)
-        except OverflowError:
-            return 0.0
-        return number if math.isfinite(number) else 0.0
-    if isinstance(value, str):
-        m = _LEADING_NUMBER.match(value)
-        if m:
-            number = float(m.group())
-            return number if math.isfinite(number) else 0.0
-    return 0.0
-
-
-def _text_of(value: object) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
-
-
-@dataclass(frozen=True)
-class _Compare:
-    """``ATTR op value``; ``text`` is its source, for explanations."""
-
-    attr: str
-    op: str
-    value: float | str
-    text: str
-
-    def compile(self) -> Predicate:
-        attr = self.attr
-        if isinstance(self.value, str):
-            match = re.compile(fnmatch.translate(self.value)).match
-            want = self.op == "="
-
-            # NOTE: an empty or missing attribute is false for both = and != (OpenNebula).
-            def glob(attrs: Attributes) -> bool:
-                text = _text_of(attrs.get(attr))
-                return bool(text) and (match(text) is not None) == want
-
-            return glob
-        compare, limit = _NUMERIC_OPS[self.op], self.value
-        return lambda attrs: compare(number_of(attrs.get(attr)), limit)
-
-    def describe(self, attrs: Attributes, value: bool) -> str:
-        found = attrs.get(self.attr)
-        if found is None:
-            shown = "not set"
-        elif isinstance(self.value, str):
-            shown = f'"{_text_of(found)}"'
-        else:
-            shown = found if isinstance(found, str) else f"{number_of(found):g}"
-        return f"{self.text} is {'true' if value else 'false'} ({self.attr} is {shown})"
-
-
-@dataclass(frozen=True)
-class _Not:
-    operand: _Node
-
-    def compile(self) -> Predicate:
-        inner = self.operand.compile()
-        return lambda attrs: not inner(attrs)
-
-
-@dataclass(frozen=True)
-class _Chain:
-    """``a op b op c ...`` (``&`` or ``|``), folded from the left."""
-
-    operands: tuple[_Node, ...]
-    ops: tuple[str, ...]  # ops[i] joins operands[i + 1] to what precedes it
-
-    def compile(self) -> Predicate:
-        first = self.operands[0].compile()
-        rest = [
-            (op == "&", node.compile())
-            for op, node in zip(self.ops, self.operands[1:], strict=True)
-        ]
-
-        def chain(attrs: Attributes) -> bool:
-            value = first(attrs)
-            for is_and, operand in rest:
-                if value != is_and:  # true | x, false & x: already decided
-                    continue
-                value = operand(attrs)
-            return value
-
-        return chain
-
-
-_Node = _Compare | _Not | _Chain
-
-
-def _why(node: _Node, attrs: Attributes, value: bool) -> list[str]:
-    """The comparisons that make ``node`` evaluate to ``value``."""
-    if isinstance(node, _Compare):
-        return [node.describe(attrs, value)]
-    if isinstance(node, _Not):
-        return _why(node.operand, attrs, not value)
-    prefix, parts = [node.operands[0].compile()(attrs)], []
-    for op, operand in zip(node.ops, node.operands[1:], strict=True):
-        step = operand.compile()(attrs)
-        prefix.append(prefix[-1] and step if op == "&" else prefix[-1] or step)
-    i = len(node.operands) - 1
-    while i >= 0:
-        decisive = i > 0 and (node.ops[i - 1] == "&") != value  # false & x, true | x
-        if decisive and prefix[i - 1] == value:
-            i -= 1
-            continue
-        parts.append(_why(node.operands[i], attrs, value))
-        i = -1 if decisive else i - 1
-    return [reason for part in reversed(parts) for reason in part]
 
 
 class _Parser:
@@ -247,19 +151,19 @@ class _Parser:
     # REQUIREMENTS: chain := unary (('&' | '|') unary)* ; unary := '!'* primary
     # NOTE: as in OpenNebula's grammar, ! & | share one precedence level, left-associative:
     # a | b & c means (a | b) & c.
-    def chain(self) -> _Node:
+    def chain(self) -> Node:
         operands, ops = [self.unary()], []
         while self.peek().text in ("&", "|"):
             ops.append(self.take().text)
             operands.append(self.unary())
-        return operands[0] if len(operands) == 1 else _Chain(tuple(operands), tuple(ops))
+        return operands[0] if len(operands) == 1 else Chain(tuple(operands), tuple(ops))
 
-    def unary(self) -> _Node:
+    def unary(self) -> Node:
         negations = self.skip("!")
         node = self.primary()
-        return _Not(node) if negations % 2 else node
+        return Not(node) if negations % 2 else node
 
-    def primary(self) -> _Node:
+    def primary(self) -> Node:
         token = self.peek()
         if token.text == "(":
             return self.parenthesized(self.chain)
@@ -267,7 +171,7 @@ class _Parser:
             raise self.fail(token, "an attribute name, '!' or '('")
         return self.comparison()
 
-    def comparison(self) -> _Compare:
+    def comparison(self) -> Compare:
         attr = self.take()
         op = self.take()
         if op.text == "!" and self.peek().text == "=":
@@ -277,7 +181,7 @@ class _Parser:
             raise self.fail(op, "=, !=, > or <")
         value = self.literal(op.text)
         text = self.text[attr.start : self.tokens[self.i - 1].end]
-        return _Compare(attr.text.upper(), op.text, value, text)
+        return Compare(attr.text.upper(), op.text, value, text)
 
     def literal(self, op: str) -> float | str:
         token = self.peek()
@@ -309,7 +213,7 @@ class _Parser:
         while self.peek().kind == "op" and self.peek().text in ops:
             op = self.take().text
             rest.append((op, operand()))
-        return _arithmetic(first, rest) if rest else first
+        return arithmetic(first, rest) if rest else first
 
     def factor(self) -> Number:
         negations = self.skip("-")
@@ -330,34 +234,13 @@ class _Parser:
         raise self.fail(token, "a number, an attribute name, '-' or '('")
 
 
-def _divide(a: float, b: float) -> float:
-    """NOTE: a division by zero gives 0 (OpenNebula's float division gives inf)."""
-    return a / b if b else 0.0
-
-
-_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": _divide}
-
-
-def _arithmetic(first: Number, rest: list[tuple[str, Number]]) -> Number:
-    """``first op1 v1 op2 v2 ...`` folded from the left, without recursion."""
-    steps = [(_ARITHMETIC[op], value) for op, value in rest]
-
-    def fold(attrs: Attributes) -> float:
-        result = first(attrs)
-        for apply, value in steps:
-            result = apply(result, value(attrs))
-        return result
-
-    return fold
-
-
 @dataclass(frozen=True, eq=False)
 class Requirement:
     """A compiled REQUIREMENTS: ``evaluate(attrs)`` says whether a host fits; never raises."""
 
     text: str
     evaluate: Predicate
-    node: _Node | None
+    node: Node | None
 
     def __call__(self, attrs: Attributes) -> bool:
         return self.evaluate(attrs)
@@ -408,6 +291,6 @@ def explain(requirement: Requirement, attrs: Attributes, most: int = 3) -> str:
     """
     if requirement.node is None:
         return "no REQUIREMENTS (always true)"
-    reasons = _why(requirement.node, attrs, requirement.evaluate(attrs))
+    reasons = why(requirement.node, attrs, requirement.evaluate(attrs))
     shown = "; ".join(reasons[:most])
     return shown + (f"; and {len(reasons) - most} more" if len(reasons) > most else "")

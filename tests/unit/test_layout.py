@@ -33,6 +33,7 @@ PURE = [
     "oned.lifecycle_effects",
     "oned.reconcile",
     "oned.expr",
+    "oned.expr_nodes",
     "oned.vnet",
     "oned.image_views",
     "oned.imagetemplate",
