@@ -10,7 +10,6 @@ error) or 502 (oned's internal error), others -> 409; oned that cannot be reache
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 import xmlrpc.client
 from typing import Any
 
@@ -32,10 +31,6 @@ class DashboardError(Exception):
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.message}
         return {**body, "oned_down": True} if self.oned_down else body
-
-
-def _unescape(raw: bytes) -> bytes:
-    return raw.replace(b"&lt;", b"<").replace(b"&gt;", b">").replace(b"&amp;", b"&")
 
 
 def refusal(exc: OneCallError) -> DashboardError:
@@ -74,17 +69,6 @@ class Oned(econe.one.Oned):
         except OneClientError as exc:
             raise unreachable(exc) from None
         return econe.one.successful_bytes(reply)
-
-    def listing(self, session: str, method: str, *params: Any) -> ET.Element:
-        """A read method's XML answer as an element: cut out of the reply (econe's `escaped`)
-        and parsed once as bytes (expat reads UTF-8 as it comes; a str is encoded again
-        first: 20 % more for a large pool)."""
-        raw = self.escaped(session, method, *params)
-        if raw is None:  # a refusal (raised here), or an answer of another shape
-            return ET.fromstring(str(self.call(session, method, *params)))
-        if b"&#" in raw or b"&quot;" in raw or b"&apos;" in raw:
-            return ET.fromstring(econe.one.unescape(raw))
-        return ET.fromstring(_unescape(raw))
 
     def single(self, session: str) -> SingleClient:
         """The same oned for `session`'s calls made one after another from any thread (a

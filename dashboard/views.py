@@ -18,6 +18,7 @@ from cli.onehost import host_stat
 from cli.oneuser import user_enabled
 from cli.onevm import notice_text, vm_stat
 from cli.onevnet import TYPES, vnet_size
+from econe import feed
 
 Json = dict[str, Any]
 _WAITING = ("pend", "hold")
@@ -197,35 +198,30 @@ def images(pool: ET.Element) -> list[Json]:
     return [image(e) for e in pool.iterfind("IMAGE")]
 
 
-# The pools of one.system.changes, their event name and their view.
+# The kinds of one.system.changes (`econe.feed`), their event name and their view.
 KINDS = {
-    "VM_POOL": ("vm", "VM", vm),
-    "HOST_POOL": ("host", "HOST", host),
-    "VNET_POOL": ("vnet", "VNET", vnet),
-    "IMAGE_POOL": ("image", "IMAGE", image),
-    "USER_POOL": ("user", "USER", user),
+    "VM": ("vm", vm),
+    "HOST": ("host", host),
+    "VNET": ("vnet", vnet),
+    "IMAGE": ("image", image),
+    "USER": ("user", user),
 }
-REMOVED = {"VM": "vm", "HOST": "host", "VNET": "vnet", "IMAGE": "image", "USER": "user"}
 
 
 def changes(root: ET.Element) -> tuple[str, int, bool, list[tuple[str, Json]]]:
     """A `<CHANGES>` reply as (epoch, seq, reset, [(event name, JSON)...]): the objects as the
     listings show them, then `removed` events."""
-    events: list[tuple[str, Json]] = []
-    for pool in root:
-        if pool.tag in KINDS:
-            name, tag, view = KINDS[pool.tag]
-            events += [(name, view(e)) for e in pool.iterfind(tag)]
-        elif pool.tag == "REMOVED":
-            events += [
-                ("removed", {"kind": REMOVED[e.tag], "id": int(e.text or -1)})
-                for e in pool
-                if e.tag in REMOVED and (e.text or "").strip().isdigit()
-            ]
-    seq = root.get("SEQ", "0")
-    return (
-        root.get("EPOCH", ""),
-        int(seq) if seq.isdigit() else 0,
-        root.get("RESET") == "1",
-        events,
-    )
+    found = feed.read(root)
+    events = [
+        (KINDS[kind][0], KINDS[kind][1](element))
+        for kind, elements in found.listed.items()
+        if kind in KINDS
+        for element in elements
+    ]
+    events += [
+        ("removed", {"kind": KINDS[kind][0], "id": vid})
+        for kind, ids in found.removed.items()
+        if kind in KINDS
+        for vid in ids
+    ]
+    return found.epoch, found.seq, found.reset, events

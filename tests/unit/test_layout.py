@@ -76,6 +76,7 @@ PURE = [
     "oned.log",
     "econe.vm_rows",
     "econe.feed",
+    "oned.store.checkpoint",
     "oned.xmlcache",
     "oned.memprofile",
     "dashboard.config",
