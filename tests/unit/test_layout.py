@@ -76,7 +76,6 @@ PURE = [
     "oned.log",
     "econe.vm_rows",
     "econe.feed",
-    "oned.store.checkpoint",
     "oned.xmlcache",
     "oned.memprofile",
     "dashboard.config",
