@@ -110,7 +110,10 @@ class Checkpointer:
             try:
                 busy, log, done = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()[0]
             except sqlite3.Error as exc:
-                self._log.warning(f"WAL checkpoint of {self.db_file} failed: {exc}")
+                # another process's checkpoint (onedb, a second reader) holds it: try later
+                busy_now = "locked" in str(exc) or "busy" in str(exc)
+                report = self._log.debug if busy_now else self._log.warning
+                report(f"WAL checkpoint of {self.db_file} failed: {exc}")
                 self._stopping.wait(self.interval)
                 continue
             self.passes += 1
