@@ -93,7 +93,7 @@ def start_drivers(config: Config, locs: Locations, reactor: Any, repository: str
         log = onelog.module(LOG_MODULES[mad.kind])
         kind = f" ({mad.type.upper()})" if mad.type else ""
         log.info(f"Loading driver: {mad.name}{kind}")  # NOTE: as 1.4 logs it (the seed)
-        # Drivers split each argument as a shell would (drivers.protocol.parse_driver_args).
+        # Drivers split each argument as a shell would (drivers.serve.parse_driver_args).
         first = ["--repository", shlex.quote(repository)] if mad.kind == "IMAGE" else []
         channel = _channel(mad, config, locs, reactor, log, drivers.problems, first)
         if channel is None:
