@@ -35,6 +35,7 @@ TIMEOUTS = {"DEPLOY": 600.0, "SHUTDOWN": 600.0, "SAVE": 900.0, "RESTORE": 900.0,
 _ERRORS = {"DEPLOY": "Error deploying virtual machine", "REBOOT": "Error rebooting VM",
            "RESET": "Error resetting VM"}  # fmt: skip
 _IN_PLACE = ("REBOOT", "RESET")  # noted in oned.log too: nothing else shows them
+_STARTS_RUNNING = ("DEPLOY", "RESTORE", "MIGRATE")  # a success leaves the VM RUNNING
 _POLLED = (LcmState.RUNNING, LcmState.UNKNOWN)
 _FIGURES = {"USEDMEMORY": "memory", "USEDCPU": "cpu", "NETRX": "net_rx", "NETTX": "net_tx"}
 REFRESH = 10  # polling intervals after which an unchanged VM's LAST_POLL is written anyway
@@ -151,6 +152,8 @@ class VirtualMachineManager:
             vm = self._lcm.cloud.pools.vms.get(vid)
             if vm is not None and vm.lcm_state == LcmState.BOOT:
                 vm.deploy_id = reply.info.split(" ", 1)[0] if reply.info else ""
+        if reply.ok and action in _STARTS_RUNNING:
+            self._rounds.join(vid)  # its first POLL at the next tick, not the next round
         event = lc.vmm_event(action, reply.ok)
         message = "" if reply.ok else _message(action, reply.info)
         if action in _IN_PLACE:

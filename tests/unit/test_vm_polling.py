@@ -57,6 +57,19 @@ def test_a_vm_that_starts_running_joins_at_the_next_round():
     assert handed == [2, 1, 2, 3]
 
 
+def test_a_vm_that_joined_is_polled_at_the_next_tick_then_in_the_rounds():
+    """A DEPLOY answered mid-round: its first POLL at the next tick, not up to two intervals
+    later (an operator sees its figures at once); the rounds still poll it as any other."""
+    rounds = PollRounds(INTERVAL, period=1)
+    ids = [1, 2]
+    assert list(rounds.take(START, lambda: ids)) == [1]
+    ids.append(3)
+    rounds.join(3)
+    assert list(rounds.take(START + 1, lambda: ids)) == [3]
+    handed = [v for t in range(2, 2 * INTERVAL) for v in rounds.take(START + t, lambda: ids)]
+    assert handed == [2, 1, 2, 3]
+
+
 def test_after_a_stall_a_tick_hands_out_at_most_its_catch_up():
     """60 s late: 5 s worth (50 of 600 VMs), not the whole round at once."""
     rounds = PollRounds(60, period=1, catch_up=5)
