@@ -83,7 +83,7 @@ class LifeCycle:
             return
         stepped = self._stepped(vid, event, message)
         if stepped is not None:
-            self.batch.add(self._pending(*stepped, event))
+            self.batch.add(self.pending(*stepped, event))
 
     def _stepped(self, vid: int, event: lc.Event, message: str) -> tuple[Vm, lc.Outcome] | None:
         """The pool's VM and what ``event`` does to it; None (logged) when it does nothing."""
@@ -108,7 +108,7 @@ class LifeCycle:
             self.cloud.store,
             call_later,
             self.cloud.pools.vms.get,
-            self._committed,
+            self.committed,
             lambda p: self.driver_event(p.vm.id, p.event),
             lambda p, exc: self._not_saved(p.vm.id, p.event, exc),
         )
@@ -184,22 +184,22 @@ class LifeCycle:
             vm.template.set("ERROR", {"MESSAGE": message, "TIMESTAMP": str(self.cloud.now())})
 
     def _commit(self, vm: Vm, outcome: lc.Outcome, event: lc.Event) -> Vm:
-        pending = self._pending(vm, outcome, event)
+        pending = self.pending(vm, outcome, event)
         new, expect, history, released = pending.row()
         store: Any = self.cloud.store
         if not store.update_vm(new, expect=expect, history=history, released=released):
             raise InternalError(f"VM {vm.id} changed under this action; try again")
-        self._committed(pending)
+        self.committed(pending)
         return pending.new
 
-    def _pending(self, vm: Vm, outcome: lc.Outcome, event: lc.Event) -> Pending:
+    def pending(self, vm: Vm, outcome: lc.Outcome, event: lc.Event) -> Pending:
         """The outcome applied to a copy of ``vm``, with what its transaction writes."""
         new = lc.applied(vm, outcome)
         changed = [h for h in new.history if not any(h is old for old in vm.history)]
         released = leases_of(self.cloud.pools, new) if _releases(outcome) else []
         return Pending(vm, new, outcome, event, changed, released)
 
-    def _committed(self, pending: Pending) -> None:
+    def committed(self, pending: Pending) -> None:
         """After the commit: the pools, vm.log, capacity, then the effects in order."""
         vm, new, outcome = pending.vm, pending.new, pending.outcome
         if pending.released:

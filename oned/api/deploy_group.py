@@ -54,7 +54,7 @@ class _Deploy:
         outcome = lc.step(vm, lc.Event.DEPLOY, now=self.cloud.now(), host=self.ref)
         if isinstance(outcome, lc.Ignored):
             return None
-        self.pending = self.lcm._pending(vm, outcome, lc.Event.DEPLOY)
+        self.pending = self.lcm.pending(vm, outcome, lc.Event.DEPLOY)
         store: Any = self.cloud.store
         return store.vm_update(*self.pending.row(), result=self._result, known=now.history)
 
@@ -63,7 +63,7 @@ class _Deploy:
 
     def then(self) -> int:
         """After the commit: the lifecycle's after-commit part, or the reason nothing moved."""
-        add_usage(self.host, self.vm, -1)  # AddCapacity (lcm._committed) takes its place
+        add_usage(self.host, self.vm, -1)  # AddCapacity (lcm.committed) takes its place
         vid = self.vm.id
         if not self.saved:
             now = self.cloud.pools.vms.get(vid)
@@ -72,7 +72,7 @@ class _Deploy:
             lc.check(now.state, now.lcm_state, lc.Event.DEPLOY, vid, METHOD)
             raise InternalError(f"[{METHOD}] VM {vid} changed under this action; try again")
         self.lcm.files.log(vid, "DiM", f"{lc.Event.DEPLOY.value} requested")
-        self.lcm._committed(self.pending)
+        self.lcm.committed(self.pending)
         return vid
 
     def undo(self, _: BaseException) -> None:
