@@ -87,7 +87,8 @@ def template_from(text: str) -> Template:
 
     It was checked when it was built, so it skips Template's per-attribute checks: they took
     two thirds of load_vms for 100,000 VMs. Names and short values are shared as the parser
-    shares them (``oned.template_parser.SHARED_MAX``): 6.3 -> ~4 KB per VM loaded at start, ~15 us a VM.
+    shares them (``oned.template_parser.SHARED_MAX``): 6.3 -> ~4 KB per VM loaded at start,
+    ~15 us a VM.
     """
     pairs = json.loads(text, object_pairs_hook=_shared_vector)
     return Template.trusted([(sys.intern(name), _shared(value)) for name, value in pairs])
