@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
-from oned import changes, image_views, views
+from oned import changes, image_views, views, vnet_views
 from oned import vnet as vn
 from oned.ec2keys import Keyring
 from oned.records import Host, Image, Lease, User, Vm, Vnet
@@ -181,10 +181,10 @@ class Pools:
             self.host_names.pop(host.name, None)
 
     def _render_vnet(self, net: Vnet) -> str:
-        return views.vnet_xml(net, self.uname(net.uid), self.mac_prefix)
+        return vnet_views.vnet_xml(net, self.uname(net.uid), self.mac_prefix)
 
     def _render_vnet_short(self, net: Vnet) -> str:
-        return views.vnet_short_xml(net, self.uname(net.uid), self.mac_prefix)
+        return vnet_views.vnet_short_xml(net, self.uname(net.uid), self.mac_prefix)
 
     def put_vnet(self, net: Vnet) -> None:
         """Add a network with its leases; its book is built from them."""

@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 import pyone.bindings as bindings
 import pytest
 
-from oned import views
+from oned import views, vnet_views
 from oned import vnet as vn
 from oned.records import History, Host, HostShare, Lease, User, Vm, Vnet
 from oned.template import Template
@@ -100,8 +100,8 @@ def test_a_pool_summary_shows_who_where_and_how_busy():
 @pytest.mark.parametrize("net", [ranged_net(), fixed_net()], ids=["ranged", "fixed"])
 def test_network_documents_carry_the_6_10_and_the_1_4_elements(net):
     """Finding 2: VN_MAD, PHYDEV, VLAN_ID, OUTDATED_VMS, UPDATED_VMS, ERROR_VMS and the rest."""
-    full = views.vnet_xml(net, "helen", PREFIX)
-    short = views.vnet_short_xml(net, "helen", PREFIX)
+    full = vnet_views.vnet_xml(net, "helen", PREFIX)
+    short = vnet_views.vnet_short_xml(net, "helen", PREFIX)
     check(full, rp.VNET_610, rp.VNET_14, rp.VNET_POOL_14)
     check(short, rp.VNET_POOL_610, rp.VNET_POOL_14)
     parsed = parse(full)
@@ -114,7 +114,7 @@ def test_a_network_template_chooses_its_driver_phydev_and_vlan():
     net.template.add("VN_MAD", "802.1Q")
     net.template.add("PHYDEV", "eth1")
     net.template.add("VLAN_ID", "42")
-    parsed = parse(views.vnet_xml(net, "helen", PREFIX))
+    parsed = parse(vnet_views.vnet_xml(net, "helen", PREFIX))
     assert (parsed.VN_MAD, parsed.PHYDEV, parsed.VLAN_ID) == ("802.1Q", "eth1", "42")
 
 

@@ -36,6 +36,7 @@ PURE = [
     "oned.expr_nodes",
     "oned.vnet",
     "oned.image_views",
+    "oned.vnet_views",
     "oned.imagetemplate",
     "oned.ec2keys",
     "econe.errors",

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cli import onevnet
-from oned import views
 from oned import vnet as vn
+from oned import vnet_views
 from oned.records import Lease
 from oned.template import parse
 
@@ -331,7 +331,7 @@ def _with_leases(text: str, *held: tuple[str, int]):
 def test_a_vnet_document_parses_with_pyone_with_integers_and_the_1_4_leases():
     """Integer fields as integers; AR_POOL with the range; 1.4's LEASES kept in the node."""
     net = _with_leases(REAL_NET, ("192.168.1.140", 3))
-    xml = views.vnet_xml(net, "oneadmin", PREFIX)
+    xml = vnet_views.vnet_xml(net, "oneadmin", PREFIX)
     parsed = bindings.parseString(xml.encode(), silence=True)
     assert (parsed.ID, parsed.UID, parsed.GID, parsed.USED_LEASES) == (0, 0, 0, 1)
     ar = parsed.AR_POOL.AR[0]
@@ -351,7 +351,7 @@ def test_a_vnet_document_parses_with_pyone_with_integers_and_the_1_4_leases():
 def test_a_fixed_network_lists_every_lease_and_one_address_range_per_lease():
     """1.4 lists free FIXED leases with VID -1; each lease is an AR of size 1."""
     net = _with_leases(FAKE_NET, ("192.168.101.15", 2))
-    xml = views.vnet_xml(net, "oneadmin", PREFIX)
+    xml = vnet_views.vnet_xml(net, "oneadmin", PREFIX)
     parsed = bindings.parseString(xml.encode(), silence=True)
     assert [ar.SIZE for ar in parsed.AR_POOL.AR] == [1] * 5
     assert xml.count("<VID>-1</VID>") == 4 and "<TOTAL_LEASES>1</TOTAL_LEASES>" in xml
@@ -360,7 +360,7 @@ def test_a_fixed_network_lists_every_lease_and_one_address_range_per_lease():
 def test_the_pool_document_leaves_the_leases_out():
     """VNET_POOL elements carry the counts, not the leases (1.4's pool and pyone's type)."""
     net = _with_leases(REAL_NET, ("192.168.1.140", 3))
-    xml = f"<VNET_POOL>{views.vnet_short_xml(net, 'oneadmin', PREFIX)}</VNET_POOL>"
+    xml = f"<VNET_POOL>{vnet_views.vnet_short_xml(net, 'oneadmin', PREFIX)}</VNET_POOL>"
     parsed = bindings.parseString(xml.encode(), silence=True)
     assert parsed.VNET[0].NAME == "One-TD" and "<LEASE>" not in xml
 
@@ -368,7 +368,7 @@ def test_the_pool_document_leaves_the_leases_out():
 def test_onevnet_list_prints_the_2_0_columns():
     """ID USER NAME TYPE BRIDGE PUBLIC(one character) #LEASES."""
     pool = "".join(
-        views.vnet_short_xml(net, "oneadmin", PREFIX)
+        vnet_views.vnet_short_xml(net, "oneadmin", PREFIX)
         for net in (_with_leases(REAL_NET, ("192.168.1.140", 3)), build(FAKE_NET, uid=2, oid=1))
     )
     lines = onevnet.list_lines(f"<VNET_POOL>{pool}</VNET_POOL>")
@@ -381,7 +381,9 @@ def test_onevnet_list_prints_the_2_0_columns():
 
 def test_onevnet_show_lists_each_lease_with_the_vm_holding_it():
     """ID, UID, PUBLIC, the template flat, then LEASES INFORMATION."""
-    lines = onevnet.show_lines(views.vnet_xml(_with_leases(REAL_NET, ("192.168.1.140", 3)), "a", 1))
+    lines = onevnet.show_lines(
+        vnet_views.vnet_xml(_with_leases(REAL_NET, ("192.168.1.140", 3)), "a", 1)
+    )
     assert lines[0].rstrip() == "VIRTUAL NETWORK 0 INFORMATION"
     assert [line.rstrip() for line in lines[1:4]] == [
         "ID        : 0",
