@@ -4,7 +4,8 @@ Starts a real oned (SQLite, the shipped oned.conf.example) in a temporary ONE_LO
 measures as reference/performance.md §6 asks: request bodies pre-encoded, persistent HTTP/1.1
 connections, server-side figures read as raw bytes (time to last byte, no XML-RPC decoding).
 
-    .venv/bin/python bench/api.py [--vms 10000] [--clients 4] [--reads 2000] [--info-under-load]
+    .venv/bin/python bench/api.py [--vms 10000] [--clients 4] [--reads 2000] [--floor]
+                             [--info-under-load]
 
 Besides the wall-clock figures, oned's own CPU time per call (/proc/PID/stat): on a loaded
 machine the rate moves with the load, the CPU per call much less.
@@ -26,6 +27,7 @@ import tempfile
 import time
 import xmlrpc.client
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -50,16 +52,20 @@ def _post(conn: http.client.HTTPConnection, body: bytes) -> bytes:
     return conn.getresponse().read()
 
 
-def _allocator(port: int, count: int, queue: multiprocessing.Queue) -> None:
+ALLOCATE = xmlrpc.client.dumps((SESSION, TEMPLATE), "one.vm.allocate").encode()
+# the floor under every call: HTTP, XML-RPC, the session check, a constant reply
+TRIVIAL = xmlrpc.client.dumps((SESSION,), "one.system.version").encode()
+
+
+def _allocator(port: int, count: int, queue: multiprocessing.Queue, body: bytes = ALLOCATE) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port)
-    body = xmlrpc.client.dumps((SESSION, TEMPLATE), "one.vm.allocate").encode()
     _post(conn, body)  # authenticate once, outside the clock
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(count - 1):
         reply = _post(conn, body)
         if b"<boolean>1</boolean>" not in reply[:200]:
-            raise SystemExit(f"allocate failed: {reply[:300]!r}")
-    queue.put((start, time.perf_counter(), count - 1))
+            raise SystemExit(f"call failed: {reply[:300]!r}")
+    queue.put((start, time.perf_counter(), count - 1, time.process_time() - cpu))
 
 
 def create_network(port: int) -> None:
@@ -73,17 +79,27 @@ def create_network(port: int) -> None:
         raise SystemExit(f"one.vn.allocate failed: {reply[1]}")
 
 
+class Run(NamedTuple):
+    rate: float  # calls per second over the clients' common span
+    client_cpu: float  # seconds of the clients' own CPU (http.client) per call
+
+
 def allocate(port: int, vms: int, clients: int) -> float:
-    procs, queue = start_allocators(port, vms, clients)
+    return run_clients(port, vms, clients, ALLOCATE).rate
+
+
+def run_clients(port: int, calls: int, clients: int, body: bytes) -> Run:
+    """``calls`` calls of ``body`` from ``clients`` processes at once."""
+    procs, queue = start_allocators(port, calls, clients, body)
     return finish_allocators(procs, queue)
 
 
 def start_allocators(
-    port: int, vms: int, clients: int
+    port: int, vms: int, clients: int, body: bytes = ALLOCATE
 ) -> tuple[list[multiprocessing.Process], multiprocessing.Queue]:
     queue: multiprocessing.Queue = multiprocessing.Queue()
     procs = [
-        multiprocessing.Process(target=_allocator, args=(port, vms // clients, queue))
+        multiprocessing.Process(target=_allocator, args=(port, vms // clients, queue, body))
         for _ in range(clients)
     ]
     for p in procs:
@@ -91,14 +107,15 @@ def start_allocators(
     return procs, queue
 
 
-def finish_allocators(procs: list[multiprocessing.Process], queue: multiprocessing.Queue) -> float:
-    """Allocations per second over the clients' common span, once they all ended."""
+def finish_allocators(procs: list[multiprocessing.Process], queue: multiprocessing.Queue) -> Run:
+    """Calls per second over the clients' common span, once they all ended."""
     results = [queue.get() for _ in procs]
     for p in procs:
         p.join()
     begin = min(r[0] for r in results)
     end = max(r[1] for r in results)
-    return sum(r[2] for r in results) / (end - begin)
+    calls = sum(r[2] for r in results)
+    return Run(calls / (end - begin), sum(r[3] for r in results) / calls)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -116,7 +133,7 @@ def info_while_allocating(port: int, vms: int, clients: int) -> tuple[list[float
     while any(p.is_alive() for p in procs) and queue.qsize() < len(procs):
         more, _ = timed(port, body, 50)
         samples += more
-    return samples, finish_allocators(procs, queue)
+    return samples, finish_allocators(procs, queue).rate
 
 
 def timed(port: int, body: bytes, repeat: int) -> tuple[list[float], int]:
@@ -178,6 +195,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--reads", type=int, default=2_000)
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="first --vms one.system.version calls from --clients clients: the rate and oned's "
+        "CPU of the cheapest authenticated call, the floor under one.vm.allocate's",
+    )
+    parser.add_argument(
         "--info-under-load",
         action="store_true",
         help="then one.vm.info from a fifth client while 4 clients allocate --vms more",
@@ -191,13 +214,23 @@ def main() -> None:
         try:
             print(f"machine: {machine()}")
             create_network(oned.port)
+            if args.floor:
+                cpu = cpu_seconds(oned.proc.pid)
+                floor = run_clients(oned.port, args.vms, args.clients, TRIVIAL)
+                cpu = cpu_seconds(oned.proc.pid) - cpu
+                print(
+                    f"one.system.version: {floor.rate:.0f}/s from {args.clients} clients; "
+                    f"oned's CPU {cpu / args.vms * 1e6:.0f} us per call, the clients' "
+                    f"{floor.client_cpu * 1e6:.0f} us"
+                )
             cpu = cpu_seconds(oned.proc.pid)
-            rate = allocate(oned.port, args.vms, args.clients)
+            rate, client_cpu = run_clients(oned.port, args.vms, args.clients, ALLOCATE)
             cpu = cpu_seconds(oned.proc.pid) - cpu
             print(
                 f"one.vm.allocate: {rate:.0f}/s from {args.clients} clients "
                 f"({args.vms} VMs, each acknowledged after its commit); oned's CPU "
-                f"{cpu / args.vms * 1e6:.0f} us per allocation"
+                f"{cpu / args.vms * 1e6:.0f} us per allocation, the clients' "
+                f"{client_cpu * 1e6:.0f} us"
             )
             if args.info_under_load:
                 samples, rate = info_while_allocating(oned.port, args.vms, args.clients)
