@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from oned.records import Lease, Vnet
 from oned.store import rows
+from oned.store.fast_sql import DriverCursor
 from oned.store.schema import leases, network_pool
 from oned.vnet import FIXED, fixed_leases
 
@@ -66,15 +67,16 @@ def delete(conn: Connection, nid: int) -> None:
     conn.execute(_DELETE_VNET, {"b_oid": nid})
 
 
-def take(conn: Connection, taken: Sequence[Lease]) -> None:
-    """A row for each lease, held by its ``vid``; one in use already raises IntegrityError."""
+def take(cursor: DriverCursor, taken: Sequence[Lease]) -> None:
+    """A row for each lease, held by its ``vid``; one in use already raises IntegrityError.
+    On the driver's cursor: part of one.vm.allocate's hot path (oned.store.fast_sql)."""
     if taken:
-        conn.execute(_INSERT_LEASE, [rows.lease_params(lease) for lease in taken])
+        cursor.executemany(_INSERT_LEASE, [rows.lease_params(lease) for lease in taken])
 
 
-def release(conn: Connection, released: Sequence[Lease]) -> None:
+def release(cursor: DriverCursor, released: Sequence[Lease]) -> None:
     """Give back leases held by their ``vid``; a lease that ``vid`` does not hold (any more)
-    is left alone."""
+    is left alone. On the driver's cursor, as ``take``."""
     keys = [{"b_oid": lease.vnet, "b_ip": lease.ip, "b_vid": lease.vid} for lease in released]
     if keys:
-        conn.execute(_DELETE_LEASE, keys)
+        cursor.executemany(_DELETE_LEASE, keys)

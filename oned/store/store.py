@@ -21,8 +21,9 @@ from oned.records import History, Host, Image, Lease, User, Vm, Vnet
 from oned.store import done, ec2keys, images, migrate, networks, rows, vm_writes, vms
 from oned.store.engine import DbSettings, connect, create_engine, describe, loggable_url
 from oned.store.errors import DuplicateName, StoreError, driver_reason
+from oned.store.fast_sql import DriverCursor, driver_transaction
 from oned.store.schema import POOLS, host_pool, pool_control, user_pool
-from oned.store.vm_writes import VmInsert, VmUpdate, insert_vms, update_vms, upsert_history
+from oned.store.vm_writes import VmInsert, VmUpdate, run_writes, upsert_history
 
 Write = Callable[[Connection], object]  # one part of a transaction (Store.run)
 _KINDS = {
@@ -251,23 +252,20 @@ class Store:
         """The ``writes`` in one transaction: all committed on return, none written when it
         raises StoreError (the group commit of oned.commits). The VM inserts among them go
         first, all in one statement per table; then the others in order, each run of
-        consecutive VM updates merged likewise (oned.store.vm_writes)."""
-        inserts = [write for write in writes if isinstance(write, VmInsert)]
-        with self._transaction() as conn:
-            if inserts:
-                insert_vms(conn, inserts)
-            updates: list[VmUpdate] = []
-            for write in writes:
-                if isinstance(write, VmUpdate):
-                    updates.append(write)
-                    continue
-                if updates:
-                    update_vms(conn, updates)
-                    updates = []
-                if not isinstance(write, VmInsert):
-                    write(conn)
-            if updates:
-                update_vms(conn, updates)
+        consecutive VM updates merged likewise (oned.store.vm_writes), on the driver's cursor
+        (oned.store.fast_sql). A group of VM writes only (allocations, driver answers) runs in
+        a transaction of the driver's, without SQLAlchemy's."""
+        if not writes:
+            return
+        if all(isinstance(write, VmInsert | VmUpdate) for write in writes):
+            try:
+                with driver_transaction(self._conn) as cursor:
+                    run_writes(self._conn, cursor, writes)
+            except sa.exc.DBAPIError as exc:
+                raise self._store_error(exc) from exc
+            return
+        with self._transaction() as conn, DriverCursor(conn) as cursor:
+            run_writes(conn, cursor, writes)
 
     def update_vm(
         self,
@@ -305,8 +303,8 @@ class Store:
 
     def upsert_history(self, record: History) -> None:
         """Insert the record, or overwrite the one with the same (vid, seq)."""
-        with self._transaction() as conn:
-            upsert_history(conn, record)
+        with self._transaction() as conn, DriverCursor(conn) as cursor:
+            upsert_history(cursor, record)
 
     def insert_network(self, net: Vnet) -> None:
         """The network's row (a FIXED network's leases are defined by its template);
@@ -350,13 +348,13 @@ class Store:
     def take_leases(self, leases: Sequence[Lease]) -> None:
         """Rows for leases taken outside a VM insert (a hold: vid -1); StoreError if one is
         in use already, and then nothing is written."""
-        with self._transaction() as conn:
-            networks.take(conn, leases)
+        with self._transaction() as conn, DriverCursor(conn) as cursor:
+            networks.take(cursor, leases)
 
     def release_leases(self, leases: Sequence[Lease]) -> None:
         """Give back leases held by their ``vid``; one a VM no longer holds is left alone."""
-        with self._transaction() as conn:
-            networks.release(conn, leases)
+        with self._transaction() as conn, DriverCursor(conn) as cursor:
+            networks.release(cursor, leases)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -374,12 +372,15 @@ class Store:
         try:
             with connection.begin():
                 yield connection
-        except sa.exc.IntegrityError as exc:
-            if table is not None and _is_name_taken(exc, table):
-                raise DuplicateName(_KINDS[table], name) from exc
-            raise StoreError(f"{self.where}: {driver_reason(exc)}") from exc
         except sa.exc.DBAPIError as exc:
-            raise StoreError(f"{self.where}: {driver_reason(exc)}") from exc
+            raise self._store_error(exc, table, name) from exc
+
+    def _store_error(
+        self, exc: sa.exc.DBAPIError, table: str | None = None, name: str = ""
+    ) -> StoreError:
+        if table is not None and _is_name_taken(exc, table):
+            return DuplicateName(_KINDS[table], name)
+        return StoreError(f"{self.where}: {driver_reason(exc)}")
 
 
 def _count_oid(conn: Connection, table: str, oid: int) -> None:
@@ -404,7 +405,9 @@ def _must_hit(result: sa.CursorResult, kind: str, oid: int) -> None:
         raise StoreError(f"no {kind} {oid} to update")
 
 
-def _is_name_taken(exc: sa.exc.IntegrityError, table: str) -> bool:
+def _is_name_taken(exc: sa.exc.DBAPIError, table: str) -> bool:
     """Backends word it differently; each names our constraint or the table.column."""
+    if not isinstance(exc, sa.exc.IntegrityError):
+        return False
     text = str(exc.orig)
     return f"uq_{table}_name" in text or f"{table}.name" in text

@@ -10,7 +10,7 @@ import pytest
 
 from oned.records import Vm
 from oned.states import LcmState, VmState
-from oned.store import Store
+from oned.store import Store, StoreError
 from tests.store.test_networks import a_vm, held, lease, loaded, ranged
 from tests.store.test_records import a_record
 
@@ -81,3 +81,19 @@ def test_two_updates_of_one_vm_in_a_run_move_it_once(store: Store):
     new = deployed(a_vm(0))
     store.run([store.vm_update(new, PENDING, new.history, (), saved.append, []) for _ in "ab"])
     assert saved == [True, False] and len(store.get_vm(0).history) == 1
+
+
+def test_a_run_of_updates_that_fails_after_its_merged_rows_leaves_them_as_they_were(
+    store: Store,
+):
+    """VM 2's new record collides with one stored already: the group's transaction fails after
+    the merged UPDATE held, and the rows it wrote go back too (the savepoint of a merged run
+    never commits on its own, SQLite included)."""
+    for vid in range(3):
+        store.insert_vm(a_vm(vid))
+    store.upsert_history(a_record(2, 0))
+    saved: list[bool] = []
+    with pytest.raises(StoreError):
+        store.run(deploys(store, saved, range(3)))
+    assert [vm.state for vm in store.get_vms(range(3))] == [VmState.PENDING] * 3
+    assert [len(vm.history) for vm in store.get_vms(range(3))] == [0, 0, 1]
