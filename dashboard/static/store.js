@@ -107,7 +107,11 @@ async function fetchList(kind) {
     list.loaded = true;
     list.failed = false;
     list.order = null;
-    for (const [op, value] of list.pending) op === 'put' ? put(kind, value) : drop(kind, value);
+    // Replayed from a detached copy: put and drop queue to `list.pending` while it is set, and
+    // a loop over the array they push to would never end (the page froze).
+    const pending = list.pending;
+    list.pending = null;
+    for (const [op, value] of pending) op === 'put' ? put(kind, value) : drop(kind, value);
     changed(kind, null);
     return list;
   } catch (err) {
