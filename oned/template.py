@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from oned.errors import TemplateSyntaxError
-from oned.template_parser import NAME, Value, scan
+from oned.template_parser import NAME, Value, attributes
 
 # Value and TemplateSyntaxError (what parse raises) are re-exported for oned's modules.
 __all__ = ["Template", "TemplateSyntaxError", "Value", "parse"]
@@ -226,4 +226,4 @@ def _cdata(value: str) -> str:
 
 def parse(text: str) -> Template:
     """The template written in ``text``. Raises TemplateSyntaxError."""
-    return Template.trusted([(name, value) for name, value, _ in scan(text)])
+    return Template.trusted(attributes(text))

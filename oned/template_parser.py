@@ -1,11 +1,13 @@
 """The template language's text parser: OpenNebula's grammar, positions and errors (§6.1).
 
-``parse_entries`` gives every attribute of a template text in order with the line and column of
-its name; ``scan`` gives (NAME, value, offset) triples, which ``oned.template.parse`` makes a
-``Template`` of. ``scan`` matches whole attributes with one regex each and hands what does not
-fit that common shape to ``scan_tokens``, the reference parser, which alone reports syntax
-errors with OpenNebula's (bison's) words. Rendering text and the ``Template`` class are
-oned/template.py; XML is read in oned/template_xml.py. Pure module: no I/O.
+``attributes`` gives every attribute of a template text in order, which ``oned.template.parse``
+makes a ``Template`` of; ``scan`` gives the same with the offset of each name and
+``parse_entries`` with its line and column. They read the whole text with one regex call
+(``_ITEMS``: one match per attribute or vector pair, checked in order by ``_fast``) and hand
+what does not fit, from the first item that does not, to the token parser (``scan_tokens``),
+the reference, which alone reports syntax errors with OpenNebula's (bison's) words. Rendering
+text and the ``Template`` class are oned/template.py; XML is read in oned/template_xml.py. Pure
+module: no I/O.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import TypeAlias
 
 from oned.errors import TemplateSyntaxError
@@ -22,31 +25,33 @@ Value: TypeAlias = str | dict[str, str]
 
 NAME = re.compile(r"[A-Za-z0-9_]+")
 
-# Blanks, newlines and comments; a quoted value (group q, still escaped); an unquoted value or
-# a name (group w). Blanks are " \t\r" so that CRLF files read like LF files. The quantifiers are
+# Blanks, newlines and comments; a quoted value (still escaped, without its quotes); an unquoted
+# value or a name. Blanks are " \t\r" so that CRLF files read like LF files. The quantifiers are
 # possessive: nothing they take could help what follows, and backtracking into the blank runs of
 # _SP would take exponential time on a bad line.
-_SP = r"(?:[ \t\r\n]++|\#[^\n]*+)*+"
-_QUOTED = r'"(?P<q>[^"\\]*+(?:\\.[^"\\]*+)*+)"'
-_WORD = r'(?P<w>[^=\#,\[\]"\ \t\r\n][^=\#,\[\]\ \t\r\n]*+)'
+_SP = r"[ \t\r\n]*+(?:\#[^\n]*+[ \t\r\n]*+)*+"
+_QUOTED = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
+_WORD = r'[^=\#,\[\]"\ \t\r\n][^=\#,\[\]\ \t\r\n]*+'
 
-# The reference lexer: one token per match, after what it skips (group sp). "=,[]" is group p;
-# bad is a quote never closed. Every position matches, so the token stream has no gaps.
+# The reference lexer: one token per match, after what it skips (group sp); q is a quoted
+# value, w a word, p one of "=,[]", bad a quote never closed. Every position matches, so the
+# token stream has no gaps.
 _TOKEN = re.compile(
-    rf"(?P<sp>{_SP})(?:{_QUOTED}|{_WORD}|(?P<p>[=,\[\]])|(?P<end>\Z)|(?P<bad>\"))",
-    re.VERBOSE | re.DOTALL,
+    rf'(?P<sp>{_SP})(?:"(?P<q>{_QUOTED})"|(?P<w>{_WORD})|(?P<p>[=,\[\]])|(?P<end>\Z)|(?P<bad>"))',
+    re.DOTALL,
 )
 
-# The fast path: a whole attribute head (up to its value or "[") or a whole vector pair per match.
-_FAST_ATTR = re.compile(
-    rf"{_SP}(?P<name>[A-Za-z0-9_]++){_SP}=[\ \t\r]*(?:{_QUOTED}|{_WORD}|(?P<vec>\[)|(?=[\#\n]|\Z))",
-    re.VERBOSE | re.DOTALL,
+# The fast path reads a text as items, one per match: a name (group 1), "=" and a value, quoted
+# (2), a word (3), "[" (4), or empty before a comment or newline (5) or the end; the "," or "]"
+# after it, if any (6), makes it a vector's pair. Blanks and comments are taken after each item,
+# so that a match starts where an item may; group 7 takes the rest of the text from the first
+# place that is no item, and the first alternative a text of blanks alone. Every position thus
+# matches: findall never searches (it stays linear) and gives the items in order.
+_ITEMS = re.compile(
+    rf'\A{_SP}\Z|{_SP}(?:([A-Za-z0-9_]++){_SP}=[\ \t\r]*+(?:"({_QUOTED})"|({_WORD})|(\[)'
+    rf"|(?=([\#\n]))|\Z){_SP}([,\]]?){_SP}|(.+))",
+    re.DOTALL,
 )
-_FAST_PAIR = re.compile(
-    rf"{_SP}(?P<name>[A-Za-z0-9_]++){_SP}=[\ \t\r]*(?:{_QUOTED}|{_WORD}){_SP}(?P<sep>[,\]])",
-    re.VERBOSE | re.DOTALL,
-)
-_FAST_REST = re.compile(rf"{_SP}\Z", re.VERBOSE)
 
 # NOTE: OpenNebula 1.4 unescapes only \" inside quotes, so no string ending in a backslash can be
 # written. Here \\ also becomes \ (and \" becomes "); any other backslash is kept as it is, so
@@ -190,58 +195,84 @@ def _token_attrs(
     return attrs
 
 
-def _fast_vector(text: str, pos: int) -> tuple[dict[str, str], int, bool]:
-    """The pairs from ``pos`` (after ``[``), the offset after them, and whether the ``]`` was
-    reached; if not, the offset is where the first pair that did not fit starts."""
-    vector: dict[str, str] = {}
-    while True:
-        m = _FAST_PAIR.match(text, pos)
-        if m is None:
-            return vector, pos, False
-        q = m.group("q")
-        value = m.group("w") if q is None else _unquote(q)
+# Names seen, to their interned upper case: most templates use the same few dozen names, and a
+# lookup costs half of upper() and intern(). Bounded, so hostile names cannot grow it.
+_NAMES: dict[str, str] = {}
+_NAMES_MAX = 4096
+
+
+def _shared_name(raw: str) -> str:
+    name = _NAMES.get(raw)
+    if name is None:
+        name = _intern(raw.upper())
+        if len(_NAMES) < _NAMES_MAX and len(raw) <= SHARED_MAX:
+            _NAMES[raw] = name
+    return name
+
+
+def _fast(text: str) -> tuple[list[tuple[str, Value]], int, dict[str, str] | None]:
+    """The attributes read by ``_ITEMS``, the offset where the token parser must go on (-1 if
+    nowhere), and the vector it must finish first, already in the attributes (or None)."""
+    attrs: list[tuple[str, Value]] = []
+    name_of, append = _NAMES.get, attrs.append
+    vector: dict[str, str] | None = None
+    for index, (name, quoted, word, opens, empty, after, rest) in enumerate(_ITEMS.findall(text)):
+        key = name_of(name) or _shared_name(name)
+        value = word or (_unquote(quoted) if "\\" in quoted else quoted)
         if len(value) <= SHARED_MAX:
             value = _intern(value)
-        vector.setdefault(_intern(m.group("name").upper()), value)
-        pos = m.end()
-        if m.group("sep") == "]":
-            return vector, pos, True
+        if after:  # a vector's pair
+            if vector is None or opens or empty:
+                return attrs, _item_offset(text, index), vector
+            if key not in vector:
+                vector[key] = value
+            if after == "]":
+                vector = None
+        elif vector is not None or rest:
+            return attrs, _item_offset(text, index), vector
+        elif opens:
+            vector = {}
+            append((key, vector))
+        elif name:
+            append((key, value))
+    return attrs, -1 if vector is None else len(text), vector
+
+
+def _item_offset(text: str, index: int) -> int:
+    """Where ``_ITEMS``'s match number ``index`` starts (found again: only after a mistake)."""
+    return next(islice(_ITEMS.finditer(text), index, None)).start()
+
+
+def _finish(
+    text: str, offset: int, vector: dict[str, str] | None, attrs: list[tuple[str, Value, int]]
+) -> list[tuple[str, Value, int]]:
+    """``attrs`` and what the token parser reads from ``offset`` on, ``vector``'s pairs first."""
+    tokens = _TOKEN.finditer(text, offset)
+    if vector is not None:
+        _vector(text, tokens, vector)
+    return _token_attrs(text, tokens, attrs)
+
+
+def attributes(text: str) -> list[tuple[str, Value]]:
+    """Every attribute of ``text`` as (NAME, value). Raises TemplateSyntaxError.
+
+    ``_ITEMS`` reads the whole text in one call; from the first item that does not fit the
+    grammar on, the token parser reads the rest or reports the error.
+    """
+    attrs, offset, vector = _fast(text)
+    if offset >= 0:
+        attrs += [(name, value) for name, value, _ in _finish(text, offset, vector, [])]
+    return attrs
 
 
 def scan(text: str) -> list[tuple[str, Value, int]]:
-    """Every attribute of ``text`` as (NAME, value, offset of the name).
-
-    Whole attributes (and vector pairs) are matched by one regex each; from the first one that
-    does not fit that common shape on, ``_token_attrs`` parses the rest or reports the error,
-    so that a long template is read once whatever it holds.
-    """
-    attrs: list[tuple[str, Value, int]] = []
-    pos, end = 0, len(text)
-    while pos < end:
-        m = _FAST_ATTR.match(text, pos)
-        if m is None:
-            if _FAST_REST.match(text, pos):
-                break
-            return _token_attrs(text, _TOKEN.finditer(text, pos), attrs)
-        pos = m.end()
-        name, offset = _intern(m.group("name").upper()), m.start("name")
-        word: str | None = m.group("w")
-        value: Value | None = _intern(word) if word and len(word) <= SHARED_MAX else word
-        if value is None:
-            q = m.group("q")
-            if q is not None:
-                quoted = _unquote(q)
-                value = _intern(quoted) if len(quoted) <= SHARED_MAX else quoted
-            elif m.group("vec") is None:
-                value = ""
-            else:
-                value, pos, closed = _fast_vector(text, pos)
-                if not closed:
-                    tokens = _TOKEN.finditer(text, pos)
-                    attrs.append((name, _vector(text, tokens, value), offset))
-                    return _token_attrs(text, tokens, attrs)
-        attrs.append((name, value, offset))
-    return attrs
+    """Every attribute of ``text`` as (NAME, value, offset of the name), as ``attributes``
+    reads them. Raises TemplateSyntaxError."""
+    attrs, offset, vector = _fast(text)
+    # An attribute's first item is the only one without a "," or "]" after it.
+    starts = (m.start(1) for m in _ITEMS.finditer(text) if m[1] and not m[6])
+    scanned = [(name, value, start) for (name, value), start in zip(attrs, starts, strict=False)]
+    return scanned if offset < 0 else _finish(text, offset, vector, scanned)
 
 
 def parse_entries(text: str) -> list[Entry]:
