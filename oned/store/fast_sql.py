@@ -20,10 +20,12 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 Params = dict[str, Any]
 _SAVEPOINT = "merged_writes"
@@ -37,21 +39,21 @@ _COMPILED: weakref.WeakKeyDictionary[Dialect, dict[tuple[Any, tuple[str, ...]], 
 class _Compiled:
     """One statement for one dialect: its SQL text and how to build the driver's parameters."""
 
-    def __init__(self, statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect):
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    def __init__(self, statement: ClauseElement, keys: tuple[str, ...], dialect: Dialect):
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect, column_keys=list(keys)))
         self.sql = compiled.string
         if "POSTCOMPILE" in self.sql:
             raise ValueError(f"needs SQLAlchemy at each execution: {self.sql}")
         names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
         escaped = compiled.escaped_bind_names
-        processors = {}
+        processors: dict[str, Callable[[Any], Any]] = {}
         for name in names:
             impl = compiled.binds[name].type.dialect_impl(dialect)
             processor = impl.bind_processor(dialect)
             if processor is not None:
                 processors[name] = processor
         self._names = names
-        self._processors: dict[str, Callable[[Any], Any]] = processors
+        self._processors = processors
         self._positional = compiled.positional
         self._escaped = [escaped.get(name, name) for name in names]
 
@@ -72,7 +74,7 @@ class _Compiled:
         return one
 
 
-def compiled(statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect) -> _Compiled:
+def compiled(statement: ClauseElement, keys: tuple[str, ...], dialect: Dialect) -> _Compiled:
     by_statement = _COMPILED.get(dialect)
     if by_statement is None:
         by_statement = _COMPILED[dialect] = {}
@@ -89,9 +91,9 @@ class DriverCursor:
     def __init__(self, conn: Connection, cursor: Any = None):
         self.conn = conn
         self.dialect = conn.dialect
-        self._cursor = cursor if cursor is not None else conn.connection.dbapi_connection.cursor()
+        self._cursor = cursor if cursor is not None else _dbapi(conn).cursor()
 
-    def executemany(self, statement: sa.Executable, params: Sequence[Params]) -> int:
+    def executemany(self, statement: ClauseElement, params: Sequence[Params]) -> int:
         """Run ``statement`` for each of ``params`` (same keys in each); the rows it changed
         (what the driver counts: as ``CursorResult.rowcount``)."""
         found = compiled(statement, tuple(params[0]), self.dialect)
@@ -138,7 +140,7 @@ class DriverCursor:
 def driver_transaction(conn: Connection) -> Iterator[DriverCursor]:
     """A transaction on ``conn``'s DB-API connection (``conn`` has none open), committed on
     leaving, rolled back on an exception; driver errors raised as SQLAlchemy's."""
-    dbapi_connection = conn.connection.dbapi_connection
+    dbapi_connection = _dbapi(conn)
     cursor = DriverCursor(conn, dbapi_connection.cursor())
     try:
         yield cursor
@@ -161,7 +163,7 @@ def _wrapped(
 ) -> sa.exc.DBAPIError:
     """``exc`` as SQLAlchemy raises it; a lost connection invalidates ``conn`` first."""
     dialect = conn.dialect
-    lost = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+    lost = dialect.is_disconnect(cast(Any, exc), _dbapi(conn), cursor)
     wrapped = sa.exc.DBAPIError.instance(
         sql,
         parameters,
@@ -172,4 +174,11 @@ def _wrapped(
     )
     if lost:
         conn.invalidate(wrapped)
-    return wrapped
+    return cast(sa.exc.DBAPIError, wrapped)  # a DBAPIError, as ``exc`` is the driver's
+
+
+def _dbapi(conn: Connection) -> Any:
+    """``conn``'s DB-API connection (reconnected first if it was invalidated)."""
+    dbapi_connection = conn.connection.dbapi_connection
+    assert dbapi_connection is not None, "a checked-out connection has its DB-API one"
+    return dbapi_connection
