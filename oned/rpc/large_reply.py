@@ -13,6 +13,8 @@ from __future__ import annotations
 import socket
 from typing import Any, Protocol
 
+from twisted.internet.abstract import FileDescriptor
+
 IOV_MAX = 1024  # buffers in one sendmsg (Linux's UIO_MAXIOV)
 
 
@@ -117,9 +119,12 @@ class LargeReply:
 
 
 def _tcp_socket(transport: Any) -> socket.socket | None:
-    """The socket under ``transport`` when it is plain TCP (not TLS) with Twisted's buffer as
-    this code knows it (``twisted.internet.abstract.FileDescriptor``); else None."""
-    if getattr(transport, "TLS", True) or not hasattr(transport, "_tempDataLen"):
+    """The socket under ``transport`` when the channel writes to Twisted's TCP connection
+    itself (a ``FileDescriptor``, its buffers as ``_drained`` knows them); else None. Over TLS
+    the channel writes to a ``TLSMemoryBIOProtocol``, which hands attribute lookups (``TLS``,
+    ``socket``, the buffers) to the TCP connection under it: the type is what tells them
+    apart, and sending there straight would put plain text in the TLS stream."""
+    if not isinstance(transport, FileDescriptor) or getattr(transport, "TLS", True):
         return None
     sock = getattr(transport, "socket", None)
     return sock if isinstance(sock, socket.socket) else None

@@ -6,10 +6,15 @@ import http.client
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import xmlrpc.client
+from pathlib import Path
 
 import pytest
+import twisted.test
+
+from tests.functional.oned_process import OnedProcess
 
 SESSION = "oneadmin:onecloud"
 
@@ -235,3 +240,24 @@ def test_http_1_0_closes_after_the_reply_and_1_1_keeps_the_connection(oned, vers
         except TimeoutError:
             gone = False
         assert gone is closed
+
+
+def test_a_listing_over_a_megabyte_arrives_whole_over_tls(tmp_path):
+    """A reply over LargeReply.piece sent over TLS went straight to the socket in plain text
+    (TLSMemoryBIOProtocol passed the TCP connection's attributes through): "wrong version
+    number" on the client."""
+    pem = Path(twisted.test.__file__).with_name("server.pem")  # Twisted's test key and cert
+    conf = f'TLS_CERT = "{pem}"\nTLS_KEY = "{pem}"'
+    oned = OnedProcess(tmp_path / "one", conf_extra=conf).start()
+    try:
+        server = xmlrpc.client.ServerProxy(
+            oned.endpoint.replace("http://", "https://"),
+            context=ssl._create_unverified_context(),
+        )
+        call = {"methodName": "one.vm.allocate", "params": [SESSION, "MEMORY = 64"]}
+        for _ in range(4):
+            server.system.multicall([call] * 750)
+        ok, xml, _ = server.one.vmpool.info(SESSION, -2, -1, -1, -1)
+        assert ok and len(xml) > 1 << 20 and xml.count("<VM>") == 3000
+    finally:
+        oned.stop()

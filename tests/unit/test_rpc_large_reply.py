@@ -7,6 +7,11 @@ import contextlib
 import socket
 import time
 
+from twisted.internet import task
+from twisted.internet.abstract import FileDescriptor
+from twisted.internet.protocol import Factory, Protocol
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+
 from oned.rpc.large_reply import LargeReply
 
 HEAD = b"HTTP/1.1 200 OK\r\n\r\n"
@@ -76,7 +81,7 @@ def test_a_reply_whose_connection_went_stops_without_finishing(monkeypatch):
     assert len(transport.written) == 2 and channel.finished == 0
 
 
-class TcpTransport(FakeTransport):
+class TcpTransport(FakeTransport, FileDescriptor):
     """Twisted's TCP transport as LargeReply sees it (FileDescriptor: a socket and the buffers
     in front of it): what is written waits in ``_tempDataBuffer`` and pauses the producer past
     64 KB, as Twisted does."""
@@ -84,7 +89,8 @@ class TcpTransport(FakeTransport):
     TLS = False
 
     def __init__(self, sock: socket.socket) -> None:
-        super().__init__()
+        FakeTransport.__init__(self)
+        FileDescriptor.__init__(self, reactor=task.Clock())  # type: ignore[arg-type]
         self.socket = sock
         self.dataBuffer = b""
         self.offset = 0
@@ -130,5 +136,23 @@ def test_over_tcp_fragments_go_to_the_socket_straight_and_in_order() -> None:
     assert bytes(received) == whole and channel.finished == 1
     through_twisted = sum(map(len, transport.written))
     assert len(transport.written) >= 3 and through_twisted < len(whole)  # straight too
+    sender.close()
+    receiver.close()
+
+
+def test_over_tls_nothing_goes_to_the_socket_straight() -> None:
+    """TLSMemoryBIOProtocol hands ``TLS``, ``socket`` and the buffers to the TCP connection
+    under it (ProtocolWrapper.__getattr__): the reply was sent in plain text into the TLS
+    stream (the client: "wrong version number"). Every piece goes through the wrapper now."""
+    sender, receiver = socket.socketpair()
+    tcp = TcpTransport(sender)
+    tls = ProtocolWrapper(WrappingFactory(Factory()), Protocol())
+    tls.makeConnection(tcp)
+    assert tls.TLS is False and tls.socket is sender  # what the old check looked at
+    channel = Channel(tls)
+    LargeReply(list(PARTS), channel).start()
+    while tcp.producer is not None:
+        tcp.producer.resumeProducing()
+    assert b"".join(tcp.written) == HEAD + b"".join(PARTS) and channel.finished == 1
     sender.close()
     receiver.close()
