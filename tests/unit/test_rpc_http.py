@@ -272,3 +272,16 @@ def test_what_comes_after_a_bad_request_is_not_read():
     channel.dataReceived(b"BAD\r\n\r\n")
     channel.dataReceived(post(b"x") * 100)
     assert len(replies(transport)) == 1 and rpc.calls == [] and channel._buffer == b""
+
+
+def test_reading_stops_while_a_reply_is_held_and_many_requests_wait_then_resumes():
+    """A client pipelining megabytes behind a held reply is not buffered without end."""
+    channel, transport, rpc, _ = connected()
+    held: defer.Deferred = defer.Deferred()
+    rpc.queued.append(held)
+    channel.dataReceived(post(b"changes"))
+    for _ in range(10):
+        channel.dataReceived(post(b"y" * 10_000))
+    assert transport.producerState == "paused" and len(rpc.calls) == 1
+    held.callback([b"changed"])
+    assert transport.producerState == "producing" and len(replies(transport)) == 11
