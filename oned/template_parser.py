@@ -41,17 +41,31 @@ _TOKEN = re.compile(
     re.DOTALL,
 )
 
-# The fast path reads a text as items, one per match: a name (group 1), "=" and a value, quoted
-# (2), a word (3), "[" (4), or empty before a comment or newline (5) or the end; the "," or "]"
-# after it, if any (6), makes it a vector's pair. Blanks and comments are taken after each item,
-# so that a match starts where an item may; group 7 takes the rest of the text from the first
-# place that is no item, and the first alternative a text of blanks alone. Every position thus
-# matches: findall never searches (it stays linear) and gives the items in order.
-_ITEMS = re.compile(
-    rf'\A{_SP}\Z|{_SP}(?:([A-Za-z0-9_]++){_SP}=[\ \t\r]*+(?:"({_QUOTED})"|({_WORD})|(\[)'
-    rf"|(?=([\#\n]))|\Z){_SP}([,\]]?){_SP}|(.+))",
-    re.DOTALL,
-)
+
+def _items(blanks: str, quoted: str) -> re.Pattern[str]:
+    """The fast path's regex, which reads a text as items, one per match: a name (group 1),
+    "=" and a value, quoted (2), a word (3), "[" (4), or empty before a comment or newline (5)
+    or the end; the "," or "]" after it, if any (6), makes it a vector's pair.
+
+    The ``blanks`` (and comments) after each item are taken with it, so that a match starts
+    where an item may; group 7 takes the rest of the text from the first place that is no
+    item, and the first alternative a text of blanks alone. Every position thus matches:
+    findall never searches (it stays linear) and gives the items in order.
+    """
+    value = rf'(?:"({quoted})"|({_WORD})|(\[)|(?=([\#\n]))|\Z)'
+    item = rf"([A-Za-z0-9_]++){blanks}=[\ \t\r]*+{value}{blanks}([,\]]?){blanks}"
+    return re.compile(rf"\A{blanks}\Z|{blanks}(?:{item}|(.+))", re.DOTALL)
+
+
+_ITEMS = _items(_SP, _QUOTED)
+# The same for a text without "#" or "\\" (most are): with no comment or escape to look for, it
+# reads the benchmark template in 3/4 of the time and gives the same matches.
+_PLAIN_ITEMS = _items(r"[ \t\r\n]*+", r'[^"]*+')
+
+
+def _items_for(text: str) -> re.Pattern[str]:
+    return _ITEMS if "#" in text or "\\" in text else _PLAIN_ITEMS
+
 
 # NOTE: OpenNebula 1.4 unescapes only \" inside quotes, so no string ending in a backslash can be
 # written. Here \\ also becomes \ (and \" becomes "); any other backslash is kept as it is, so
@@ -216,20 +230,21 @@ def _fast(text: str) -> tuple[list[tuple[str, Value]], int, dict[str, str] | Non
     attrs: list[tuple[str, Value]] = []
     name_of, append = _NAMES.get, attrs.append
     vector: dict[str, str] | None = None
-    for index, (name, quoted, word, opens, empty, after, rest) in enumerate(_ITEMS.findall(text)):
+    items = _items_for(text)
+    for index, (name, quoted, word, opens, empty, after, rest) in enumerate(items.findall(text)):
         key = name_of(name) or _shared_name(name)
         value = word or (_unquote(quoted) if "\\" in quoted else quoted)
         if len(value) <= SHARED_MAX:
             value = _intern(value)
         if after:  # a vector's pair
             if vector is None or opens or empty:
-                return attrs, _item_offset(text, index), vector
+                return attrs, _item_offset(items, text, index), vector
             if key not in vector:
                 vector[key] = value
             if after == "]":
                 vector = None
         elif vector is not None or rest:
-            return attrs, _item_offset(text, index), vector
+            return attrs, _item_offset(items, text, index), vector
         elif opens:
             vector = {}
             append((key, vector))
@@ -238,9 +253,9 @@ def _fast(text: str) -> tuple[list[tuple[str, Value]], int, dict[str, str] | Non
     return attrs, -1 if vector is None else len(text), vector
 
 
-def _item_offset(text: str, index: int) -> int:
-    """Where ``_ITEMS``'s match number ``index`` starts (found again: only after a mistake)."""
-    return next(islice(_ITEMS.finditer(text), index, None)).start()
+def _item_offset(items: re.Pattern[str], text: str, index: int) -> int:
+    """Where match number ``index`` of ``items`` starts (found again: only after a mistake)."""
+    return next(islice(items.finditer(text), index, None)).start()
 
 
 def _finish(
@@ -270,7 +285,7 @@ def scan(text: str) -> list[tuple[str, Value, int]]:
     reads them. Raises TemplateSyntaxError."""
     attrs, offset, vector = _fast(text)
     # An attribute's first item is the only one without a "," or "]" after it.
-    starts = (m.start(1) for m in _ITEMS.finditer(text) if m[1] and not m[6])
+    starts = (m.start(1) for m in _items_for(text).finditer(text) if m[1] and not m[6])
     scanned = [(name, value, start) for (name, value), start in zip(attrs, starts, strict=False)]
     return scanned if offset < 0 else _finish(text, offset, vector, scanned)
 

@@ -140,21 +140,27 @@ def _scalars(tmpl: Template) -> list[str]:
     )
 
 
+# (attribute, its pattern, what it must be, its bound)
+_NUMBERS = (
+    ("MEMORY", _INT, "a positive integer (MB)", MAX_MEMORY),
+    ("VCPU", _INT, "a positive integer", MAX_VCPU),
+    ("CPU", _NUMBER, "a positive number (1 = one physical CPU)", MAX_CPU),
+)
+
+
 def _numbers(tmpl: Template) -> list[str]:
     problems = []
-    for attr, pattern, what, most in (
-        ("MEMORY", _INT, "a positive integer (MB)", MAX_MEMORY),
-        ("VCPU", _INT, "a positive integer", MAX_VCPU),
-        ("CPU", _NUMBER, "a positive number (1 = one physical CPU)", MAX_CPU),
-    ):
+    for attr, pattern, what, most in _NUMBERS:
         value = tmpl.get(attr)
         if value is None:
             continue
         if not isinstance(value, str) or not pattern.fullmatch(value.strip()):
             problems.append(f'{attr} = "{_show(value)}": must be {what}')
-        elif float(value) <= 0:
+            continue
+        number = float(value)
+        if number <= 0:
             problems.append(f'{attr} = "{value}": must be {what}')
-        elif float(value) > most:
+        elif number > most:
             problems.append(f'{attr} = "{value}": must be at most {most}')
     return problems
 
