@@ -56,6 +56,8 @@ class _Compiled:
         self._processors = processors
         self._positional = compiled.positional
         self._escaped = [escaped.get(name, name) for name in names]
+        # named parameters, none renamed: the dicts go as they are (drivers ignore other keys)
+        self._as_given = not compiled.positional and self._escaped == names
 
     def parameters(self, params: Sequence[Params]) -> list[Any]:
         """The driver's parameters for each dict of ``params`` (SQLAlchemy's bind names)."""
@@ -64,6 +66,8 @@ class _Compiled:
         names = self._names
         if self._positional:
             return [tuple([one[name] for name in names]) for one in params]
+        if self._as_given:
+            return list(params)
         escaped = self._escaped
         return [dict(zip(escaped, [one[name] for name in names], strict=True)) for one in params]
 
