@@ -22,6 +22,7 @@ from oned.bootstrap import (
     load_pools,
     load_sealing_key,
 )
+from oned.collector import FullCollections
 from oned.config import Config, load_config
 from oned.errors import ConfigError
 from oned.filemodes import make_dirs, tighten
@@ -31,6 +32,7 @@ from oned.template import Template, Value, parse
 
 # Keys of oned.conf whose values oned.log never shows (DB = [ PASSWD = ... ]).
 SECRET_KEYS = frozenset({"PASSWD", "PASSWORD"})
+COLLECTOR_TICK = 5.0  # seconds between two looks at the full collections' pause (oned/collector.py)
 EC2_KEY_FILE = "ec2_keys.key"  # in etc/: seals the users' EC2 secrets (oned.ec2keys)
 
 
@@ -151,7 +153,7 @@ def _daemonise() -> None:
 
 
 def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
-    from twisted.internet import reactor, threads
+    from twisted.internet import reactor, task, threads
 
     from oned.api.cloud import Cloud
     from oned.api.sessions import Sessions
@@ -183,9 +185,13 @@ def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
         store.close()
         _remove(locs.oned_pid)
         raise
-    # The pools are long-lived: keep the collector from walking them again and again.
+    # The pools are long-lived: keep the collector from walking them again and again, and
+    # space out its walks of what comes after (oned/collector.py).
     gc.collect()
     gc.freeze()
+    full_collections = FullCollections()
+    full_collections.install()
+    task.LoopingCall(full_collections.tick).start(COLLECTOR_TICK, now=False)
     memprofile.dump_at_shutdown(reactor, pools)  # the report, if ONECLOUD_TRACEMALLOC is set
     cloud = Cloud(pools, store, config, onelog.module("ReM"), run_in_thread=threads.deferToThread)
     from oned.commits import CommitQueue

@@ -37,6 +37,7 @@ PURE = [
     "oned.vnet",
     "oned.image_views",
     "oned.vnet_views",
+    "oned.collector",
     "oned.imagetemplate",
     "oned.ec2keys",
     "econe.errors",
