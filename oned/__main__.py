@@ -201,7 +201,7 @@ def _serve(config: Config, locs: Locations, stop_grace: float) -> int:
         cloud, Sessions(pools, onelog.module("AuM")), threads.deferToThread, onelog.module("ReM")
     )
     raise_open_files(config, onelog.module("ReM"))
-    site = make_site(dispatcher, config, onelog.module("ReM"))
+    site = make_site(dispatcher, config, onelog.module("ReM"), reactor=reactor)
     # Until reactor.run() installs its own handlers, a SIGTERM must still stop oned cleanly.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: reactor.callFromThread(reactor.stop))
