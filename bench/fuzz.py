@@ -52,19 +52,21 @@ from oned.template_xml import parse_any
 
 
 def check_template(text: str) -> None:
-    """parse and parse_entries agree, the fast path agrees with the token parser (same result
-    or same error), and rendering what parsed reads back the same."""
+    """parse and parse_entries agree, the fast path and parse agree with the token parser (same
+    result or same error), and rendering what parsed reads back the same."""
     try:
         expected = scan_tokens(text)
     except TemplateSyntaxError as error:
-        try:
-            scan(text)
-        except TemplateSyntaxError as again:
-            assert str(again) == str(error), f"fast path: {again}, token parser: {error}"
-            raise
-        raise AssertionError(
-            f"the fast path parsed what the token parser refused: {error}"
-        ) from None
+        for path in (scan, parse):  # the fast path, and what one.vm.allocate calls
+            try:
+                path(text)
+            except TemplateSyntaxError as again:
+                assert str(again) == str(error), f"{path.__name__}: {again}, tokens: {error}"
+                continue
+            raise AssertionError(
+                f"{path.__name__} accepted what the token parser refused: {error}"
+            ) from None
+        raise error
     assert scan(text) == expected, "the fast path and the token parser disagree"
     entries = parse_entries(text)
     template = parse(text)
