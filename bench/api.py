@@ -124,16 +124,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def info_while_allocating(port: int, vms: int, clients: int) -> tuple[list[float], float]:
+def info_while_allocating(
+    port: int, vms: int, clients: int, oned_pid: int
+) -> tuple[list[float], float, dict[str, float]]:
     """one.vm.info round trips (ms, server time to last byte) from one more client while
-    ``clients`` allocate ``vms`` VMs; and the allocation rate."""
+    ``clients`` allocate ``vms`` VMs; the allocation rate; and the share of the phase the
+    reader and oned's reactor thread spent runnable but waiting for a core."""
     body = xmlrpc.client.dumps((SESSION, 0), "one.vm.info").encode()
+    threads = {"the reader": Path("/proc/thread-self/schedstat"),
+               "oned's reactor": Path(f"/proc/{oned_pid}/task/{oned_pid}/schedstat")}  # fmt: skip
+    waited = {who: run_queue_wait(path) for who, path in threads.items()}
+    began = time.monotonic()
     procs, queue = start_allocators(port, vms, clients)
     samples: list[float] = []
     while any(p.is_alive() for p in procs) and queue.qsize() < len(procs):
         more, _ = timed(port, body, 50)
         samples += more
-    return samples, finish_allocators(procs, queue).rate
+    span = time.monotonic() - began
+    waits = {who: (run_queue_wait(path) - waited[who]) / span for who, path in threads.items()}
+    return samples, finish_allocators(procs, queue).rate, waits
+
+
+def run_queue_wait(schedstat: Path) -> float:
+    """Seconds a thread has spent runnable, waiting for a core (schedstat's second field)."""
+    return int(schedstat.read_text().split()[1]) / 1e9
 
 
 def timed(port: int, body: bytes, repeat: int) -> tuple[list[float], int]:
@@ -233,11 +247,15 @@ def main() -> None:
                 f"{client_cpu * 1e6:.0f} us"
             )
             if args.info_under_load:
-                samples, rate = info_while_allocating(oned.port, args.vms, args.clients)
+                samples, rate, waits = info_while_allocating(
+                    oned.port, args.vms, args.clients, oned.proc.pid
+                )
                 print(
                     f"one.vm.info while {args.clients} clients allocate ({rate:.0f}/s): "
                     f"p50 {percentile(samples, 0.5):.3f} ms, p99 {percentile(samples, 0.99):.3f} "
-                    f"ms ({len(samples)} calls)"
+                    f"ms ({len(samples)} calls); waiting for a core meanwhile: "
+                    + ", ".join(f"{who} {100 * share:.0f} %" for who, share in waits.items())
+                    + " of the time"
                 )
             total = args.vms * (2 if args.info_under_load else 1)
             for method in ("one.vmpool.info", "one.vmpool.infoextended"):
