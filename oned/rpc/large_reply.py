@@ -6,11 +6,17 @@ once the head is out and Twisted's buffer is empty, the fragments go to the sock
 socket takes no more, the next ``small_piece`` bytes are joined and written through Twisted,
 which pauses this producer until it sent them; then the socket again. Over TLS (or any other
 transport) every ``piece`` is joined and written so.
+
+Where the reply stands is one byte count against the parts' running ends (computed once, in C):
+a partial ``sendmsg`` finds the next part by bisection, not by walking the parts it sent (a
+walk over 10,000 fragments was a fifth of a listing's CPU).
 """
 
 from __future__ import annotations
 
 import socket
+from bisect import bisect_right
+from itertools import accumulate
 from typing import Any, Protocol
 
 from twisted.internet.abstract import FileDescriptor
@@ -36,11 +42,12 @@ class LargeReply:
 
     def __init__(self, parts: list[bytes], channel: Channel, headers: bytes = b""):
         self._channel: Channel | None = channel
-        self._head = channel.reply_head(200, headers, sum(map(len, parts)))
+        self._ends = list(accumulate(map(len, parts)))  # bytes up to the end of each part
+        self._head = channel.reply_head(200, headers, self._ends[-1] if parts else 0)
         self._socket = _tcp_socket(channel.transport)
         self._parts = parts
         self._at = 0  # the first part not wholly sent
-        self._skip = 0  # bytes of it already sent
+        self._sent = 0  # bytes of the parts sent
         self._paused = False
 
     def start(self) -> None:
@@ -70,36 +77,34 @@ class LargeReply:
     def _send(self, sock: socket.socket) -> bool:
         """Send what the socket takes straight from the parts; False when it took less than
         was offered (full, or failing: Twisted then finds out and stops this producer)."""
-        parts, at = self._parts, self._at
+        parts, at, skip = self._parts, self._at, self._skip()
         iov: list[bytes | memoryview] = parts[at : at + IOV_MAX]
-        if self._skip:
-            iov[0] = memoryview(parts[at])[self._skip :]
+        if skip:
+            iov[0] = memoryview(parts[at])[skip:]
         try:
             sent = sock.sendmsg(iov)
         except OSError:
             return False
-        offered = sum(map(len, iov))
-        self._advance(sent)
+        offered = self._ends[at + len(iov) - 1] - self._sent
+        self._sent += sent
+        self._at = bisect_right(self._ends, self._sent)
         if self._at == len(parts):
             self._finish()
         return sent == offered
 
-    def _advance(self, sent: int) -> None:
-        parts, at, sent = self._parts, self._at, sent + self._skip
-        while at < len(parts) and sent >= len(parts[at]):
-            sent -= len(parts[at])
-            at += 1
-        self._at, self._skip = at, sent
+    def _skip(self) -> int:
+        """Bytes of the first part not wholly sent that were sent."""
+        return self._sent - (self._ends[self._at - 1] if self._at else 0)
 
     def _write_piece(self, transport: Any, piece: int) -> None:
-        parts, at = self._parts, self._at
-        chunk = [memoryview(parts[at])[self._skip :]] if self._skip else []
-        end, size = at + bool(self._skip), len(parts[at]) - self._skip
+        parts, at, skip = self._parts, self._at, self._skip()
+        chunk = [memoryview(parts[at])[skip:] if skip else parts[at]]  # one part at least
+        end, size = at + 1, len(parts[at]) - skip
         while end < len(parts) and size < piece:
             chunk.append(parts[end])
             size += len(parts[end])
             end += 1
-        self._at, self._skip = end, 0
+        self._at, self._sent = end, self._ends[end - 1]
         last = end == len(parts)
         if last:
             channel = self._channel

@@ -70,6 +70,24 @@ def test_a_large_reply_is_written_a_piece_at_a_time_whole_and_in_order(monkeypat
     assert max(map(len, transport.written)) < 16 * 1024 + 200
 
 
+def test_parts_bigger_than_a_piece_go_one_a_write(monkeypatch):
+    """A VM whose XML is bigger than a piece (128 KB of `&` in a template is 640 KB escaped):
+    each write carries at least one part. Before, such a part at the start of a piece made an
+    empty write and no progress: a loop of the reactor without end over TLS (no socket to send
+    to straight), a busy one over TCP until the client read."""
+    monkeypatch.setattr(LargeReply, "piece", 16 * 1024)
+    parts = [b"<head>", *(bytes([65 + n]) * 40_000 for n in range(5)), b"<tail>"]
+    transport = FakeTransport()
+    channel = Channel(transport)
+    LargeReply(list(parts), channel).start()
+    for _ in range(20):  # a bound: without progress this would never end
+        if transport.producer is None:
+            break
+        transport.producer.resumeProducing()
+    assert b"".join(transport.written) == HEAD + b"".join(parts)
+    assert channel.finished == 1 and b"" not in transport.written
+
+
 def test_a_reply_whose_connection_went_stops_without_finishing(monkeypatch):
     monkeypatch.setattr(LargeReply, "piece", 16 * 1024)
     transport = FakeTransport()
