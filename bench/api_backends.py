@@ -4,7 +4,8 @@ For each backend and each ``--vms`` size, a fresh real oned (the shipped oned.co
 DEBUG_LEVEL 1) on an empty database, measured as bench/api.py measures (pre-encoded bodies,
 keep-alive connections, the server's time to last byte):
 
-- ``one.vm.allocate`` from 4 clients, each acknowledged after its commit: the rate;
+- ``one.vm.allocate`` from 4 clients, each acknowledged after its commit: the rate, and the CPU
+  per allocation of oned, of the database server (PostgreSQL's processes) and of the clients;
 - ``one.vmpool.info`` of every VM, 20 times: p50 and min;
 - ``one.vm.info`` of one VM 2,000 times, idle: p50, p99;
 - ``one.vm.info`` again while 4 clients allocate ``--during`` more VMs: p50, p99.
@@ -35,7 +36,17 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api import SESSION, allocate, create_network, machine, percentile, timed
+from bench.api import (
+    ALLOCATE,
+    SESSION,
+    allocate,
+    cpu_seconds,
+    create_network,
+    machine,
+    percentile,
+    run_clients,
+    timed,
+)
 from bench.chaos import postgresql
 from oned.store.engine import create_engine
 from tests.functional.oned_process import OnedProcess
@@ -59,6 +70,19 @@ def database(backend: str, settings: list[str]) -> Iterator[str]:
                 conn.execute(sa.text(f"ALTER DATABASE {name} SET {key} = '{val}'"))
         engine.dispose()
         yield value
+
+
+def server_cpu(backend: str) -> float:
+    """CPU seconds used so far by the database server's processes (PostgreSQL's postmaster and
+    backends, found by name: the test server is this machine's only one); 0 for SQLite."""
+    if backend == "sqlite":
+        return 0.0
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError):
+            if stat.read_text().split(" (", 1)[1].startswith("postgres)"):
+                total += cpu_seconds(int(stat.parent.name))
+    return total
 
 
 def reads_while_allocating(port: int, vid: int, during: int, clients: int) -> str:
@@ -91,8 +115,19 @@ def measure(backend: str, vms: int, args: argparse.Namespace) -> None:
         oned.start(timeout=120)
         try:
             create_network(oned.port)
-            rate = allocate(oned.port, vms, args.clients)
-            print(f"  one.vm.allocate, {args.clients} clients: {rate:.0f}/s", flush=True)
+            before = {"oned": cpu_seconds(oned.proc.pid), "server": server_cpu(backend)}
+            run = run_clients(oned.port, vms, args.clients, ALLOCATE)
+            used = {"oned": cpu_seconds(oned.proc.pid), "server": server_cpu(backend)}
+            cost = ", ".join(
+                f"{who} {(used[who] - before[who]) / vms * 1e6:.0f} us"
+                for who in ("oned", "server")
+                if backend != "sqlite" or who == "oned"
+            )
+            print(
+                f"  one.vm.allocate, {args.clients} clients: {run.rate:.0f}/s; CPU per "
+                f"allocation: {cost}, the clients {run.client_cpu * 1e6:.0f} us",
+                flush=True,
+            )
             body = xmlrpc.client.dumps((SESSION, -2, -1, -1, -1), "one.vmpool.info").encode()
             samples, size = timed(oned.port, body, 20)
             print(f"  one.vmpool.info ({size / 1e6:.1f} MB): p50 {statistics.median(samples):.1f}"
