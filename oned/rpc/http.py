@@ -1,6 +1,7 @@
 """A lean HTTP/1.1 server protocol for XML-RPC: requests in, whole replies out, one at a time.
 
-The head is found with one search for the blank line and split once; the body is read by
+The head is found with one search for the blank line (CRLF CRLF, or LF LF from a client that
+ends its lines with LF alone) and split once; the body is read by
 Content-Length or ``Transfer-Encoding: chunked`` (``oned.rpc.chunked``); ``Expect:
 100-continue`` is answered. Requests are answered in order: one read while the previous reply
 is held waits in the buffer (past ``EAGER_READ`` bytes the socket is no longer read). A body
@@ -57,9 +58,11 @@ class Head:
         self.expect = False
 
 
-def parse_head(head: bytes) -> Head:
-    """The request line and the headers of ``head`` (without the blank line)."""
-    lines = head.split(b"\r\n")
+def parse_head(head: bytes, bare_lf: bool = False) -> Head:
+    """The request line and the headers of ``head`` (without the blank line); ``bare_lf``:
+    its lines end with LF alone (or mixed), which RFC 9112 lets a server accept and Twisted
+    did: hand-written clients send them."""
+    lines = head.split(b"\r\n") if not bare_lf else [x.rstrip(b"\r") for x in head.split(b"\n")]
     words = lines[0].split(b" ")
     if len(words) != 3 or words[2] not in VERSIONS or not words[0].isalpha():
         raise BadRequest("bad request line")
@@ -147,13 +150,16 @@ class HttpChannel(Protocol):
         """Take whole requests out of ``data`` while none is being answered; keep the rest."""
         while data and self.busy is None and not self.gone:
             if self._head is None:
-                end = data.find(b"\r\n\r\n")
+                end, blank = data.find(b"\r\n\r\n"), 4
+                bare = data.find(b"\n\n", 0, end if end >= 0 else MAX_HEAD + 2)
+                if bare >= 0:  # a head whose lines end with LF alone
+                    end, blank = bare, 2
                 if end < 0 or end > MAX_HEAD:
                     if len(data) > MAX_HEAD:
                         raise BadRequest("head too long")
                     break
-                self._start(parse_head(data[:end]))
-                data = data[end + 4 :]
+                self._start(parse_head(data[:end], bare_lf=blank == 2))
+                data = data[end + blank :]
             data, whole = self._read_body(data)
             if not whole:
                 break

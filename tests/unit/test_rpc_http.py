@@ -79,6 +79,19 @@ def test_a_request_read_a_byte_at_a_time_is_answered_once_whole():
     assert [r[2] for r in replies(transport)] == [b"<r><call/></r>"]
 
 
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n\n"], ids=["lf", "crlf-then-lf"])
+def test_a_head_whose_lines_end_with_a_bare_lf_is_read(newline):
+    """RFC 9112 §2.2: a server may take LF alone as a line's end; twisted.web did, and a
+    request typed by hand (printf | nc) has them. The body keeps its own CRLFs."""
+    channel, transport, rpc, _ = connected()
+    body = b"<call>\r\n\r\n</call>"
+    head = b"POST /RPC2 HTTP/1.1\nHost: x\r\nContent-Length: %d" % len(body)
+    channel.dataReceived(head + newline + (b"" if newline == b"\r\n\n" else b"\n") + body)
+    channel.dataReceived(post(b"<next/>"))
+    assert [r[2] for r in replies(transport)] == [b"<r>" + body + b"</r>", b"<r><next/></r>"]
+    assert not transport.disconnecting
+
+
 def test_pipelined_requests_wait_for_a_held_reply_and_are_answered_in_order():
     channel, transport, rpc, _ = connected()
     held: defer.Deferred = defer.Deferred()
