@@ -166,8 +166,16 @@ def timed(port: int, body: bytes, repeat: int) -> tuple[list[float], int]:
         got = sock.recv_into(buf)
         header_end = buf.find(b"\r\n\r\n")
         length = int(_header(bytes(buf[:header_end]), b"content-length"))
+        if header_end + 4 + length > len(buf):  # a listing over 64 MB: a bigger buffer
+            bigger = bytearray(header_end + 4 + length)
+            bigger[:got] = view[:got]
+            view.release()
+            buf, view = bigger, memoryview(bigger)
         while got < header_end + 4 + length:
-            got += sock.recv_into(view[got:])
+            more = sock.recv_into(view[got:])
+            if not more:
+                raise SystemExit(f"oned closed the connection after {got} bytes of a reply")
+            got += more
         samples.append((time.perf_counter() - start) * 1000)
         size = length
     sock.close()
